@@ -1,0 +1,51 @@
+"""Composition root of the command line: every sub-command lives in ``traytrader.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from traytrader import __version__
+from traytrader.core.errors import TraytraderError
+
+# Order is the order shown in --help.
+COMMAND_MODULES = (
+    "demo", "run", "sim", "order", "send", "check", "journal", "vault",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="traytrader",
+        description="Hotkey-first system-tray trader for Binance USDⓈ-M futures.",
+    )
+    parser.add_argument("--version", action="version", version=f"traytrader {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module_name = f"traytrader.commands.{name}_cmd"
+        if importlib.util.find_spec(module_name) is None:
+            continue  # a sub-command not installed in this build
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except TraytraderError as exc:
+        print(f"traytrader: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
