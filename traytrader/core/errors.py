@@ -47,11 +47,13 @@ class CommandRefused(TraytraderError):
 class ExchangeRejected(TraytraderError):
     """The exchange answered with an error body ``{"code": ..., "msg": ...}``."""
 
-    def __init__(self, code: int, msg: str, *, http_status: int = 400, explanation: str = "") -> None:
+    def __init__(self, code: int, msg: str, *, http_status: int = 400, explanation: str = "",
+                 retry_until_ms: int | None = None) -> None:
         self.code = code
         self.msg = msg
         self.http_status = http_status
         self.explanation = explanation
+        self.retry_until_ms = retry_until_ms  # 429/418: when the exchange allows requests again
         super().__init__(explanation or f"The exchange refused the request: {msg} (code {code}).")
 
     @property

@@ -1,0 +1,175 @@
+"""Property tests: random price paths, position changes and hostile delivery of every answer.
+
+Responses and ALGO_UPDATEs are delivered late, out of order and twice; placements are refused;
+requests are lost (the answer is "unknown", and a lost cancel never reaches the exchange). After
+every step, on the model exchange's truth:
+
+* at most two of our stops protect the position, and exactly one once the ladder says PROTECTED
+  with nothing left to deliver;
+* once a stop was confirmed, the position is never without one (until a stop fires);
+* the best protective level never loosens;
+* no input ever hits an illegal transition;
+and when it is all over (position closed, network healthy again) no stop of ours is left.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from asl_exchange_model import Harness
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from traytrader.core import asl
+
+D = Decimal
+START = D("100000")
+
+OPS = ["deliver", "deliver", "deliver", "deliver", "duplicate", "mark", "mark", "mark", "tick",
+       "fill", "snapshot"]
+
+
+class Hostile(Harness):
+    """Deliveries chosen by hypothesis; position updates stay in order (one stream, ordered by
+    Binance), everything else may be reordered and duplicated."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        super().__init__(mark=START)
+        self.data = data
+        self.healthy = False
+        self.on_action = self._keep
+        self.place_code = self._refuse
+
+    def _keep(self, action: asl.AslAction) -> bool:
+        if self.healthy or not isinstance(action, asl.PlaceStop | asl.CancelStop):
+            return True
+        return not self.data.draw(st.booleans().map(lambda b: b and self.data.draw(st.booleans())), "lost")
+
+    def _refuse(self, spec: asl.StopSpec) -> int | None:
+        if self.healthy:
+            return None
+        return self.data.draw(st.sampled_from([None, None, None, -1008]), "refused")
+
+    def deliverable(self) -> list[int]:
+        first_position = next((i for i, e in enumerate(self.queue) if isinstance(e, asl.PositionUpdate)), None)
+        return [i for i, e in enumerate(self.queue)
+                if not isinstance(e, asl.PositionUpdate) or i == first_position]
+
+
+class Watch:
+    """The invariants, checked after every step."""
+
+    def __init__(self, h: Hostile) -> None:
+        self.h = h
+        self.generation = (0, 0)   # (direction, how many times it changed)
+        self.confirmed = False
+        self.fills_before = 0
+        self.best: Decimal | None = None
+
+    def check(self) -> None:
+        h = self.h
+        position = h.exchange.position
+        d = (position > 0) - (position < 0)
+        if d != self.generation[0]:
+            self.generation = (d, self.generation[1] + 1)
+            self.confirmed = False
+            self.fills_before = len(h.exchange.fills)
+            self.best = None
+        fired = len(h.exchange.fills) > self.fills_before
+        live = h.exchange.protective()
+        assert len(live) <= 2, f"{len(live)} live stops"
+        if d == 0 or fired:
+            return
+        if h.ladder.active_stop is not None and h.ladder.quantity == position:
+            self.confirmed = True
+        if self.confirmed:
+            assert live, "the position lost its stop"
+        level = h.exchange.best_level()
+        if level is not None:
+            assert self.best is None or d * (level - self.best) >= 0, f"loosened from {self.best} to {level}"
+            self.best = level
+        if not h.queue and h.ladder.phase is asl.StopPhase.PROTECTED and h.ladder.quantity == position:
+            assert [s.spec.client_algo_id for s in live] == [h.ladder.active_stop.client_algo_id]
+
+
+def run(data: st.DataObject, steps: int) -> None:
+    h = Hostile(data)
+    watch = Watch(h)
+    h.now = 1_000
+    h.fill(D("0.01") * data.draw(st.sampled_from([1, -1]), "side"))
+    for _ in range(steps):
+        op = data.draw(st.sampled_from(OPS), "op")
+        if op in ("deliver", "duplicate"):
+            choices = h.deliverable() if op == "deliver" else \
+                [i for i, e in enumerate(h.queue) if not isinstance(e, asl.PositionUpdate)]
+            if not choices:
+                continue
+            index = data.draw(st.sampled_from(choices), "which")
+            event = h.queue.pop(index) if op == "deliver" else h.queue[index]
+            h.feed(event)
+        elif op == "mark":
+            move = data.draw(st.integers(-400, 400), "move")  # basis points
+            price = (h.exchange.mark * (1 + D(move) / 10_000)).quantize(D("0.1"))
+            h.now += 100
+            h.mark(price)
+        elif op == "tick":
+            h.now += data.draw(st.sampled_from([100, 500, 2_000]), "dt")
+            h.feed(asl.Tick(h.now))
+        elif op == "fill":
+            qty = D(data.draw(st.sampled_from(["0.01", "-0.01", "0.02", "-0.02"]), "qty"))
+            h.now += 50
+            h.fill(qty)
+        else:
+            h.queue.append(h.snapshot())
+        watch.check()
+    settle(h)
+
+
+def settle(h: Hostile) -> None:
+    """The user closes; the network heals; the driver ticks and reconciles now and then."""
+    h.healthy = True
+    if h.exchange.position:
+        h.now += 10
+        h.fill(-h.exchange.position)
+    for _ in range(20):
+        h.drain()
+        h.now += 500
+        h.feed(asl.Tick(h.now))
+        h.queue.append(h.snapshot())
+        h.drain()
+        if not h.exchange.stops and not h.ladder.known_ids():
+            break
+    assert h.exchange.stops == {}, f"left behind: {sorted(h.exchange.stops)}"
+    assert h.ladder.known_ids() == frozenset() and h.ladder.phase is asl.StopPhase.IDLE
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_invariants_hold_under_hostile_delivery(data):
+    run(data, data.draw(st.integers(5, 80), "steps"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(-300, 300), min_size=1, max_size=200), st.sampled_from([1, -1]))
+def test_random_price_paths_with_instant_answers(moves, side):
+    """No hostility: the ladder follows any path, never loosens and ends with nothing left."""
+    h = Harness(mark=START)
+    h.now = 1_000
+    h.fill(D("0.01") * side)
+    h.drain()
+    best = None
+    for move in moves:
+        h.now += 1_000
+        h.mark((h.exchange.mark * (1 + D(move) / 10_000)).quantize(D("0.1")))
+        h.tick()
+        h.drain()
+        if h.exchange.position == 0:
+            break
+        assert len(h.exchange.protective()) == 1
+        level = h.exchange.best_level()
+        assert best is None or side * (level - best) >= 0
+        best = level
+    if h.exchange.position:
+        h.fill(-h.exchange.position)
+        h.drain()
+    assert h.exchange.stops == {}

@@ -1,0 +1,249 @@
+"""The whole desktop app with real parts: Xvfb, trayer, D-Bus notifications, pynput, gtk tray,
+the real engine and the real simulator on loopback.
+
+Key presses come from ``xdotool`` (through the X server and pynput's RECORD listener, as a user's
+would); orders are checked in the simulator's ``/sim/state``; notifications in the recording
+server. The app runs in this process (gtk in a background thread is fine on Linux), so the test
+can also run pystray menu items exactly as a click would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from traytrader.engine.api import EngineState
+from traytrader.ui.menu_model import Action, UiState
+
+pytestmark = pytest.mark.desktop
+
+ROOT = Path(__file__).resolve().parents[2]
+# The engine plugs the ASL driver in when engine/asl_driver.py exists (engine/handle.py); until
+# then there is no stop to see.
+ASL_INSTALLED = importlib.util.find_spec("traytrader.engine.asl_driver") is not None
+COOLDOWN_MS = 300  # shorter than the example's 500 ms, longer than xdotool's 3 x 20 ms repeat
+
+
+def after_cooldown() -> None:
+    """The cooldown is a timer: waiting for it to run out is the condition itself."""
+    time.sleep(COOLDOWN_MS / 1000 + 0.05)
+
+
+class Watcher:
+    """A view that lets the test wait for a UiState condition (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.ui = UiState()
+        self._cond = threading.Condition()
+
+    def show_state(self, ui: UiState) -> None:
+        with self._cond:
+            self.ui = ui
+            self._cond.notify_all()
+
+    def wait(self, predicate: Callable[[UiState], bool], timeout: float = 10.0) -> UiState:
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self.ui), timeout):
+                raise AssertionError(f"UI state not reached within {timeout} s: {self.ui}")
+            return self.ui
+
+
+def wait_until(fn: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll an external condition (the simulator's HTTP state) until true or timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.02)
+
+
+@dataclass
+class Running:
+    app: Any
+    tray_app: Any
+    sim: Any
+    watcher: Watcher
+    thread: threading.Thread
+    socket_path: Path
+    desktop: Any
+    baseline: set[threading.Thread]
+
+    def sim_state(self) -> dict:
+        with urllib.request.urlopen(self.sim.rest_url + "/sim/state", timeout=5) as response:
+            return json.loads(response.read())
+
+    def orders(self) -> list[dict]:
+        return [o for o in self.sim_state()["orders"] if o["kind"] == "order"]
+
+    def position(self, symbol: str = "BTCUSDT") -> str:
+        for account in self.sim_state()["accounts"]:
+            for position in account["positions"]:
+                if position["symbol"] == symbol:
+                    return position["positionAmt"]
+        return "0"
+
+
+@pytest.fixture(scope="module")
+def running(desktop) -> Iterator[Running]:
+    from traytrader.commands.demo_cmd import demo_config, demo_credentials
+    from traytrader.sim import SimOptions, SimThread
+    from traytrader.ui.app import DesktopApp
+    from traytrader.ui.notify import plyer_send
+    from traytrader.ui.tray_app import DesktopOptions, TrayApp, engine_factory
+
+    sim = SimThread(SimOptions(port=0, seed=7)).start()
+    baseline = set(threading.enumerate())
+    config = demo_config(sim.rest_url, sim.ws_api_url, sim.stream_url)
+    config = dataclasses.replace(config, safety=dataclasses.replace(config.safety, cooldown_ms=COOLDOWN_MS))
+    journal = desktop.tmp / "journal.sqlite3"
+    socket_path = desktop.tmp / "ctl" / "control.sock"
+    app = DesktopApp(config, engine_factory(config, journal), preset_credentials=demo_credentials(),
+                     demo=True, journal_path=journal)
+    watcher = Watcher()
+    app.add_view(watcher)
+    tray_app = TrayApp(app, DesktopOptions(backend="gtk", socket_path=socket_path, send=plyer_send))
+    thread = threading.Thread(target=tray_app.run, name="test-tray-main")
+    thread.start()
+    try:
+        assert tray_app.ready.wait(10), "the tray never became ready"
+        watcher.wait(lambda ui: ui.unlocked and ui.status.state is EngineState.READY, timeout=15)
+        yield Running(app, tray_app, sim, watcher, thread, socket_path, desktop, baseline)
+    finally:
+        tray_app.quit()
+        thread.join(3)
+        sim.stop()
+
+
+def test_ctrl_b_sends_an_order_and_a_fill_notification_arrives(running: Running) -> None:
+    notes = running.desktop.notifications
+    start = len(notes.received)
+    before = len(running.orders())
+    running.desktop.xdotool("key", "ctrl+b")
+    orders = wait_until(lambda: running.orders()[before:], what="an order in the simulator")
+    assert orders[0]["side"] == "BUY" and orders[0]["symbol"] == "BTCUSDT" and orders[0]["type"] == "MARKET"
+    fill = notes.wait_for(lambda r: r.summary.startswith("BUY ") and "filled" in r.summary, start=start)
+    assert "BTCUSDT" in fill.summary and "ms" in fill.body and fill.app_name == "traytrader"
+    if ASL_INSTALLED:  # the newcomer's promise: a stop appears within seconds of the fill
+        stop = notes.wait_for(lambda r: "stop moved" in r.summary, start=start, timeout=10)
+        assert "BTCUSDT" in stop.summary
+    running.watcher.wait(lambda ui: ui.status.position_qty > 0)
+    assert running.tray_app.tray.icon.title.splitlines()[1].startswith("BTCUSDT long")
+
+
+def test_repeat_inside_cooldown_sends_nothing_and_says_so(running: Running) -> None:
+    notes = running.desktop.notifications
+    after_cooldown()
+    start = len(notes.received)
+    before = len(running.orders())
+    running.desktop.xdotool("key", "--repeat", "3", "--delay", "20", "ctrl+s")
+    refused = notes.wait_for(lambda r: r.summary == "Not sent", start=start)
+    assert "Ctrl+S" in refused.body
+    orders = wait_until(lambda: running.orders()[before:], what="the one SELL")
+    notes.wait_for(lambda r: r.summary.startswith("SELL "), start=start)
+    assert len(running.orders()[before:]) == 1 and orders[0]["side"] == "SELL"
+
+
+def test_tray_menu_profile_switch_disarm_and_flatten(running: Running) -> None:
+    tray = running.tray_app.tray
+    notes = running.desktop.notifications
+    # profile switch through the pystray radio item
+    assert tray.activate(Action.SELECT_PROFILE, "sol-qty")
+    running.watcher.wait(lambda ui: ui.active_profile == "sol-qty" and ui.status.profile == "sol-qty")
+    assert tray.activate(Action.SELECT_PROFILE, "btc-100")
+    running.watcher.wait(lambda ui: ui.status.profile == "btc-100")
+    # disarm: Ctrl+B now sends nothing and says so
+    assert tray.activate(Action.TOGGLE_ARMED)
+    running.watcher.wait(lambda ui: not ui.armed)
+    start, before = len(notes.received), len(running.orders())
+    running.desktop.xdotool("key", "ctrl+b")
+    refused = notes.wait_for(lambda r: r.summary == "Not sent", start=start)
+    assert "disarmed" in refused.body and len(running.orders()) == before
+    assert tray.activate(Action.TOGGLE_ARMED)
+    running.watcher.wait(lambda ui: ui.armed)
+    after_cooldown()
+    # open a position, then flatten from the menu
+    running.desktop.xdotool("key", "ctrl+b")
+    wait_until(lambda: running.position() not in ("0", "0.000"), what="a position")
+    running.watcher.wait(lambda ui: ui.status.position_qty != 0)
+    assert tray.activate(Action.FLATTEN)
+    wait_until(lambda: running.position() in ("0", "0.000"), what="flat after Flatten")
+
+
+def test_action_bar_buttons_are_clickable(running: Running) -> None:
+    tray = running.tray_app.tray
+    assert tray.activate(Action.TOGGLE_ACTION_BAR)
+    running.watcher.wait(lambda ui: ui.action_bar)
+    bar = wait_until(lambda: running.tray_app.bar, what="the action bar object")
+    window = wait_until(bar.window_id, what="the action bar window")
+    running.desktop.xdotool("search", "--sync", "--onlyvisible", "--name", "^traytrader$")
+    geometry = running.desktop.xdotool("getwindowgeometry", str(window))
+    assert "x60" in geometry  # 60 px high
+    after_cooldown()
+    before = len(running.orders())
+    # the BUY button sits right of the connection dot
+    running.desktop.xdotool("mousemove", "--window", str(window), "85", "30", "click", "1")
+    orders = wait_until(lambda: running.orders()[before:], what="an order from the BUY button")
+    assert orders[0]["side"] == "BUY"
+    after_cooldown()
+    before = len(running.orders())
+    running.desktop.xdotool("mousemove", "--window", str(window), "195", "30", "click", "1")
+    orders = wait_until(lambda: running.orders()[before:], what="an order from the SELL button")
+    assert orders[0]["side"] == "SELL"
+
+
+def test_the_real_gtk_menu_hides_the_action_bar(running: Running) -> None:
+    """Right-click the icon docked in trayer (top right), walk the menu with the keyboard."""
+    running.watcher.wait(lambda ui: ui.action_bar)
+    running.desktop.xdotool("mousemove", "1264", "16", "click", "3")
+    running.desktop.xdotool("search", "--sync", "--onlyvisible", "--class", "traytrader")
+    # Lock, Profiles, Arm hotkeys, Action bar (the first Down selects the first item)
+    running.desktop.xdotool("key", "--delay", "30", "Down", "Down", "Down", "Down", "Return")
+    running.watcher.wait(lambda ui: not ui.action_bar)
+
+
+def send(running: Running, *words: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "traytrader", "send", *words, "--socket", str(running.socket_path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=20, cwd=ROOT,
+                          env=os.environ.copy())
+
+
+def test_traytrader_send_round_trip(running: Running) -> None:
+    after_cooldown()
+    status = send(running, "status")
+    assert status.returncode == 0 and "sim ready armed" in status.stdout
+    before = len(running.orders())
+    bought = send(running, "buy")
+    assert bought.returncode == 0, bought.stderr
+    assert "BUY" in bought.stdout and "filled" in bought.stdout
+    assert len(running.orders()) == before + 1
+    bad = send(running, "profile", "nope")
+    assert bad.returncode == 1 and bad.stderr.startswith("traytrader: There is no profile named 'nope'")
+
+
+def test_quit_stops_everything_within_a_second(running: Running) -> None:
+    started = time.monotonic()
+    assert running.tray_app.tray.activate(Action.QUIT)
+    running.thread.join(2)
+    elapsed = time.monotonic() - started
+    assert not running.thread.is_alive()
+    assert elapsed < 1.0, f"shutdown took {elapsed:.2f} s"
+    leftover = [t.name for t in set(threading.enumerate()) - running.baseline
+                if t.is_alive() and t is not threading.current_thread()]
+    assert leftover == []  # engine, dispatcher, pynput, control socket, notifier, Tk: all gone
+    assert not running.socket_path.exists()

@@ -1,0 +1,133 @@
+"""``traytrader order``, ``journal``, ``run --console`` and ``check`` as a user runs them: real
+subprocesses, a real vault and config file, the simulator on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SimControl, hmac_credentials, order_count
+
+from traytrader.vault import Vault
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def setup(sim: SimControl, tmp_path: Path) -> dict[str, Path]:
+    vault = Vault(tmp_path / "vault.bin", iterations=1000)
+    unlocked = vault.create(PASSWORD)
+    unlocked.add(hmac_credentials())
+    vault.save(unlocked, PASSWORD)
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'''default_profile = "btc"
+[exchange]
+environment = "sim"
+key = "demo"
+rest_url = "{sim.rest_url}"
+ws_api_url = "{sim.ws_api_url}"
+stream_url = "{sim.stream_url}"
+recv_window_ms = 2000
+request_timeout_ms = 2000
+[safety]
+max_notional_usdt = 1000
+cooldown_ms = 0
+[[profiles]]
+name = "btc"
+symbol = "BTCUSDT"
+leverage = 5
+notional_usdt = 200
+[[profiles]]
+name = "big"
+symbol = "BTCUSDT"
+leverage = 5
+notional_usdt = 900
+'''
+    )
+    return {
+        "config": config,
+        "vault": tmp_path / "vault.bin",
+        "pw": tmp_path / "pw",
+        "journal": tmp_path / "journal.sqlite3",
+        "home": tmp_path,
+    }
+
+
+def traytrader(
+    setup: dict[str, Path], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        HOME=str(setup["home"]),
+        XDG_CONFIG_HOME=str(setup["home"] / "cfg"),
+        XDG_DATA_HOME=str(setup["home"] / "data"),
+        XDG_STATE_HOME=str(setup["home"] / "state"),
+    )
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "traytrader", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=60,
+        cwd="/work/main",
+    )
+
+
+def common(setup: dict[str, Path]) -> list[str]:
+    return [
+        "--config",
+        str(setup["config"]),
+        "--vault",
+        str(setup["vault"]),
+        "--password-file",
+        str(setup["pw"]),
+        "--journal",
+        str(setup["journal"]),
+    ]
+
+
+def test_order_buy_close_and_journal(sim: SimControl, setup: dict[str, Path]) -> None:
+    bought = traytrader(setup, "order", "buy", *common(setup))
+    assert bought.returncode == 0, bought.stderr
+    assert bought.stdout.startswith("Bought ") and "BTCUSDT" in bought.stdout
+    closed = traytrader(setup, "order", "close", *common(setup))
+    assert closed.returncode == 0, closed.stderr
+    assert closed.stdout.startswith("Sold ")
+    assert order_count(sim.state()) == 2
+    table = traytrader(setup, "journal", "--journal", str(setup["journal"]), "--last", "200")
+    assert table.returncode == 0
+    assert "order.place" in table.stdout and "Bought" in table.stdout
+    assert hmac_credentials().secret not in table.stdout
+
+
+def test_order_refused_exits_nonzero_with_one_sentence(sim: SimControl, setup: dict[str, Path]) -> None:
+    result = traytrader(setup, "order", "buy", "--profile", "big", *common(setup))
+    assert result.returncode == 1
+    assert result.stderr.startswith("traytrader: ") and "Traceback" not in result.stderr
+    assert order_count(sim.state()) == 0
+    nothing = traytrader(setup, "order", "close", *common(setup))
+    assert nothing.returncode == 0 and "no BTCUSDT position" in nothing.stdout
+
+
+def test_run_console_from_stdin(sim: SimControl, setup: dict[str, Path]) -> None:
+    result = traytrader(setup, "run", "--console", *common(setup), stdin="buy\nstatus\nbogus\nclose\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("FILL") and "Bought" in line for line in lines), result.stdout
+    assert any(line.startswith("STATUS") and "state=ready" in line for line in lines)
+    assert any(line.startswith("REJECT") and "unknown command" in line for line in lines)
+    assert any(line.startswith("STATE") and "stopped" in line for line in lines)
+    assert order_count(sim.state()) == 2
+
+
+def test_journal_on_missing_file(setup: dict[str, Path]) -> None:
+    result = traytrader(setup, "journal", "--journal", str(setup["home"] / "none.sqlite3"))
+    assert result.returncode == 0 and "empty or does not exist" in result.stdout

@@ -1,0 +1,265 @@
+"""The engine end to end against the real simulator over loopback: warm-up, the hot path, safety
+rules, the error shield, never-twice under faults, reconnects and the journal."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from conftest import (
+    EventLog,
+    SimControl,
+    ed25519_credentials,
+    hmac_credentials,
+    make_config,
+    order_count,
+)
+
+from traytrader.core.models import ApiCredentials, AppConfig, Profile, Side
+from traytrader.engine.api import (
+    Command,
+    CommandDone,
+    CommandKind,
+    CommandRejected,
+    EngineState,
+    Notice,
+    OrderFilled,
+    StateChanged,
+)
+from traytrader.engine.handle import Engine
+from traytrader.engine.journal import read_journal
+
+
+@pytest.fixture
+def run_engine(journal_file: Path) -> Iterator:
+    engines: list[Engine] = []
+
+    def start(
+        config: AppConfig, credentials: ApiCredentials | None = None, **kwargs: object
+    ) -> tuple[Engine, EventLog]:
+        engine = Engine(
+            config, credentials or hmac_credentials(), journal_path=journal_file, enable_asl=False, **kwargs
+        )  # type: ignore[arg-type]
+        log = EventLog()
+        engine.subscribe(log)
+        engines.append(engine)
+        engine.start()
+        log.wait_ready()
+        return engine, log
+
+    yield start
+    for engine in engines:
+        engine.stop(2.0)
+        assert engine._thread is None, "engine thread did not stop"
+
+
+def submit(engine: Engine, log: EventLog, kind: CommandKind, argument: str = "") -> object:
+    mark = log.mark()
+    engine.submit(Command(kind, argument=argument, source="test"))
+    return log.wait_for(lambda e: isinstance(e, OrderFilled | CommandRejected | CommandDone), after=mark)
+
+
+@pytest.mark.parametrize("credentials", [hmac_credentials, ed25519_credentials], ids=["hmac", "ed25519"])
+def test_warm_up_buy_sell_close(sim: SimControl, run_engine, credentials) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0), credentials())
+    status = engine.status()
+    assert status.state is EngineState.READY and status.clock_offset_ms is not None and status.rtt_ms
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled), fill.text
+    assert fill.side is Side.BUY and fill.quantity > 0 and fill.avg_price > 0
+    assert 0 < fill.to_wire_us < 50_000 and fill.round_trip_us > 0
+    assert fill.quantity * fill.avg_price <= Decimal(200)
+    assert engine.status().position_qty == fill.quantity
+    sold = submit(engine, log, CommandKind.SELL)
+    assert isinstance(sold, OrderFilled) and sold.side is Side.SELL
+    assert engine.status().position_qty == fill.quantity - sold.quantity
+    closed = submit(engine, log, CommandKind.CLOSE)
+    if engine.status().position_qty == 0 and isinstance(closed, CommandDone):
+        assert "no BTCUSDT position" in closed.text
+    else:
+        assert isinstance(closed, OrderFilled)
+    assert engine.status().position_qty == 0
+
+
+def test_flatten_reverse_cancel_and_profile_switch(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    assert isinstance(submit(engine, log, CommandKind.BUY), OrderFilled)
+    long_qty = engine.status().position_qty
+    mark = log.mark()
+    engine.submit(Command(CommandKind.REVERSE))
+    log.wait_for(lambda e: len([x for x in log.events[mark:] if isinstance(x, OrderFilled)]) >= 2, after=mark)
+    sells = [e for e in log.events[mark:] if isinstance(e, OrderFilled)]
+    assert [e.side for e in sells] == [Side.SELL, Side.SELL]
+    assert engine.status().position_qty < 0 and long_qty > 0
+    done = submit(engine, log, CommandKind.CANCEL_ALL)
+    assert isinstance(done, CommandDone) and "Cancelled" in done.text
+    flat = submit(engine, log, CommandKind.FLATTEN)
+    assert isinstance(flat, OrderFilled) and flat.side is Side.BUY
+    assert engine.status().position_qty == 0
+    switched = submit(engine, log, CommandKind.SELECT_PROFILE, "eth")
+    assert isinstance(switched, CommandDone) and engine.status().symbol == "ETHUSDT"
+    bad = submit(engine, log, CommandKind.SELECT_PROFILE, "nope")
+    assert isinstance(bad, CommandRejected) and "no profile named" in bad.text
+
+
+def test_in_flight_and_cooldown_refuse_second_press(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=5_000))
+    mark = log.mark()
+    engine.submit(Command(CommandKind.BUY))
+    engine.submit(Command(CommandKind.BUY))
+    refused = log.wait_type(CommandRejected, after=mark)
+    assert "in flight" in refused.text and "nothing was sent" in refused.text
+    log.wait_type(OrderFilled, after=mark)
+    again = submit(engine, log, CommandKind.BUY)
+    assert isinstance(again, CommandRejected) and "cooldown" in again.text
+    assert order_count(sim.state()) == 1
+
+
+def test_caps_refuse_before_signing(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(
+        make_config(sim, cooldown_ms=0, max_notional="150", max_per_minute=1, notional="200")
+    )
+    refused = submit(engine, log, CommandKind.BUY)
+    assert isinstance(refused, CommandRejected) and "max_notional_usdt" in refused.text
+    assert order_count(sim.state()) == 0
+    submit(engine, log, CommandKind.SELECT_PROFILE, "eth")
+    assert isinstance(submit(engine, log, CommandKind.BUY), OrderFilled)
+    capped = submit(engine, log, CommandKind.BUY)
+    assert isinstance(capped, CommandRejected) and "max_orders_per_minute" in capped.text
+    assert order_count(sim.state()) == 1
+
+
+def test_shield_margin_insufficient_is_a_plain_sentence(sim: SimControl, run_engine) -> None:
+    profiles = (Profile(name="huge", symbol="BTCUSDT", leverage=1, notional_usdt=Decimal("50000")),)
+    engine, log = run_engine(make_config(sim, profiles=profiles, cooldown_ms=0))
+    rejected = submit(engine, log, CommandKind.BUY)
+    assert isinstance(rejected, CommandRejected) and rejected.code == -2019
+    assert rejected.text.startswith("Not enough margin")
+
+
+def test_shield_clock_skew_resyncs_and_retries_once(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    sim.fault("clock_skew", ms=5_000)
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled), fill.text
+    assert order_count(sim.state()) == 1
+
+
+def test_shield_position_mode_changed_behind_our_back(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    session = engine.session
+    assert session is not None
+
+    import asyncio
+
+    future = asyncio.run_coroutine_threadsafe(
+        session.rest_call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"}), engine._loop
+    )
+    future.result(5)
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled), fill.text
+    assert session.mode.value == "hedge"
+
+
+@pytest.mark.parametrize("kind", ["drop_before_reply", "unknown_503", "delay", "drop_before_execute"])
+def test_never_twice_under_faults(sim: SimControl, run_engine, journal_file: Path, kind: str) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, timeout_ms=400, recv_window_ms=500))
+    sim.fault(kind, method="order.place", count=1, ms=1_500 if kind == "delay" else 0)
+    mark = log.mark()
+    engine.submit(Command(CommandKind.BUY))
+    result = log.wait_for(lambda e: isinstance(e, OrderFilled | CommandRejected), timeout=15, after=mark)
+    assert isinstance(result, OrderFilled), result.text
+    assert order_count(sim.state()) == 1
+    assert any(isinstance(e, Notice) and "checking with the exchange" in e.text for e in log.events[mark:])
+    engine.session.journal.flush()  # type: ignore[union-attr]
+    kinds = [row.kind for row in read_journal(journal_file)]
+    assert "resolution" in kinds
+
+
+def test_drop_after_reply_fills_once_and_reconnects(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    sim.fault("drop_after_reply", method="order.place")
+    mark = log.mark()
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled), fill.text
+    log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.READY, after=mark)
+    assert order_count(sim.state()) == 1
+    assert isinstance(submit(engine, log, CommandKind.SELL), OrderFilled)
+
+
+def test_reconnect_after_all_connections_close(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    mark = log.mark()
+    sim.fault("close_all")
+    log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.CONNECTING, after=mark)
+    log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.READY, after=mark)
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled), fill.text
+
+
+def test_listen_key_expiry_recreates_user_stream(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    session = engine.session
+    assert session is not None and session.user_stream is not None
+    before = session.user_stream.keys_created
+    sim.fault("expire_listen_key")
+    log.wait_for(
+        lambda e: (
+            session.user_stream.keys_created > before  # type: ignore[union-attr]
+            and session.user_stream.connection.connected.is_set()
+        ),
+        timeout=10,
+    )  # type: ignore[union-attr]
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled)
+
+
+def test_planned_rollover_keeps_trading(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0), rollover_after_s=0.5)
+    session = engine.session
+    assert session is not None
+    first = session.ws
+    log.wait_until(lambda: session.ws is not first and session.ws is not None, timeout=10)
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled)
+    assert engine.status().state is EngineState.READY
+
+
+def test_journal_has_everything_and_no_secret(sim: SimControl, run_engine, journal_file: Path) -> None:
+    credentials = hmac_credentials()
+    engine, log = run_engine(make_config(sim, cooldown_ms=0), credentials)
+    assert isinstance(submit(engine, log, CommandKind.BUY), OrderFilled)
+    log.wait_until(lambda: engine.status().position_qty > 0)
+    engine.stop(2.0)
+    rows = read_journal(journal_file)
+    kinds = {row.kind for row in rows}
+    assert {"command", "request", "response", "event", "state"} <= kinds
+    placed = [r for r in rows if r.kind == "request" and r.text == "order.place"]
+    assert len(placed) == 1 and placed[0].client_id.startswith("tt-")
+    assert any(r.kind == "response" and r.latency_us for r in rows)
+    raw = b"".join(p.read_bytes() for p in journal_file.parent.glob("journal.sqlite3*"))
+    assert credentials.secret.encode() not in raw
+    assert credentials.api_key.encode() not in raw
+
+
+def test_not_ready_commands_are_refused_not_queued(sim: SimControl) -> None:
+    config = dataclasses.replace(
+        make_config(sim),
+        exchange=dataclasses.replace(
+            make_config(sim).exchange, rest_url="http://127.0.0.1:9", ws_api_url="ws://127.0.0.1:9/ws"
+        ),
+    )
+    engine = Engine(config, hmac_credentials(), enable_asl=False)
+    log = EventLog()
+    engine.subscribe(log)
+    engine.start()
+    try:
+        engine.submit(Command(CommandKind.BUY))
+        refused = log.wait_type(CommandRejected)
+        assert "Not ready" in refused.text
+    finally:
+        engine.stop(2.0)
+    assert order_count(sim.state()) == 0

@@ -1,0 +1,127 @@
+"""Helpers for simulator tests: small signed WS API / REST clients and stream readers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from traytrader.sim import (
+    DEMO_API_KEY,
+    DEMO_ED25519_API_KEY,
+    DEMO_ED25519_PRIVATE_KEY_PEM,
+    DEMO_SECRET,
+    Sim,
+)
+
+BTC_PRICE = Decimal("65000.0")
+
+
+def hmac_sign(payload: str, secret: str = DEMO_SECRET) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def ed_sign(payload: str) -> str:
+    key = load_pem_private_key(DEMO_ED25519_PRIVATE_KEY_PEM.encode(), None)
+    return base64.b64encode(key.sign(payload.encode())).decode()  # type: ignore[call-arg,union-attr]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class WsApi:
+    """A minimal WS API client: signs with the demo HMAC key unless told otherwise."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+
+    async def call(
+        self,
+        method: str,
+        params: dict | None = None,
+        *,
+        sign: bool = True,
+        key: str = "hmac",
+        timeout: float = 5.0,
+    ) -> dict:
+        p = dict(params or {})
+        if sign:
+            p.setdefault("apiKey", DEMO_API_KEY if key == "hmac" else DEMO_ED25519_API_KEY)
+            p.setdefault("timestamp", now_ms())
+            payload = "&".join(f"{k}={v}" for k, v in sorted(p.items()))
+            p["signature"] = hmac_sign(payload) if key == "hmac" else ed_sign(payload)
+        rid = next(self._ids)
+        await self.ws.send_str(json.dumps({"id": rid, "method": method, "params": p}))
+        while True:
+            msg = await asyncio.wait_for(self.ws.receive(), timeout)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"connection ended: {msg.type}")
+            body = json.loads(msg.data)
+            if body.get("id") == rid:
+                return body
+
+
+class Rest:
+    """A minimal REST client signing query strings with the demo HMAC key."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session = session
+        self.base = base
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        params: dict | None = None,
+        *,
+        signed: bool = True,
+        key: str | None = DEMO_API_KEY,
+        secret: str = DEMO_SECRET,
+    ) -> tuple[int, Any, dict]:
+        p = dict(params or {})
+        headers = {"X-MBX-APIKEY": key} if key else {}
+        if signed:
+            p.setdefault("timestamp", now_ms())
+            q = urlencode(p)
+            q += "&signature=" + hmac_sign(q, secret)
+        else:
+            q = urlencode(p)
+        async with self.session.request(method, f"{self.base}{path}?{q}", headers=headers) as r:
+            return r.status, await r.json(content_type=None), dict(r.headers)
+
+
+async def control(
+    http: aiohttp.ClientSession, sim: Sim, method: str, route: str, body: Any = None
+) -> tuple[int, Any]:
+    async with http.request(method, f"{sim.control_url}/{route}", json=body) as r:
+        return r.status, await r.json()
+
+
+async def next_event(
+    ws: aiohttp.ClientWebSocketResponse, event: str, timeout: float = 5.0, where: Any = None
+) -> dict:
+    """The next message on a stream whose ``e`` is ``event`` (unwrapping combined-stream frames)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise TimeoutError(f"no {event} within {timeout}s")
+        msg = await asyncio.wait_for(ws.receive(), left)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"stream ended: {msg.type}")
+        body = json.loads(msg.data)
+        data = body.get("data", body) if isinstance(body, dict) else body
+        if isinstance(data, dict) and data.get("e") == event and (where is None or where(data)):
+            return data

@@ -1,0 +1,61 @@
+"""``traytrader order buy|sell|close|flatten|cancel|reverse --profile NAME``: one command through the
+same engine path as a keypress (warm-up, build, sign, send, answer), then exit.
+
+Prints the result line; the exit code is 0 only when the command succeeded (a fill, an accepted
+order, or a finished cancel/close), 1 when it was refused or rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from traytrader.core.errors import TraytraderError
+from traytrader.engine.api import CommandKind, CommandRejected, Event, StateChanged
+
+ACTIONS = {"buy": CommandKind.BUY, "sell": CommandKind.SELL, "close": CommandKind.CLOSE,
+           "flatten": CommandKind.FLATTEN, "cancel": CommandKind.CANCEL_ALL, "reverse": CommandKind.REVERSE}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from traytrader.commands.common import add_config_option, add_password_options
+
+    parser = subparsers.add_parser(
+        "order", help="send one order through the engine (for scripts and tests)",
+        description="Warm up, send one command for the profile, print the result, exit (0 on success).")
+    parser.add_argument("action", choices=sorted(ACTIONS), help="what to do")
+    parser.add_argument("--profile", help="profile name (default: the config's default profile)")
+    parser.add_argument("--journal", metavar="PATH", help="journal file (default: the usual one)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for warm-up and answer")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print every engine event")
+    add_config_option(parser)
+    add_password_options(parser)
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from traytrader import paths
+    from traytrader.commands.common import load_app_config, unlock_credentials
+    from traytrader.engine.api import Command
+    from traytrader.engine.handle import Engine, run_engine_once
+
+    config = load_app_config(args)
+    profile = config.profile(args.profile) if args.profile else None
+    credentials = unlock_credentials(args, config)
+    journal = args.journal or str(paths.journal_path())
+
+    def show(event: Event) -> None:
+        if args.verbose:
+            print(f"  {event.__class__.__name__}: {event.text}", file=sys.stderr, flush=True)
+
+    engine = Engine(config, credentials, journal_path=journal,
+                    active_profile=profile.name if profile else None)
+    try:
+        event = run_engine_once(engine, Command(ACTIONS[args.action], source="cli"),
+                                timeout_s=args.timeout, on_event=show)
+    finally:
+        engine.stop(timeout=3.0)
+    if isinstance(event, CommandRejected | StateChanged):
+        raise TraytraderError(event.text)
+    print(event.text, flush=True)
+    return 0

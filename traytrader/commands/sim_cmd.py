@@ -1,0 +1,108 @@
+"""``traytrader sim``: run the local Binance USDⓈ-M exchange until Ctrl+C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from traytrader.core.errors import ConfigError
+from traytrader.sim import DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_SECRET, Sim, SimOptions, run_sim
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sim",
+        help="run the local Binance USDⓈ-M exchange simulator",
+        description="Serve a local Binance USDⓈ-M futures exchange (REST, WebSocket API, streams) on one "
+        "loopback port until Ctrl+C. Reference: docs/sim.md.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    p.add_argument(
+        "--seed", type=int, default=1, help="random-walk seed, for reproducible prices (default 1)"
+    )
+    p.add_argument(
+        "--prices",
+        metavar="CSV",
+        default=None,
+        help="replay candles open_time_ms,open,high,low,close,volume for BTCUSDT "
+        "(or SYMBOL=CSV[,SYMBOL=CSV])",
+    )
+    p.add_argument("--speed", type=float, default=1.0, help="price-path speed, times real time (default 1)")
+    p.add_argument(
+        "--accounts", metavar="FILE", default=None, help="TOML accounts file (default: demo accounts)"
+    )
+    p.add_argument("--no-control", action="store_true", help="disable the /sim/ test-control API")
+    p.add_argument(
+        "--session-limit-s",
+        type=float,
+        default=86400.0,
+        help="close WebSocket connections after this many seconds (default 86400, Binance's 24 h)",
+    )
+    p.set_defaults(func=handler)
+
+
+def options_from(args: argparse.Namespace) -> SimOptions:
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port} is not a port number (0-65535).")
+    if not args.speed > 0:
+        raise ConfigError("--speed must be greater than 0.")
+    if not args.session_limit_s > 0:
+        raise ConfigError("--session-limit-s must be greater than 0.")
+    return SimOptions(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        prices_csv=args.prices,
+        speed=args.speed,
+        accounts_file=args.accounts,
+        control=not args.no_control,
+        session_limit_s=args.session_limit_s,
+    )
+
+
+def announce(sim: Sim, demo: bool, out: object = sys.stdout) -> None:
+    lines = [
+        f"REST:           {sim.rest_url}",
+        f"WebSocket API:  {sim.ws_api_url}",
+        f"Market streams: {sim.stream_url}/public  and  {sim.stream_url}/market",
+        f"User data:      {sim.stream_url}/private/ws/<listenKey>",
+    ]
+    if sim.server.options.control:
+        lines.append(f"Control API:    {sim.control_url}/state")
+    if demo:
+        lines += [
+            f"Demo HMAC key (DEMO ONLY, this simulator only):    {DEMO_API_KEY}",
+            f"Demo HMAC secret (DEMO ONLY, this simulator only): {DEMO_SECRET}",
+            f"Demo Ed25519 key (DEMO ONLY): {DEMO_ED25519_API_KEY}"
+            " (private key: traytrader.sim.DEMO_ED25519_PRIVATE_KEY_PEM)",
+        ]
+    lines.append("Serving; press Ctrl+C to stop.")
+    print("\n".join(lines), file=out, flush=True)  # type: ignore[arg-type]
+
+
+def handler(args: argparse.Namespace) -> int:
+    options = options_from(args)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_sim(options, lambda sim: announce(sim, options.accounts_file is None))
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"Cannot serve on {options.host}:{options.port} ({exc.strerror or exc}).") from None
+    print("Simulator stopped.", flush=True)
+    return 0

@@ -1,0 +1,236 @@
+"""``traytrader vault ...``: create the encrypted key file and manage the API keys in it.
+
+    vault init                      create an empty vault
+    vault add-key NAME --type hmac|ed25519 [--key-file FILE] [--replace]
+    vault gen-ed25519 NAME [--api-key-file FILE]
+                                    make a key pair here, print the public key PEM to register on
+                                    Binance; Binance then shows the API key: store it with
+    vault set-api-key NAME [--api-key-file FILE]
+    vault list                      names, types, fingerprints (never secrets)
+    vault passwd [--new-password-file FILE]
+    vault remove NAME
+
+``--key-file`` is TOML: ``api_key`` plus ``secret`` (HMAC) or ``private_key_pem`` (Ed25519).
+Secrets are never printed; only ``gen-ed25519`` prints a *public* key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from traytrader.commands.common import (
+    add_password_options,
+    ask,
+    notify,
+    open_vault,
+    read_password,
+    vault_path,
+)
+from traytrader.core.errors import VaultError
+from traytrader.core.models import ApiCredentials, KeyType
+from traytrader.core.vault_format import DEFAULT_ITERATIONS, MAX_ITERATIONS
+from traytrader.vault import UnlockedVault, Vault, fingerprint, generate_ed25519, public_key_pem
+
+KEY_FILE_FIELDS = {KeyType.HMAC: ("api_key", "secret"), KeyType.ED25519: ("api_key", "private_key_pem")}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("vault", help="manage the encrypted API-key vault",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="vault_action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        add_password_options(sub)
+        sub.set_defaults(func=handler)
+        return sub
+
+    init = action("init", "create an empty vault", _init)
+    init.add_argument("--kdf-iterations", type=int, default=DEFAULT_ITERATIONS, metavar="N",
+                      help="PBKDF2 rounds (default 1,000,000; lower only for tests)")
+    add = action("add-key", "add an API key (HMAC or Ed25519)", _add_key)
+    add.add_argument("name")
+    add.add_argument("--type", required=True, choices=[t.value for t in KeyType], dest="key_type")
+    add.add_argument("--key-file", type=Path, metavar="FILE",
+                     help="TOML with api_key and secret (hmac) or private_key_pem (ed25519)")
+    add.add_argument("--replace", action="store_true", help="replace a key of the same name")
+    gen = action("gen-ed25519", "generate an Ed25519 key pair and print the public key to register", _gen)
+    gen.add_argument("name")
+    gen.add_argument("--api-key-file", type=Path, metavar="FILE",
+                     help="the API key Binance gave for this public key, if you already have it")
+    set_key = action("set-api-key", "store the API key Binance gave for a generated key", _set_api_key)
+    set_key.add_argument("name")
+    set_key.add_argument("--api-key-file", type=Path, metavar="FILE", help="read the API key from this file")
+    action("list", "list key names, types and fingerprints", _list)
+    passwd = action("passwd", "change the vault password", _passwd)
+    passwd.add_argument("--new-password-file", type=Path, metavar="FILE",
+                        help="read the new password from this file")
+    passwd.add_argument("--kdf-iterations", type=int, default=DEFAULT_ITERATIONS, metavar="N",
+                        help="PBKDF2 rounds for the re-encrypted file (default 1,000,000)")
+    remove = action("remove", "remove a key", _remove)
+    remove.add_argument("name")
+
+
+def _iterations(value: int) -> int:
+    if not 1 <= value <= MAX_ITERATIONS:
+        raise VaultError(f"--kdf-iterations must be from 1 to {MAX_ITERATIONS}.")
+    return value
+
+
+def _init(args: argparse.Namespace) -> int:
+    vault = Vault(vault_path(args), iterations=_iterations(args.kdf_iterations))
+    if vault.exists():
+        raise VaultError(f"A vault already exists at {vault.path}; it was left as it is.")
+    vault.create(read_password(args, "New vault password: ", confirm=True))
+    notify(f"Created an empty vault at {vault.path}.")
+    notify("Next: traytrader vault add-key default --type hmac   (or: traytrader vault gen-ed25519 default)")
+    return 0
+
+
+def _save(vault: Vault, unlocked: UnlockedVault, password: str) -> None:
+    """Save keeping the file's own iteration count (a test vault stays cheap, a real one stays strong)."""
+    vault.iterations = vault.stored_iterations or DEFAULT_ITERATIONS
+    vault.save(unlocked, password)
+
+
+def _read_small_file(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise VaultError(f"Cannot read the {what} {path}: {reason}.") from None
+
+
+def _from_key_file(path: Path, name: str, key_type: KeyType) -> ApiCredentials:
+    try:
+        doc = tomllib.loads(_read_small_file(path, "key file"))
+    except tomllib.TOMLDecodeError:
+        # The parser's message may quote the line, which may hold a secret: say only where to look.
+        raise VaultError(
+            f"The key file {path} is not valid TOML (expected api_key = \"...\" lines).") from None
+    fields = KEY_FILE_FIELDS[key_type]
+    unknown = sorted(set(doc) - set(fields))
+    if unknown:
+        raise VaultError(f"The key file {path} has unexpected keys ({', '.join(unknown)}); a {key_type.value}"
+                         f" key file holds {' and '.join(fields)}.")
+    for field in fields:
+        if not isinstance(doc.get(field), str):
+            raise VaultError(f"The key file {path} needs {field} as text in quotes.")
+    return ApiCredentials(name, key_type, doc["api_key"].strip(), doc[fields[1]].strip() + (
+        "\n" if key_type is KeyType.ED25519 else ""))
+
+
+def _from_prompts(name: str, key_type: KeyType) -> ApiCredentials:
+    api_key = ask(f"API key for {name!r}: ", "API key").strip()
+    if key_type is KeyType.HMAC:
+        return ApiCredentials(name, key_type, api_key, ask("API secret: ", "API secret").strip())
+    pem_path = Path(ask("Path of the Ed25519 private key PEM file: ", "private key file path", secret=False))
+    pem = _read_small_file(pem_path.expanduser(), "private key file")
+    return ApiCredentials(name, key_type, api_key, pem)
+
+
+def _add_key(args: argparse.Namespace) -> int:
+    key_type = KeyType(args.key_type)
+    vault, unlocked, password = open_vault(args)
+    try:
+        if args.name in unlocked and not args.replace:
+            raise VaultError(f"The vault already has a key named {args.name!r}; use --replace to replace it.")
+        credentials = _from_key_file(args.key_file, args.name, key_type) if args.key_file \
+            else _from_prompts(args.name, key_type)
+        unlocked.add(credentials, replace=args.replace)
+        _save(vault, unlocked, password)
+        notify(f"Added {key_type.value} key {args.name!r} (fingerprint {fingerprint(credentials)})"
+               f" to {vault.path}.")
+    finally:
+        unlocked.lock()
+    return 0
+
+
+def _read_api_key(path: Path | None, name: str) -> str:
+    if path is None:
+        return ask(f"API key Binance shows for {name!r}: ", "API key").strip()
+    lines = _read_small_file(path, "API key file").split()
+    if len(lines) != 1:
+        raise VaultError(f"The API key file {path} must hold exactly one API key.")
+    return lines[0]
+
+
+def _gen(args: argparse.Namespace) -> int:
+    vault, unlocked, password = open_vault(args)
+    try:
+        if args.name in unlocked:
+            raise VaultError(f"The vault already has a key named {args.name!r}; remove it first.")
+        key = generate_ed25519(args.name)
+        if args.api_key_file is not None:
+            api_key = _read_api_key(args.api_key_file, args.name)
+            key = ApiCredentials(key.name, key.key_type, api_key, key.secret)
+        unlocked.add(key, allow_pending=True)
+        _save(vault, unlocked, password)
+        print(public_key_pem(key), end="")
+    finally:
+        unlocked.lock()
+    notify(f"Generated Ed25519 key {args.name!r} in {vault.path}; the private key never leaves the vault.")
+    if not key.api_key:
+        notify("Register the public key above on Binance (API Management, 'Self-generated' Ed25519 key), then"
+               f" run: traytrader vault set-api-key {args.name}")
+    return 0
+
+
+def _set_api_key(args: argparse.Namespace) -> int:
+    vault, unlocked, password = open_vault(args)
+    try:
+        old = unlocked.get(args.name)
+        new = ApiCredentials(old.name, old.key_type, _read_api_key(args.api_key_file, args.name), old.secret)
+        unlocked.add(new, replace=True)
+        _save(vault, unlocked, password)
+        notify(f"Stored the API key of {args.name!r} (fingerprint {fingerprint(new)}).")
+    finally:
+        unlocked.lock()
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    vault, unlocked, _ = open_vault(args)
+    try:
+        if not len(unlocked):
+            notify(f"The vault {vault.path} holds no keys; add one with:"
+                   " traytrader vault add-key NAME --type hmac")
+        for key in unlocked:
+            pending = "   (no API key yet: traytrader vault set-api-key)" if not key.api_key else ""
+            print(f"{key.name}\t{key.key_type.value}\t{fingerprint(key)}{pending}")
+    finally:
+        unlocked.lock()
+    return 0
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    vault, unlocked, _ = open_vault(args)
+    try:
+        if args.new_password_file is not None:
+            new = read_password(argparse.Namespace(password_file=args.new_password_file))
+        elif args.password_stdin or args.password_file is not None:
+            new = ask("New vault password: ", "new vault password")
+        else:
+            new = read_password(argparse.Namespace(), "New vault password: ", confirm=True)
+        if not new:
+            raise VaultError("The new vault password is empty; nothing was changed.")
+        vault.iterations = _iterations(args.kdf_iterations)
+        vault.save(unlocked, new)
+    finally:
+        unlocked.lock()
+    notify(f"Changed the password of {vault.path}.")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    vault, unlocked, password = open_vault(args)
+    try:
+        unlocked.remove(args.name)
+        _save(vault, unlocked, password)
+    finally:
+        unlocked.lock()
+    notify(f"Removed the key {args.name!r} from {vault.path}.")
+    return 0

@@ -1,0 +1,343 @@
+"""The user's TOML config → validated ``core.models.AppConfig``.
+
+The app reads the config and never writes it (tomli-w would drop the user's comments); what it
+remembers between runs goes to ``state.py``. Every mistake raises ``ConfigError`` with one
+sentence naming the file, line, dotted key and what is allowed (see ``config_toml.Reader``).
+
+Sections: ``[exchange]``, ``[hotkeys]``, ``[safety]``, ``[asl]`` (with ``[[asl.tiers]]`` or
+``tiers = [{...}]``), ``[[profiles]]`` (with optional ``[profiles.asl]`` merged over ``[asl]``),
+and a top-level ``default_profile``. The reference is ``config.example.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from traytrader.config_toml import Reader, Where, render
+from traytrader.core.errors import ConfigError
+from traytrader.core.models import (
+    AppConfig,
+    AslSettings,
+    AslTier,
+    Environment,
+    ExchangeSettings,
+    HotkeySettings,
+    MarginType,
+    OrderType,
+    Profile,
+    SafetySettings,
+    TimeInForce,
+    WorkingType,
+)
+
+# Endpoints per environment: (REST, WS API, stream base). The engine appends /public, /market,
+# /private to the stream base. As of 2026-05, binance-usdm-protocol.md section 1.1 (the demo REST
+# host is what Binance's general-info page calls the testnet REST URL).
+ENDPOINTS: dict[Environment, tuple[str, str, str]] = {
+    Environment.SIM: ("http://127.0.0.1:8765", "ws://127.0.0.1:8765/ws-fapi/v1", "ws://127.0.0.1:8765"),
+    Environment.TESTNET: ("https://demo-fapi.binance.com", "wss://testnet.binancefuture.com/ws-fapi/v1",
+                          "wss://fstream.binancefuture.com"),
+    Environment.LIVE: ("https://fapi.binance.com", "wss://ws-fapi.binance.com/ws-fapi/v1",
+                       "wss://fstream.binance.com"),
+}
+
+MAX_LEVERAGE = 125  # Binance's ceiling for USDⓈ-M (lower per symbol and notional bracket)
+MAX_NOTIONAL = Decimal("1000000000")
+MAX_QUANTITY = Decimal("1000000000")
+MAX_PROFILE_NAME = 40
+
+TOP_KEYS = ("exchange", "hotkeys", "safety", "asl", "profiles", "default_profile")
+EXCHANGE_KEYS = ("environment", "key", "rest_url", "ws_api_url", "stream_url", "recv_window_ms",
+                 "request_timeout_ms")
+HOTKEY_ACTIONS = ("buy", "sell", "flatten", "close", "cycle_profile", "toggle_action_bar")
+HOTKEY_KEYS = (*HOTKEY_ACTIONS, "armed_on_start")
+SAFETY_KEYS = ("max_notional_usdt", "max_orders_per_minute", "cooldown_ms")
+ASL_KEYS = tuple(f.name for f in dataclasses.fields(AslSettings))
+TIER_KEYS = ("profit_pct", "callback_pct")
+PROFILE_KEYS = ("name", "symbol", "leverage", "margin_type", "notional_usdt", "quantity", "order_type",
+                "limit_offset_ticks", "time_in_force", "asl")
+
+# pynput's named keys (pynput.keyboard.Key) we accept inside <...>; <123> (a virtual key code) too.
+MODIFIERS = frozenset({"ctrl", "ctrl_l", "ctrl_r", "alt", "alt_l", "alt_r", "alt_gr", "shift", "shift_l",
+                       "shift_r", "cmd", "cmd_l", "cmd_r"})
+NAMED_KEYS = frozenset({
+    "backspace", "caps_lock", "delete", "down", "end", "enter", "esc", "home", "insert", "left", "menu",
+    "num_lock", "page_down", "page_up", "pause", "print_screen", "right", "scroll_lock", "space", "tab", "up",
+    "media_play_pause", "media_volume_mute", "media_volume_down", "media_volume_up", "media_previous",
+    "media_next", *(f"f{n}" for n in range(1, 21)),
+})
+
+
+def example_config_text() -> str:
+    """The commented reference config shipped with the package (``traytrader/data/config.example.toml``)."""
+    return resources.files("traytrader").joinpath("data/config.example.toml").read_text(encoding="utf-8")
+
+
+def ensure_user_config(path: str | os.PathLike[str]) -> bool:
+    """Write the example config to ``path`` when no file is there; True when one was written."""
+    target = Path(path)
+    if target.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "x", encoding="utf-8") as handle:  # "x": never replace a user's file
+        handle.write(example_config_text())
+    return True
+
+
+def load_config(path: str | os.PathLike[str]) -> AppConfig:
+    """Read and validate a config file; ``ConfigError`` (one sentence) on any problem."""
+    shown = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"There is no config file at {shown}.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the config file {shown}: {exc.strerror or exc}.") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown} is not UTF-8 text (bad byte at offset {exc.start}).") from None
+    return load_config_text(text, shown)
+
+
+def load_config_text(text: str, path: str = "<config>") -> AppConfig:
+    """Validate config ``text``; ``path`` is only used to name the file in messages."""
+    reader = Reader(path, text)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
+    except ValueError:  # tomllib lets int()'s digit limit escape for huge integer literals
+        raise ConfigError(
+            f"{path} has a number with more than 4300 digits; write a sensible number.") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if "-----BEGIN" in line or "PRIVATE KEY" in line:
+            raise ConfigError(f"{path}, line {lineno}: this looks like a private key; secrets belong in the"
+                              " vault (traytrader vault add-key), never in the config file.")
+    return _app_config(reader, doc)
+
+
+def _app_config(r: Reader, doc: dict[str, Any]) -> AppConfig:
+    r.check_keys(doc, (), TOP_KEYS)
+    exchange = _exchange(r, r.table(doc.get("exchange", {}), ("exchange",), EXCHANGE_KEYS))
+    hotkeys = _hotkeys(r, r.table(doc.get("hotkeys", {}), ("hotkeys",), HOTKEY_KEYS))
+    safety = _safety(r, r.table(doc.get("safety", {}), ("safety",), SAFETY_KEYS))
+    asl = _asl(r, doc.get("asl", {}), ("asl",), AslSettings())
+    if "profiles" not in doc:
+        r.fail((), "the config has no [[profiles]]; add at least one (see config.example.toml)")
+    raw_profiles = r.tables(doc["profiles"], ("profiles",))
+    if not raw_profiles:
+        r.fail(("profiles",), "profiles is empty; add at least one [[profiles]] table")
+    profiles: list[Profile] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_profiles, 1):
+        where: Where = ("profiles", index)
+        profile = _profile(r, r.table(raw, where, PROFILE_KEYS), where, asl, safety)
+        folded = profile.name.casefold()
+        if folded in seen:
+            r.fail((*where, "name"), f"{render((*where, 'name'))} {profile.name!r} is already the name of"
+                   f" profiles[{seen[folded]}]; profile names must be unique")
+        seen[folded] = index
+        profiles.append(profile)
+    default = ""
+    if "default_profile" in doc:
+        default = r.text_value(doc["default_profile"], ("default_profile",), "the name of a profile")
+        if default.casefold() not in seen:
+            names = ", ".join(p.name for p in profiles)
+            r.fail(("default_profile",),
+                   f"default_profile {default!r} is not a profile; the profiles are: {names}")
+        default = profiles[seen[default.casefold()] - 1].name
+    return AppConfig(r.path, exchange, hotkeys, safety, asl, tuple(profiles), default)
+
+
+def _exchange(r: Reader, t: dict[str, Any]) -> ExchangeSettings:
+    w: Where = ("exchange",)
+    env = Environment.SIM  # live is never a default: it must be written explicitly
+    if "environment" in t:
+        env = r.enum(t["environment"], (*w, "environment"), Environment)
+    key = "default"
+    if "key" in t:
+        allowed = "the name of a key in the vault (1 to 64 letters, digits, '-', '_' or '.')"
+        key = r.text_value(t["key"], (*w, "key"), allowed)
+        if not key or len(key) > 64 or not all(ch.isalnum() or ch in "-_." for ch in key):
+            r.fail((*w, "key"), f"exchange.key must be {allowed}")  # the value is not echoed: it may be a key
+    urls = list(ENDPOINTS[env])
+    for i, (name, schemes) in enumerate((("rest_url", ("http://", "https://")),
+                                         ("ws_api_url", ("ws://", "wss://")),
+                                         ("stream_url", ("ws://", "wss://")))):
+        if name in t:
+            allowed = f"a URL starting with {' or '.join(schemes)}"
+            url = r.text_value(t[name], (*w, name), allowed).strip()
+            if not url.startswith(schemes) or len(url) <= len(schemes[-1]) or " " in url:
+                r.fail((*w, name), f"exchange.{name} must be {allowed}, not {url[:60]!r}")
+            urls[i] = url.rstrip("/")
+    recv = r.integer(t["recv_window_ms"], (*w, "recv_window_ms"), 1, 60000, unit=" ms") \
+        if "recv_window_ms" in t else 5000
+    timeout = r.integer(t["request_timeout_ms"], (*w, "request_timeout_ms"), 100, 120000, unit=" ms") \
+        if "request_timeout_ms" in t else 5000
+    return ExchangeSettings(env, key, urls[0], urls[1], urls[2], recv, timeout)
+
+
+def parse_hotkey(spec: str) -> str | None:
+    """Normalise a pynput hotkey such as ``<ctrl>+<shift>+b``; None when it is not one.
+
+    Exactly one non-modifier key, any number of distinct modifiers. Letters are lower-cased,
+    because pynput matches the character the key produces without Shift.
+    """
+    parts = spec.strip().split("+")
+    if spec.strip().endswith("++"):  # "<ctrl>++" means Ctrl and the plus key
+        parts = [*parts[:-2], "+"]
+    normal: list[str] = []
+    main = 0
+    for part in parts:
+        part = part.strip().lower()
+        if part.startswith("<") and part.endswith(">") and len(part) > 2:
+            name = part[1:-1]
+            if name in MODIFIERS:
+                pass
+            elif name in NAMED_KEYS or name.isdigit():
+                main += 1
+            else:
+                return None
+        elif len(part) == 1 and part.isprintable() and not part.isspace():
+            main += 1
+        else:
+            return None
+        if part in normal:
+            return None
+        normal.append(part)
+    return "+".join(normal) if main == 1 else None
+
+
+def _hotkeys(r: Reader, t: dict[str, Any]) -> HotkeySettings:
+    w: Where = ("hotkeys",)
+    values: dict[str, Any] = {}
+    used: dict[str, str] = {}
+    allowed = 'a hotkey in pynput syntax such as "<ctrl>+<shift>+b" (one key plus modifiers), or "" for none'
+    for action in HOTKEY_ACTIONS:
+        spec = getattr(HotkeySettings, action) if action not in t else \
+            r.text_value(t[action], (*w, action), allowed)
+        if spec.strip():
+            normal = parse_hotkey(spec)
+            if normal is None:
+                r.fail((*w, action), f"hotkeys.{action} must be {allowed}, not {spec[:40]!r}")
+            if normal in used:
+                r.fail((*w, action),
+                       f"hotkeys.{action} {spec!r} is already the hotkey for hotkeys.{used[normal]}")
+            used[normal] = action
+            spec = normal
+        values[action] = spec.strip()
+    if "armed_on_start" in t:
+        values["armed_on_start"] = r.boolean(t["armed_on_start"], (*w, "armed_on_start"))
+    return HotkeySettings(**values)
+
+
+def _safety(r: Reader, t: dict[str, Any]) -> SafetySettings:
+    w: Where = ("safety",)
+    base = SafetySettings()
+    return SafetySettings(
+        max_notional_usdt=r.decimal(t["max_notional_usdt"], (*w, "max_notional_usdt"), Decimal(0),
+                                    MAX_NOTIONAL, unit=" USDT")
+        if "max_notional_usdt" in t else base.max_notional_usdt,
+        max_orders_per_minute=r.integer(t["max_orders_per_minute"], (*w, "max_orders_per_minute"), 1, 1200)
+        if "max_orders_per_minute" in t else base.max_orders_per_minute,
+        cooldown_ms=r.integer(t["cooldown_ms"], (*w, "cooldown_ms"), 0, 60000, unit=" ms")
+        if "cooldown_ms" in t else base.cooldown_ms,
+    )
+
+
+def _asl(r: Reader, value: Any, w: Where, base: AslSettings) -> AslSettings:
+    """Parse an ``[asl]`` table; keys it sets replace those of ``base`` (global defaults or ``[asl]``)."""
+    t = r.table(value, w, ASL_KEYS)
+    pct = Decimal(100)
+    changes: dict[str, Any] = {}
+    if "enabled" in t:
+        changes["enabled"] = r.boolean(t["enabled"], (*w, "enabled"))
+    if "protect_external_positions" in t:
+        key = "protect_external_positions"
+        changes[key] = r.boolean(t[key], (*w, key))
+    for key in ("hard_stop_pct", "safety_stop_pct"):
+        if key in t:
+            changes[key] = r.decimal(t[key], (*w, key), Decimal(0), pct, unit=" percent")
+            if changes[key] == pct:
+                r.fail((*w, key), f"{render((*w, key))} must be below 100 percent")
+    if "working_type" in t:
+        changes["working_type"] = r.enum(t["working_type"], (*w, "working_type"), WorkingType)
+    if "watchdog_ms" in t:
+        changes["watchdog_ms"] = r.integer(t["watchdog_ms"], (*w, "watchdog_ms"), 50, 60000, unit=" ms")
+    if "grace_ms" in t:
+        changes["grace_ms"] = r.integer(t["grace_ms"], (*w, "grace_ms"), 0, 600000, unit=" ms")
+    if "tiers" in t:
+        changes["tiers"] = _tiers(r, t["tiers"], (*w, "tiers"))
+    return dataclasses.replace(base, **changes)
+
+
+def _tiers(r: Reader, value: Any, w: Where) -> tuple[AslTier, ...]:
+    tiers: list[AslTier] = []
+    for index, raw in enumerate(r.tables(value, w), 1):
+        where = (*w, index)
+        t = r.table(raw, where, TIER_KEYS)
+        for key in TIER_KEYS:
+            if key not in t:
+                r.fail(where, f"{render(where)} needs {key} (tiers are {{profit_pct = 1, callback_pct = 2}})")
+        profit = r.decimal(t["profit_pct"], (*where, "profit_pct"), Decimal(0), Decimal(1000),
+                           unit=" percent")
+        callback = r.decimal(t["callback_pct"], (*where, "callback_pct"), Decimal(0), Decimal(99),
+                             unit=" percent")
+        if tiers and profit <= tiers[-1].profit_pct:
+            r.fail((*where, "profit_pct"), f"{render((*where, 'profit_pct'))} must be above the previous"
+                   f" tier's {tiers[-1].profit_pct}; list tiers from the smallest profit up")
+        tiers.append(AslTier(profit, callback))
+    return tuple(tiers)
+
+
+def _profile(r: Reader, t: dict[str, Any], w: Where, asl: AslSettings, safety: SafetySettings) -> Profile:
+    for key in ("name", "symbol", "leverage"):
+        if key not in t:
+            r.fail(w, f"{render(w)} has no {key}; every profile needs name, symbol, leverage and one of"
+                   " notional_usdt or quantity")
+    name_allowed = f"a name of 1 to {MAX_PROFILE_NAME} characters"
+    name = r.text_value(t["name"], (*w, "name"), name_allowed).strip()
+    if not name or len(name) > MAX_PROFILE_NAME:
+        r.fail((*w, "name"), f"{render((*w, 'name'))} must be {name_allowed}")
+    symbol_allowed = 'a Binance USDⓈ-M symbol such as "BTCUSDT"'
+    symbol = r.text_value(t["symbol"], (*w, "symbol"), symbol_allowed).strip().upper()
+    if not (2 <= len(symbol) <= 20 and symbol.isascii() and symbol.isalnum()):
+        r.fail((*w, "symbol"), f"{render((*w, 'symbol'))} must be {symbol_allowed}, not {t['symbol'][:30]!r}")
+    leverage = r.integer(t["leverage"], (*w, "leverage"), 1, MAX_LEVERAGE)
+    has_notional, has_quantity = "notional_usdt" in t, "quantity" in t
+    if has_notional == has_quantity:
+        r.fail(w, f"{render(w)} ({name}) must set exactly one of notional_usdt (order size in USDT) or"
+               " quantity (in the base asset)")
+    notional = quantity = None
+    if has_notional:
+        notional = r.decimal(t["notional_usdt"], (*w, "notional_usdt"), Decimal(0), MAX_NOTIONAL,
+                             unit=" USDT")
+        if notional > safety.max_notional_usdt:
+            r.fail((*w, "notional_usdt"), f"{render((*w, 'notional_usdt'))} {notional} is above"
+                   f" safety.max_notional_usdt ({safety.max_notional_usdt}); every order would be refused")
+    else:
+        quantity = r.decimal(t["quantity"], (*w, "quantity"), Decimal(0), MAX_QUANTITY)
+    margin = r.enum(t["margin_type"], (*w, "margin_type"), MarginType) if "margin_type" in t \
+        else MarginType.CROSSED
+    order_type = r.enum(t["order_type"], (*w, "order_type"), OrderType) if "order_type" in t \
+        else OrderType.MARKET
+    if order_type is OrderType.MARKET:
+        for key in ("limit_offset_ticks", "time_in_force"):
+            if key in t:
+                r.fail((*w, key), f"{render((*w, key))} only applies to LIMIT orders, and this profile's"
+                       " order_type is MARKET")
+    offset = r.integer(t["limit_offset_ticks"], (*w, "limit_offset_ticks"), 0, 10000, unit=" ticks") \
+        if "limit_offset_ticks" in t else 0
+    tif = r.enum(t["time_in_force"], (*w, "time_in_force"), TimeInForce) if "time_in_force" in t \
+        else TimeInForce.GTC
+    profile_asl = _asl(r, t["asl"], (*w, "asl"), asl) if "asl" in t else asl
+    return Profile(name=name, symbol=symbol, leverage=leverage, margin_type=margin, notional_usdt=notional,
+                   quantity=quantity, order_type=order_type, limit_offset_ticks=offset, time_in_force=tif,
+                   asl=profile_asl)

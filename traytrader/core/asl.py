@@ -1,0 +1,838 @@
+"""The Advanced Stop Loss ladder: one position's protective stop as a pure state machine.
+
+One ``Ladder`` per position (symbol + position side). Inputs carry ``now_ms``: position updates,
+mark prices, ALGO_UPDATEs, the results of the ladder's own requests, open-stop snapshots and timer
+ticks. Outputs are actions: place a stop, cancel one, query the open stops, close the position,
+notify. No I/O, no clock; ``engine/asl_driver.py`` executes the actions and feeds the results back.
+
+Rules (every number from ``AslSettings``; long and short are one code path, ``d`` = +1 / -1):
+
+* Profit is the mark-price move from the average entry in the position's direction,
+  ``d * (mark - entry) / entry * 100``; leverage does not enter. The reached tier only grows
+  while the position lives; a reverse starts a new ladder.
+* Tier 0 is a hard STOP_MARKET ``hard_stop_pct`` against the entry; tier k >= 1 is a
+  TRAILING_STOP_MARKET with tier k's callback, tracking from placement (no activatePrice).
+* Effective price ``P`` (where a stop would close the position now): a fixed stop's trigger; a
+  trailing stop's ``extreme * (1 - d*cb/100)``, ``extreme`` being the most favourable mark price
+  seen since placement (Binance tracks the same from placement, notes section 4; we see one mark
+  price a second, so ours is a slightly conservative estimate). ``a`` is *better* than ``b`` when
+  ``d * (P_a - P_b) > 0``; that is how hard, trailing and safety stops are compared. A stop is
+  replaced only by a better one, or, when it must be replaced anyway (resize, stop lost), by one
+  not worse: if the tier's stop would be worse, a fixed stop at the old effective price ("held")
+  goes in instead. The stop never loosens.
+* Make-before-break: the new stop is placed and confirmed (placement result, ALGO_UPDATE NEW or a
+  snapshot) before the old one is cancelled. One placement in flight at a time (plus the
+  watchdog's safety stop) and none while an old stop's cancel is outstanding: at most two of our
+  stops are live, two only during that confirmed overlap.
+* A failed placement keeps the old stop and retries with backoff; an unknown placement or a failed
+  cancel asks for a snapshot of the open stops and reconciles by clientAlgoId.
+* Watchdog: no confirmed stop for ``grace_ms`` → a safety stop ``safety_stop_pct`` against the
+  entry; if even that is refused with -2021, the position is closed at market (reduce-only).
+* A closed or reversed position retires every stop of the ladder: each is cancelled (one still in
+  flight as soon as it is confirmed), and snapshots catch the rest, so no stop is left behind.
+
+Phases, derived after each input and checked against ``TRANSITIONS`` (an illegal transition raises
+``AslStateError`` and leaves the ladder exactly as it was)::
+
+    IDLE ──open──► PLACING ──confirmed──► PROTECTED ──better stop──► REPLACING
+      ▲              │  ▲                    ▲    ▲                     │ confirmed
+      │           failed│ placed              │    └── old cancelled ── CANCELLING_OLD
+      │              ▼  │                     │
+      │           UNPROTECTED ──safety -2021──► CLOSING
+      └──────────── closed (from any phase) ──────────┘
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_FLOOR, Decimal
+from enum import StrEnum
+
+from traytrader.core.decimals import Direction, format_decimal, round_to_tick
+from traytrader.core.models import AslSettings, PositionSide, Side
+from traytrader.core.orders import base36
+
+ASL_ID_PREFIX = "ttasl"
+# Retry delays after a failed placement, ms; the last one repeats (weight of algoOrder.place is 0).
+RETRY_BACKOFF_MS = (250, 500, 1000, 2000, 5000)
+# Binance codes the ladder reacts to (notes 3.4, 9): as of 2025-12-09, algo orders.
+WOULD_TRIGGER = -2021
+UNKNOWN_ORDER = (-2011, -2013)
+_TOMBSTONES = 256
+_CB_STEP = Decimal("0.01")  # callbackRate precision is undocumented; two decimals (notes section 4)
+_HUNDRED = Decimal(100)
+_ZERO = Decimal(0)
+_ID_RE = re.compile(rf"^{ASL_ID_PREFIX}-([hkts])(\d+)-")
+_LABELS = {"h": "hard", "k": "held", "t": "trailing", "s": "safety"}
+_CODES = {label: code for code, label in _LABELS.items()}
+
+
+class StopPhase(StrEnum):
+    IDLE = "idle"                      # nothing to protect (retired stops may still be cancelling)
+    PLACING = "placing"                # position, no confirmed stop, a placement in flight
+    UNPROTECTED = "unprotected"        # position, no confirmed stop, waiting for a retry
+    PROTECTED = "protected"            # one confirmed stop, nothing in flight
+    REPLACING = "replacing"            # confirmed stop, a replacement in flight
+    CANCELLING_OLD = "cancelling_old"  # replacement confirmed, the old one's cancel outstanding
+    CLOSING = "closing"                # safety stop would trigger: reduce-only market close in flight
+
+
+class AlgoStatus(StrEnum):
+    """``ALGO_UPDATE.o.X`` (notes 3.3)."""
+
+    NEW = "NEW"
+    TRIGGERING = "TRIGGERING"
+    TRIGGERED = "TRIGGERED"
+    FINISHED = "FINISHED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class Outcome(StrEnum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"   # the exchange answered with an error ``code``
+    UNKNOWN = "unknown"     # sent, no answer: may or may not have happened
+
+
+class StopStyle(StrEnum):
+    STOP_MARKET = "STOP_MARKET"
+    TRAILING = "TRAILING_STOP_MARKET"
+
+
+class NoticeKind(StrEnum):
+    STOP_MOVED = "stop_moved"
+    STOPPED_OUT = "stopped_out"
+    SAFETY = "safety"
+    WARNING = "warning"
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUpdate:
+    """Signed ``quantity`` (> 0 long, < 0 short, 0 closed). ``ours``: opened by traytrader."""
+
+    quantity: Decimal
+    entry_price: Decimal
+    now_ms: int
+    ours: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    price: Decimal
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoUpdate:
+    client_algo_id: str
+    status: AlgoStatus
+    now_ms: int
+    avg_price: Decimal = _ZERO   # ``ap``
+    filled_qty: Decimal = _ZERO  # ``aq``
+    reason: str = ""             # ``rm``
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceResult:
+    client_algo_id: str
+    outcome: Outcome
+    now_ms: int
+    code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    client_algo_id: str
+    outcome: Outcome
+    now_ms: int
+    code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    outcome: Outcome
+    now_ms: int
+    code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingStop:
+    """One of our open algo orders as the exchange lists it (``openAlgoOrders``)."""
+
+    client_algo_id: str
+    side: Side
+    style: StopStyle
+    quantity: Decimal
+    trigger_price: Decimal | None = None
+    callback_pct: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStops:
+    """Our open stops for this ladder, from a query sent at ``requested_ms``."""
+
+    stops: tuple[ExistingStop, ...]
+    requested_ms: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """Start or reconnect: the position and our open stops as the exchange reports them."""
+
+    quantity: Decimal
+    entry_price: Decimal
+    mark_price: Decimal | None
+    stops: tuple[ExistingStop, ...]
+    now_ms: int
+    ours: bool = False
+
+
+AslInput = (PositionUpdate | MarkPrice | AlgoUpdate | PlaceResult | CancelResult | CloseResult
+            | OpenStops | Tick | Recover)
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StopSpec:
+    """Everything ``core.orders.build_stop_order`` needs. ``quantity`` is unsigned."""
+
+    symbol: str
+    position_side: PositionSide
+    side: Side
+    style: StopStyle
+    quantity: Decimal
+    client_algo_id: str
+    tier: int                          # -1 safety, 0 hard, k trailing tier k (or held at tier k)
+    label: str                         # hard, trailing, held, safety
+    trigger_price: Decimal | None = None
+    callback_pct: Decimal | None = None
+
+    @property
+    def position_qty(self) -> Decimal:
+        """The signed position this stop protects (what ``build_stop_order`` takes)."""
+        return self.quantity if self.side is Side.SELL else -self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceStop:
+    spec: StopSpec
+
+
+@dataclass(frozen=True, slots=True)
+class CancelStop:
+    symbol: str
+    client_algo_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryStops:
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePosition:
+    symbol: str
+    position_side: PositionSide
+    quantity: Decimal  # unsigned
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    text: str
+    kind: NoticeKind
+    tier: int = 0
+    style: StopStyle = StopStyle.STOP_MARKET
+    trigger_price: Decimal | None = None
+    callback_pct: Decimal | None = None
+    exit_price: Decimal | None = None
+
+
+AslAction = PlaceStop | CancelStop | QueryStops | ClosePosition | Notify
+
+
+class AslStateError(Exception):
+    """An input would move the ladder along a transition the table does not allow (our bug)."""
+
+
+# --- the transition table -----------------------------------------------------------------------
+
+_P = StopPhase
+_ANY = frozenset(StopPhase)
+_PLAN_FROM = {  # what the plan step alone can reach from each phase (mark prices, ticks)
+    _P.IDLE: {_P.IDLE},
+    _P.PLACING: {_P.PLACING},
+    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING},
+    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING},
+    _P.REPLACING: {_P.REPLACING},
+    _P.CANCELLING_OLD: {_P.CANCELLING_OLD},
+    _P.CLOSING: {_P.CLOSING},
+}
+_OUTCOME_FROM = {  # a confirmation, a loss or a rejection (results, ALGO_UPDATEs, snapshots)
+    _P.IDLE: {_P.IDLE},
+    _P.PLACING: {_P.PLACING, _P.UNPROTECTED, _P.PROTECTED, _P.REPLACING, _P.CANCELLING_OLD},
+    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING},
+    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING, _P.UNPROTECTED, _P.PLACING},
+    _P.REPLACING: {_P.REPLACING, _P.CANCELLING_OLD, _P.PROTECTED, _P.PLACING, _P.UNPROTECTED},
+    _P.CANCELLING_OLD: {_P.CANCELLING_OLD, _P.PROTECTED, _P.REPLACING, _P.PLACING, _P.UNPROTECTED},
+    _P.CLOSING: {_P.CLOSING},
+}
+_POSITION_FROM = {  # open, resize, reverse, close
+    _P.IDLE: {_P.IDLE, _P.PLACING},
+    _P.PLACING: {_P.PLACING, _P.IDLE},
+    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING, _P.IDLE},
+    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING, _P.PLACING, _P.IDLE},
+    _P.REPLACING: {_P.REPLACING, _P.PLACING, _P.IDLE},
+    _P.CANCELLING_OLD: {_P.CANCELLING_OLD, _P.PLACING, _P.IDLE},
+    _P.CLOSING: {_P.CLOSING, _P.PLACING, _P.IDLE},
+}
+
+# (phase, input type) -> phases the ladder may be in afterwards.
+TRANSITIONS: dict[tuple[StopPhase, type], frozenset[StopPhase]] = {}
+for _phase in StopPhase:
+    TRANSITIONS[(_phase, MarkPrice)] = frozenset(_PLAN_FROM[_phase])
+    TRANSITIONS[(_phase, Tick)] = frozenset(_PLAN_FROM[_phase])
+    TRANSITIONS[(_phase, PositionUpdate)] = frozenset(_POSITION_FROM[_phase])
+    TRANSITIONS[(_phase, Recover)] = _ANY
+    for _kind in (PlaceResult, AlgoUpdate, CancelResult, OpenStops):
+        TRANSITIONS[(_phase, _kind)] = frozenset(_OUTCOME_FROM[_phase])
+    TRANSITIONS[(_phase, CloseResult)] = frozenset(_PLAN_FROM[_phase])
+# Only a placement result can start a close (safety stop refused with -2021); a failed close
+# resumes the watchdog.
+for _phase in (_P.PLACING, _P.REPLACING):
+    TRANSITIONS[(_phase, PlaceResult)] = TRANSITIONS[(_phase, PlaceResult)] | {_P.CLOSING}
+TRANSITIONS[(_P.CLOSING, CloseResult)] = frozenset({_P.CLOSING, _P.UNPROTECTED, _P.PLACING})
+
+
+# --- the ladder ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Stop:
+    """One of our stops as the ladder knows it."""
+
+    spec: StopSpec
+    direction: int
+    sent_ms: int
+    extreme: Decimal | None = None   # trailing: most favourable mark since placement
+    confirmed: bool = False
+    confirmed_ms: int = 0
+    uncertain: bool = False          # placement outcome unknown: reconciling
+    cancel_sent: bool = False
+    cancel_uncertain: bool = False   # cancel failed or unknown: reconciling
+    firing: bool = False             # TRIGGERING/TRIGGERED: the exchange is closing the position
+    retired: bool = False            # position closed or reversed: cancel as soon as possible
+
+
+@dataclass(slots=True)
+class _State:
+    qty: Decimal = _ZERO
+    entry: Decimal = _ZERO
+    mark: Decimal | None = None
+    managed: bool = False
+    tier: int = 0
+    stops: dict[str, _Stop] = field(default_factory=dict)
+    active: str | None = None
+    closing: bool = False
+    attempts: int = 0
+    retry_at: int = 0
+    safety_retry_at: int = 0
+    unprotected_since: int | None = None
+    settle_until: int = 0
+    seq: int = 0
+    gone: dict[str, int] = field(default_factory=dict)  # tombstones: client id -> when it went
+
+    def copy(self) -> _State:
+        return replace(self, stops={k: replace(v) for k, v in self.stops.items()}, gone=dict(self.gone))
+
+
+class Ladder:
+    """The stop ladder of one position. Feed it with ``handle(input)``; execute what it returns.
+
+    ``tick_size`` rounds fixed triggers towards the market (a long's up, a short's down: never
+    looser than computed, the same rule as ``core.orders``). ``id_salt`` tells apart ladders that
+    place stops in the same millisecond (default: derived from symbol and position side).
+    """
+
+    def __init__(self, symbol: str, position_side: PositionSide, settings: AslSettings,
+                 tick_size: Decimal, *, id_salt: str | None = None) -> None:
+        self.symbol = symbol
+        self.position_side = position_side
+        self.settings = settings
+        self.tick_size = tick_size
+        self.tiers = tuple(sorted(settings.tiers, key=lambda t: t.profit_pct))
+        self.salt = id_salt or base36(zlib.crc32(f"{symbol}/{position_side}".encode()))[:4]
+        self.phase = StopPhase.IDLE
+        self._s = _State()
+
+    # --- read-only views for the driver and the tests
+
+    @property
+    def quantity(self) -> Decimal:
+        return self._s.qty
+
+    @property
+    def tier(self) -> int:
+        return self._s.tier
+
+    @property
+    def active_stop(self) -> StopSpec | None:
+        stop = self._s.stops.get(self._s.active or "")
+        return stop.spec if stop else None
+
+    def effective_price(self) -> Decimal | None:
+        """The active stop's effective price (see the module docstring), or None."""
+        stop = self._s.stops.get(self._s.active or "")
+        return self._effective(stop) if stop else None
+
+    def known_ids(self) -> frozenset[str]:
+        return frozenset(self._s.stops)
+
+    # --- the one entry point
+
+    def handle(self, event: AslInput) -> list[AslAction]:
+        """Apply one input; return the actions to execute, in order. Raises ``ValueError`` for a
+        malformed input and ``AslStateError`` for an illegal transition, changing nothing."""
+        allowed = TRANSITIONS.get((self.phase, type(event)))
+        if allowed is None:
+            raise AslStateError(f"{type(event).__name__} is not an input of the ladder.")
+        _validate(event)
+        saved = self._s.copy()
+        out: list[AslAction] = []
+        try:
+            self._dispatch(event, out)
+            self._sweep(out)
+            self._plan(event.now_ms, out)
+            phase = self._derive_phase()
+            if phase not in allowed:
+                raise AslStateError(
+                    f"{self.symbol} {self.position_side}: {type(event).__name__} may not move the ladder "
+                    f"from {self.phase} to {phase}.")
+        except Exception:
+            self._s = saved
+            raise
+        self.phase = phase
+        return out
+
+    # --- dispatch
+
+    def _dispatch(self, event: AslInput, out: list[AslAction]) -> None:
+        s = self._s
+        match event:
+            case MarkPrice(price=price):
+                s.mark = price
+                for stop in s.stops.values():
+                    if stop.extreme is not None:
+                        stop.extreme = _favourable(stop.direction, stop.extreme, price)
+                self._update_tier()
+            case PositionUpdate():
+                self._on_position(event, out)
+            case AlgoUpdate():
+                self._on_algo_update(event, out)
+            case PlaceResult():
+                self._on_place_result(event, out)
+            case CancelResult():
+                self._on_cancel_result(event, out)
+            case CloseResult():
+                if s.closing and event.outcome is not Outcome.CONFIRMED:
+                    s.closing = False
+                    out.append(self._notify(f"{self._name()}: closing the position failed "
+                                            f"({event.message or event.outcome}); retrying.",
+                                            NoticeKind.WARNING))
+            case OpenStops():
+                self._on_snapshot(event, out)
+            case Recover():
+                self._on_recover(event, out)
+            case Tick():
+                pass
+
+    def _on_position(self, event: PositionUpdate, out: list[AslAction]) -> None:
+        s = self._s
+        old_d, new_d = _sign(s.qty), _sign(event.quantity)
+        if new_d != old_d:  # opened, closed or reversed: whatever we had belongs to the old position
+            self._retire_all()
+            s.tier, s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0, 0
+            s.closing, s.active = False, None
+            s.managed = new_d != 0 and (event.ours or self.settings.protect_external_positions)
+            s.unprotected_since = event.now_ms if s.managed else None
+        elif new_d and event.ours and not s.managed:  # we added to an external position: ours now
+            s.managed = True
+            s.unprotected_since = event.now_ms if s.active is None else None
+        s.qty, s.entry = event.quantity, event.entry_price
+        if s.managed:
+            self._update_tier()
+
+    def _on_algo_update(self, event: AlgoUpdate, out: list[AslAction]) -> None:
+        s = self._s
+        stop = s.stops.get(event.client_algo_id)
+        if stop is None:
+            return  # not ours, or already gone (a late or duplicated update)
+        status = event.status
+        if status is AlgoStatus.NEW:
+            self._confirm(stop, event.now_ms, out)
+        elif status in (AlgoStatus.TRIGGERING, AlgoStatus.TRIGGERED):
+            stop.firing = stop.confirmed = True
+        else:
+            if status is AlgoStatus.FINISHED and event.filled_qty > 0:
+                s.settle_until = event.now_ms + self.settings.grace_ms
+                out.append(self._notify(
+                    f"{self._name(stop.direction)}: stopped out at {_price(event.avg_price)} "
+                    f"({stop.spec.label} stop).", NoticeKind.STOPPED_OUT, spec=stop.spec,
+                    exit_price=event.avg_price))
+            elif status is AlgoStatus.REJECTED and not stop.confirmed:
+                self._placement_failed(stop, event.now_ms, None, event.reason or "rejected", out)
+                return
+            elif not stop.retired and not stop.cancel_sent and stop.confirmed:
+                out.append(self._notify(
+                    f"{self._name(stop.direction)}: the {stop.spec.label} stop was {status.lower()} "
+                    f"on the exchange{': ' + event.reason if event.reason else ''}; replacing it.",
+                    NoticeKind.WARNING))
+            self._forget(stop, event.now_ms)
+
+    def _on_place_result(self, event: PlaceResult, out: list[AslAction]) -> None:
+        stop = self._s.stops.get(event.client_algo_id)
+        if stop is None or stop.confirmed:
+            return
+        if event.outcome is Outcome.CONFIRMED:
+            self._confirm(stop, event.now_ms, out)
+        elif event.outcome is Outcome.REJECTED:
+            self._placement_failed(stop, event.now_ms, event.code, event.message, out)
+        elif not stop.uncertain:
+            stop.uncertain = True
+            out.append(QueryStops(self.symbol))
+
+    def _on_cancel_result(self, event: CancelResult, out: list[AslAction]) -> None:
+        stop = self._s.stops.get(event.client_algo_id)
+        if stop is None or not stop.cancel_sent:
+            return
+        if event.outcome is Outcome.CONFIRMED or event.code in UNKNOWN_ORDER:
+            self._forget(stop, event.now_ms)
+        elif not stop.cancel_uncertain:
+            stop.cancel_uncertain = True
+            out.append(QueryStops(self.symbol))
+
+    def _on_snapshot(self, event: OpenStops, out: list[AslAction]) -> None:
+        s = self._s
+        listed = {e.client_algo_id: e for e in event.stops}
+        for cid, stop in list(s.stops.items()):
+            if cid in listed:
+                if not stop.confirmed:
+                    self._confirm(stop, event.now_ms, out)
+                elif stop.cancel_uncertain:
+                    stop.cancel_uncertain = False
+                    out.append(CancelStop(self.symbol, cid))
+            elif (stop.confirmed and stop.confirmed_ms <= event.requested_ms) or (
+                    stop.uncertain and stop.sent_ms <= event.requested_ms):
+                self._forget(stop, event.now_ms)  # gone without our hearing of it
+        for cid, existing in listed.items():
+            if cid not in s.stops and s.gone.get(cid, -1) < event.requested_ms:
+                orphan = self._adopt(existing, event.now_ms)  # ours, unknown: cancel it
+                orphan.retired = True
+
+    def _on_recover(self, event: Recover, out: list[AslAction]) -> None:
+        s = self._s
+        mine = [e for e in event.stops if _ID_RE.match(e.client_algo_id)]
+        listed = {e.client_algo_id for e in mine}
+        # Placements still in flight from before stay known (retired): cancelled once they land.
+        s.stops = {cid: replace(stop, retired=True) for cid, stop in s.stops.items()
+                   if not stop.confirmed and cid not in listed}
+        s.active, s.closing = None, False
+        s.qty, s.entry, s.mark = event.quantity, event.entry_price, event.mark_price
+        s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0
+        d = _sign(event.quantity)
+        adopted = [self._adopt(e, event.now_ms) for e in mine]
+        protecting = [stop for stop in adopted if stop.direction == d]
+        for stop in adopted:
+            stop.retired = stop.direction != d or d == 0
+        s.managed = d != 0 and (event.ours or bool(protecting) or self.settings.protect_external_positions)
+        s.tier = min(max((stop.spec.tier for stop in protecting), default=0), len(self.tiers))
+        s.unprotected_since = None
+        if s.managed:
+            self._update_tier()
+            for stop in protecting:
+                if s.active is None or self._prefer(stop, s.stops[s.active]):
+                    s.active = stop.spec.client_algo_id
+            if s.active is None:
+                s.unprotected_since = event.now_ms
+
+    # --- stop bookkeeping
+
+    def _confirm(self, stop: _Stop, now_ms: int, out: list[AslAction]) -> None:
+        if stop.confirmed:
+            return
+        s = self._s
+        stop.confirmed, stop.uncertain, stop.confirmed_ms = True, False, now_ms
+        if stop.retired or not s.managed or stop.direction != _sign(s.qty):
+            stop.retired = True
+            return
+        active = s.stops.get(s.active or "")
+        if active is not None and not self._prefer(stop, active):
+            self._cancel(stop, out)  # e.g. a safety stop confirmed after the hard stop: not needed
+            return
+        s.active, s.unprotected_since, s.attempts = stop.spec.client_algo_id, None, 0
+        if active is not None:
+            self._cancel(active, out)  # make-before-break: the new one is confirmed, drop the old
+        out.append(self._moved(stop))
+
+    def _placement_failed(self, stop: _Stop, now_ms: int, code: int | None, why: str,
+                          out: list[AslAction]) -> None:
+        s = self._s
+        self._forget(stop, now_ms)
+        if stop.retired:
+            return
+        s.attempts += 1
+        delay = RETRY_BACKOFF_MS[min(s.attempts, len(RETRY_BACKOFF_MS)) - 1]
+        safety = stop.spec.label == "safety"
+        if safety and code == WOULD_TRIGGER and s.active is None and s.qty:
+            s.closing = True
+            out.append(ClosePosition(self.symbol, self.position_side, abs(s.qty)))
+            out.append(self._notify(
+                f"{self._name()}: even the {_pct(self.settings.safety_stop_pct)} safety stop would "
+                "trigger at once, so the position is being closed at market.", NoticeKind.SAFETY))
+            return
+        if safety:
+            s.safety_retry_at = now_ms + delay
+        else:
+            s.retry_at = now_ms + delay
+        if s.attempts == 1:
+            out.append(self._notify(
+                f"{self._name()}: the {stop.spec.label} stop was refused ({why or code}); "
+                f"{'the old stop stays and ' if s.active else ''}retrying.", NoticeKind.WARNING))
+
+    def _forget(self, stop: _Stop, now_ms: int) -> None:
+        s = self._s
+        cid = stop.spec.client_algo_id
+        s.stops.pop(cid, None)
+        s.gone[cid] = now_ms
+        if len(s.gone) > _TOMBSTONES:
+            del s.gone[next(iter(s.gone))]
+        if s.active == cid:
+            s.active = None
+            if s.managed and s.qty and s.unprotected_since is None:
+                s.unprotected_since = now_ms
+
+    def _cancel(self, stop: _Stop, out: list[AslAction]) -> None:
+        if not stop.cancel_sent and not stop.firing:
+            stop.cancel_sent = True
+            out.append(CancelStop(self.symbol, stop.spec.client_algo_id))
+
+    def _retire_all(self) -> None:
+        for stop in self._s.stops.values():
+            stop.retired = True
+
+    def _sweep(self, out: list[AslAction]) -> None:
+        """Cancel every retired stop whose existence is confirmed or possible."""
+        for stop in self._s.stops.values():
+            if stop.retired and (stop.confirmed or stop.uncertain):
+                self._cancel(stop, out)
+
+    def _adopt(self, existing: ExistingStop, now_ms: int) -> _Stop:
+        match = _ID_RE.match(existing.client_algo_id)
+        tier = int(match.group(2)) if match else 0
+        label = _LABELS[match.group(1)] if match else "hard"
+        if label == "safety":
+            tier = -1
+        spec = StopSpec(self.symbol, self.position_side, existing.side, existing.style, existing.quantity,
+                        existing.client_algo_id, tier, label, existing.trigger_price, existing.callback_pct)
+        direction = 1 if existing.side is Side.SELL else -1
+        stop = _Stop(spec, direction, now_ms, confirmed=True, confirmed_ms=now_ms,
+                     extreme=self._s.mark if existing.style is StopStyle.TRAILING else None)
+        if existing.style is StopStyle.TRAILING and stop.extreme is None:
+            stop.extreme = existing.trigger_price or self._s.entry
+        self._s.stops[existing.client_algo_id] = stop
+        return stop
+
+    # --- deciding
+
+    def _plan(self, now_ms: int, out: list[AslAction]) -> None:
+        s = self._s
+        if not s.managed or not s.qty or s.closing:
+            return
+        d = _sign(s.qty)
+        current = [stop for stop in s.stops.values() if not stop.retired]
+        if any(stop.firing for stop in current):
+            return  # the exchange is closing the position; the position update follows
+        active = s.stops.get(s.active or "")
+        for stop in current:
+            if stop.confirmed and stop is not active:
+                self._cancel(stop, out)
+        in_flight = [stop for stop in current if not stop.confirmed]
+        if active is None:
+            if not in_flight and now_ms >= s.retry_at and now_ms >= s.settle_until:
+                self._place(self._desired(), now_ms, out)
+            # Watchdog: unprotected beyond the grace window while placements hang or keep failing.
+            grace = self.settings.grace_ms
+            overdue = s.unprotected_since is not None and now_ms - s.unprotected_since >= grace
+            stuck = s.attempts > 0 or any(now_ms - x.sent_ms >= grace for x in in_flight)
+            if overdue and stuck and now_ms >= s.safety_retry_at and \
+                    not any(x.spec.label == "safety" for x in in_flight):
+                price = s.entry * (1 - d * self.settings.safety_stop_pct / _HUNDRED)
+                self._place(self._fixed(price, -1, "safety"), now_ms, out)
+            return
+        if in_flight or any(stop.cancel_sent for stop in current) or now_ms < s.retry_at:
+            return
+        candidate = self._desired()
+        if active.spec.quantity != abs(s.qty):
+            if self._better(self._effective(active), self._candidate_price(candidate)):
+                candidate = self._fixed(self._effective(active), max(s.tier, active.spec.tier), "held")
+            self._place(candidate, now_ms, out)
+        elif self._better(self._candidate_price(candidate), self._effective(active)):
+            self._place(candidate, now_ms, out)
+
+    def _desired(self) -> StopSpec:
+        s = self._s
+        d = _sign(s.qty)
+        if s.tier == 0 or s.mark is None:
+            return self._fixed(s.entry * (1 - d * self.settings.hard_stop_pct / _HUNDRED), 0, "hard")
+        callback = self.tiers[s.tier - 1].callback_pct.quantize(_CB_STEP, rounding=ROUND_FLOOR)
+        return self._spec(StopStyle.TRAILING, s.tier, "trailing", callback_pct=callback)
+
+    def _fixed(self, price: Decimal, tier: int, label: str) -> StopSpec:
+        up = _sign(self._s.qty) > 0
+        trigger = round_to_tick(price, self.tick_size, Direction.UP if up else Direction.DOWN)
+        return self._spec(StopStyle.STOP_MARKET, tier, label, trigger_price=trigger)
+
+    def _spec(self, style: StopStyle, tier: int, label: str, *, trigger_price: Decimal | None = None,
+              callback_pct: Decimal | None = None) -> StopSpec:
+        s = self._s
+        side = Side.SELL if s.qty > 0 else Side.BUY
+        return StopSpec(self.symbol, self.position_side, side, style, abs(s.qty), "", tier, label,
+                        trigger_price, callback_pct)
+
+    def _place(self, spec: StopSpec, now_ms: int, out: list[AslAction]) -> None:
+        """Record and emit a placement. Ids: ``ttasl-<label><tier>-<salt>-<now36>-<seq36>`` (26
+        characters or so; unique across restarts by time, across ladders by salt)."""
+        s = self._s
+        s.seq += 1
+        code = _CODES[spec.label]
+        cid = f"{ASL_ID_PREFIX}-{code}{max(spec.tier, 0)}-{self.salt}-{base36(now_ms)}-{base36(s.seq)}"
+        spec = replace(spec, client_algo_id=cid[:36])
+        trailing = spec.style is StopStyle.TRAILING
+        s.stops[spec.client_algo_id] = _Stop(spec, _sign(s.qty), now_ms, extreme=s.mark if trailing else None)
+        out.append(PlaceStop(spec))
+
+    def _candidate_price(self, spec: StopSpec) -> Decimal:
+        if spec.style is StopStyle.STOP_MARKET:
+            assert spec.trigger_price is not None
+            return spec.trigger_price
+        assert self._s.mark is not None and spec.callback_pct is not None
+        return _trail(self._s.mark, _sign(self._s.qty), spec.callback_pct)
+
+    def _effective(self, stop: _Stop) -> Decimal:
+        if stop.spec.style is StopStyle.STOP_MARKET:
+            assert stop.spec.trigger_price is not None
+            return stop.spec.trigger_price
+        assert stop.extreme is not None and stop.spec.callback_pct is not None
+        return _trail(stop.extreme, stop.direction, stop.spec.callback_pct)
+
+    def _better(self, a: Decimal, b: Decimal) -> bool:
+        return _sign(self._s.qty) * (a - b) > 0
+
+    def _prefer(self, new: _Stop, old: _Stop) -> bool:
+        """Should ``new`` replace ``old``? Whenever it is not worse: the stop never loosens. A size
+        that no longer fits is fixed by the next resize, at a level not worse than this one."""
+        return not self._better(self._effective(old), self._effective(new))
+
+    def _update_tier(self) -> None:
+        s = self._s
+        if s.mark is None or not s.qty or s.entry <= 0:
+            return
+        profit = _sign(s.qty) * (s.mark - s.entry) / s.entry * _HUNDRED
+        reached = sum(1 for tier in self.tiers if profit >= tier.profit_pct)
+        s.tier = max(s.tier, reached)
+
+    def _derive_phase(self) -> StopPhase:
+        s = self._s
+        if not s.managed or not s.qty:
+            return StopPhase.IDLE
+        if s.closing:
+            return StopPhase.CLOSING
+        current = [stop for stop in s.stops.values() if not stop.retired]
+        in_flight = any(not stop.confirmed for stop in current)
+        if s.active is None:
+            return StopPhase.PLACING if in_flight else StopPhase.UNPROTECTED
+        if in_flight:
+            return StopPhase.REPLACING
+        if any(stop.cancel_sent for stop in current):
+            return StopPhase.CANCELLING_OLD
+        return StopPhase.PROTECTED
+
+    # --- words
+
+    def _name(self, direction: int | None = None) -> str:
+        d = direction if direction is not None else _sign(self._s.qty)
+        return f"{self.symbol} {'long' if d >= 0 else 'short'}"
+
+    def _moved(self, stop: _Stop) -> Notify:
+        spec, d = stop.spec, stop.direction
+        if spec.label == "trailing":
+            what = f"trailing {_pct(spec.callback_pct)} (tier {spec.tier})"
+        elif spec.label == "hard":
+            what = f"{_price(spec.trigger_price)} (hard, {_pct(self.settings.hard_stop_pct)} " \
+                   f"{'below' if d > 0 else 'above'} entry)"
+        elif spec.label == "held":
+            what = f"{_price(spec.trigger_price)} held for {format_decimal(spec.quantity)} (tier {spec.tier})"
+        else:
+            return self._notify(
+                f"{self._name(d)}: no confirmed stop for {self.settings.grace_ms / 1000:g} s, safety stop → "
+                f"{_price(spec.trigger_price)} ({_pct(self.settings.safety_stop_pct)} "
+                f"{'below' if d > 0 else 'above'} entry).", NoticeKind.SAFETY, spec=spec)
+        return self._notify(f"{self._name(d)}: stop → {what}", NoticeKind.STOP_MOVED, spec=spec)
+
+    def _notify(self, text: str, kind: NoticeKind, *, spec: StopSpec | None = None,
+                exit_price: Decimal | None = None) -> Notify:
+        if spec is None:
+            return Notify(text, kind, exit_price=exit_price)
+        return Notify(text, kind, spec.tier, spec.style, spec.trigger_price, spec.callback_pct, exit_price)
+
+
+# --- small pure helpers ---------------------------------------------------------------------------
+
+
+def _validate(event: AslInput) -> None:
+    match event:
+        case MarkPrice(price=price) if not (price.is_finite() and price > 0):
+            raise ValueError(f"A mark price of {price} is not a price.")
+        case PositionUpdate(quantity=qty, entry_price=entry) | Recover(quantity=qty, entry_price=entry) \
+                if not qty.is_finite() or (qty != 0 and not (entry.is_finite() and entry > 0)):
+            raise ValueError(f"A position of {qty} at {entry} is not a position.")
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+def _favourable(direction: int, a: Decimal, b: Decimal) -> Decimal:
+    return max(a, b) if direction > 0 else min(a, b)
+
+
+def _trail(extreme: Decimal, direction: int, callback_pct: Decimal) -> Decimal:
+    return extreme * (1 - direction * callback_pct / _HUNDRED)
+
+
+def _price(value: Decimal | None) -> str:
+    """``98000.00`` → ``98,000``; ``104523.1`` → ``104,523.1``."""
+    if value is None:
+        return "?"
+    whole, _, fraction = format_decimal(value).partition(".")
+    return f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+
+
+def _pct(value: Decimal | None) -> str:
+    return "?" if value is None else f"{format_decimal(value)}%"

@@ -1,0 +1,126 @@
+"""WebSocket API frames, built and signed on the hot path: ``{"id","method","params"}`` as text.
+
+Which requests carry what (protocol notes 1.5, 1.6):
+
+* HMAC keys cannot ``session.logon``; every signed request carries ``apiKey``, ``timestamp`` and
+  ``signature`` (plus ``recvWindow`` when configured).
+* Ed25519 keys log on once per connection; after that a signed request carries only
+  ``timestamp`` (and ``recvWindow``). Before logon they sign each request like HMAC keys.
+
+The frame is assembled by hand (one sort, one join, C-level JSON string escaping) because this is
+the step between a keypress and the socket. Strings are JSON-escaped, ints (``timestamp``,
+``recvWindow``) are JSON integers as Binance expects, DECIMALs arrive as canonical strings.
+"""
+
+from __future__ import annotations
+
+import json.encoder
+from collections.abc import Callable, Mapping
+
+from traytrader.core.models import ApiCredentials, KeyType
+from traytrader.core.signing import Ed25519Signer, HmacSigner, ParamValue, make_signer, param_text
+
+_escape: Callable[[str], str] = json.encoder.encode_basestring  # C-accelerated JSON string quoting
+
+_RESERVED = ("apiKey", "timestamp", "signature")
+
+# Futures does not document a maximum recvWindow; spot and spot's session.logon cap it at 60000
+# (protocol notes 1.7), so we never send more.
+MAX_RECV_WINDOW_MS = 60_000
+
+
+def _json_value(value: ParamValue) -> str:
+    if type(value) is str:
+        return _escape(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return _escape(param_text(value))
+
+
+class FrameBuilder:
+    """Builds signed WebSocket API frames for one API key on one connection.
+
+    ``logged_on`` is the connection's state: set it to True after a successful ``session.logon``
+    (Ed25519 only) and back to False on reconnect. For HMAC keys it is ignored: they always sign.
+    """
+
+    __slots__ = ("_api_key", "_escaped_key", "_signer", "logged_on", "recv_window")
+
+    def __init__(self, credentials: ApiCredentials, recv_window: int | None = None,
+                 logged_on: bool = False) -> None:
+        if recv_window is not None and not 0 < recv_window <= MAX_RECV_WINDOW_MS:
+            raise ValueError(f"recvWindow must be 1..{MAX_RECV_WINDOW_MS} ms, not {recv_window}.")
+        self._signer = make_signer(credentials)
+        self._api_key = credentials.api_key
+        self._escaped_key = _escape(credentials.api_key)
+        self.recv_window = recv_window
+        self.logged_on = logged_on
+
+    @property
+    def signer(self) -> HmacSigner | Ed25519Signer:
+        """The key's signer, for REST requests on the same key (``signing.sign_rest``)."""
+        return self._signer
+
+    @property
+    def key_type(self) -> KeyType:
+        return self._signer.key_type
+
+    @property
+    def supports_logon(self) -> bool:
+        """Binance allows ``session.logon`` for Ed25519 keys only."""
+        return self._signer.key_type is KeyType.ED25519
+
+    @property
+    def signs_each_request(self) -> bool:
+        return not (self.logged_on and self.supports_logon)
+
+    def build(self, request_id: str, method: str, params: Mapping[str, ParamValue], timestamp_ms: int) -> str:
+        """A signed request (TRADE / USER_DATA methods such as ``order.place``)."""
+        for name in _RESERVED:
+            if name in params:
+                raise ValueError(f"{name!r} is added by the frame builder; do not pass it in params.")
+        items = dict(params)
+        items["timestamp"] = timestamp_ms
+        if self.recv_window is not None and "recvWindow" not in items:
+            items["recvWindow"] = self.recv_window
+        if not (self.logged_on and self._signer.key_type is KeyType.ED25519):
+            items["apiKey"] = self._api_key
+            ordered = sorted(items.items())
+            payload = "&".join([f"{key}={value if type(value) is str else param_text(value)}"
+                                for key, value in ordered])
+            signature = self._signer.sign(payload)
+            body = ",".join([f"{_escape(key)}:{_json_value(value)}" for key, value in ordered])
+            return (f'{{"id":{_escape(request_id)},"method":{_escape(method)},"params":{{{body},'
+                    f'"signature":"{signature}"}}}}')
+        body = ",".join([f"{_escape(key)}:{_json_value(value)}" for key, value in items.items()])
+        return f'{{"id":{_escape(request_id)},"method":{_escape(method)},"params":{{{body}}}}}'
+
+    def logon_frame(self, request_id: str, timestamp_ms: int) -> str:
+        """``session.logon``: signs ``apiKey``, ``timestamp`` (and ``recvWindow``). Ed25519 only."""
+        if not self.supports_logon:
+            raise ValueError("session.logon needs an Ed25519 key; HMAC keys sign every request instead.")
+        items: dict[str, ParamValue] = {"apiKey": self._api_key, "timestamp": timestamp_ms}
+        if self.recv_window is not None:
+            items["recvWindow"] = self.recv_window
+        ordered = sorted(items.items())
+        signature = self._signer.sign("&".join(f"{key}={param_text(value)}" for key, value in ordered))
+        body = ",".join(f"{_escape(key)}:{_json_value(value)}" for key, value in ordered)
+        return (f'{{"id":{_escape(request_id)},"method":"session.logon","params":{{{body},'
+                f'"signature":"{signature}"}}}}')
+
+    def build_keyed(self, request_id: str, method: str,
+                    params: Mapping[str, ParamValue] | None = None) -> str:
+        """A request that needs the API key but no signature (``userDataStream.start/ping/stop``)."""
+        items = dict(params or {})
+        items["apiKey"] = self._api_key
+        return plain_frame(request_id, method, items)
+
+
+def plain_frame(request_id: str, method: str, params: Mapping[str, ParamValue] | None = None) -> str:
+    """An unsigned request (``ticker.book``, ``session.status``, ``depth``): no key, no signature."""
+    if not params:
+        return f'{{"id":{_escape(request_id)},"method":{_escape(method)}}}'
+    body = ",".join(f"{_escape(key)}:{_json_value(value)}" for key, value in params.items())
+    return f'{{"id":{_escape(request_id)},"method":{_escape(method)},"params":{{{body}}}}}'

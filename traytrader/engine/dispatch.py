@@ -1,0 +1,328 @@
+"""The hot path: a command becomes one order, built from cached state, signed, sent, answered.
+
+Per keypress: admission (ready? in flight? cooldown? caps?) → pure build from cached filters, book
+and mark price (``core.orders``) → one client id, made once → frame → journal (queued) → send.
+Nothing awaits before the send except the send itself. Answers become events with two latencies:
+command accepted → frame written, and frame written → response received.
+
+Failures: the error shield decides about one rebuild-and-resend (clock, mode, filters); an unknown
+outcome goes through ``outcome.resolve`` and is resent only after the exchange says -2013. One
+keypress: at most one order, always.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from traytrader.core.decimals import format_decimal
+from traytrader.core.errors import (
+    CommandRefused,
+    ExchangeRejected,
+    InvalidOrder,
+    OutcomeUnknown,
+    TransportError,
+    TraytraderError,
+)
+from traytrader.core.models import OrderType, PositionSide, Profile, Side
+from traytrader.core.orders import (
+    OrderRequest,
+    build_close_order,
+    build_entry_order,
+    new_client_id,
+    session_tag,
+)
+from traytrader.engine.api import (
+    Command,
+    CommandDone,
+    CommandKind,
+    CommandRejected,
+    Event,
+    Notice,
+    OrderAccepted,
+    OrderFilled,
+)
+from traytrader.engine.outcome import resolve
+from traytrader.engine.session import Session
+from traytrader.engine.shield import Shield
+
+ORDER_KINDS = frozenset({CommandKind.BUY, CommandKind.SELL, CommandKind.CLOSE, CommandKind.FLATTEN,
+                         CommandKind.REVERSE, CommandKind.CANCEL_ALL})
+MAX_RESENDS = 2
+
+
+def _dec(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+@dataclass
+class SendOutcome:
+    result: dict[str, Any]
+    wire_ns: int
+    received_ns: int
+
+
+class Dispatcher:
+    """Executes order commands for the active profile on the engine loop."""
+
+    def __init__(self, session: Session, emit: Callable[[Event], None], *,
+                 on_filled: Callable[[OrderRequest, dict[str, Any]], None] | None = None) -> None:
+        self.session = session
+        self.emit = emit
+        self.shield = Shield(session)
+        self.on_filled = on_filled
+        self.cooldown_ms = session.config.safety.cooldown_ms
+        self._in_flight: dict[str, CommandKind] = {}
+        self._last: dict[tuple[str, CommandKind], int] = {}
+        self._counter = 0
+        self._tag = session_tag(os.urandom(4))
+        self.last_latency_us: float | None = None
+
+    # -- admission -------------------------------------------------------------------------------
+    def admit(self, command: Command, profile: Profile) -> str | None:
+        """``None`` if the command may run now, else the sentence refusing it. Synchronous, so two
+        presses handled back to back on the loop see each other."""
+        session = self.session
+        if not session.ready:
+            return f"Not ready to trade: the engine is {session.state.value}" + (
+                f" ({session.detail})." if session.detail else ".")
+        symbol = profile.symbol
+        now = time.monotonic_ns() // 1_000_000
+        if symbol in self._in_flight:
+            return (f"Refused: a {self._in_flight[symbol].value} order for {symbol} is still in flight; "
+                    "nothing was sent.")
+        last = self._last.get((symbol, command.kind))
+        if last is not None and now - last < self.cooldown_ms:
+            return (f"Refused: {command.kind.value} pressed again within the {self.cooldown_ms} ms cooldown "
+                    f"for {symbol}; nothing was sent.")
+        return None
+
+    def next_client_id(self) -> str:
+        self._counter += 1
+        return new_client_id("tt", self._counter, self.session.clock.now_ms(), self._tag)
+
+    async def execute(self, command: Command, profile: Profile) -> None:
+        """Run one command to its end, emitting exactly one terminal event for it."""
+        refusal = self.admit(command, profile)
+        if refusal is not None:
+            self.session.journal.record("command", f"{command.kind.value} refused: {refusal}",
+                                        symbol=profile.symbol)
+            self.emit(CommandRejected(refusal, command=command.kind))
+            return
+        symbol = profile.symbol
+        self._in_flight[symbol] = command.kind
+        self._last[(symbol, command.kind)] = time.monotonic_ns() // 1_000_000
+        try:
+            if command.kind is CommandKind.BUY:
+                await self._entry(command, profile, Side.BUY)
+            elif command.kind is CommandKind.SELL:
+                await self._entry(command, profile, Side.SELL)
+            elif command.kind is CommandKind.CLOSE:
+                await self._close(command, profile)
+            elif command.kind is CommandKind.CANCEL_ALL:
+                await self._cancel_all(command, profile)
+            elif command.kind is CommandKind.FLATTEN:
+                await self._cancel_all(command, profile, quiet=True)
+                await self._close(command, profile, what="Flattened")
+            elif command.kind is CommandKind.REVERSE:
+                await self._reverse(command, profile)
+        except TraytraderError as exc:
+            self.session.journal.record("command", f"{command.kind.value} failed: {exc}", symbol=symbol)
+            self.emit(CommandRejected(str(exc), command=command.kind, code=getattr(exc, "code", None)))
+        finally:
+            self._in_flight.pop(symbol, None)
+
+    # -- commands --------------------------------------------------------------------------------
+    def _build_entry(self, profile: Profile, side: Side, client_id: str) -> OrderRequest:
+        session = self.session
+        book = session.book(profile.symbol)
+        mark = session.mark(profile.symbol)
+        if book is None or mark is None:
+            raise InvalidOrder(f"There is no price for {profile.symbol} yet; wait for the market stream.")
+        return build_entry_order(profile, side, session.filters(profile.symbol), book[0], book[1], mark,
+                                 session.mode, client_id)
+
+    async def _entry(self, command: Command, profile: Profile, side: Side) -> None:
+        session = self.session
+        client_id = self.next_client_id()
+        request = self._build_entry(profile, side, client_id)
+        book = session.book(profile.symbol)
+        reference = request.price or (book[1] if side is Side.BUY else book[0]) if book else Decimal(0)
+        refusal = session.limiter.refuse_order(session.clock.now_ms(), request.quantity * reference)
+        if refusal is not None:
+            raise CommandRefused(refusal)
+        session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id,
+                               data={"profile": profile.name, "source": command.source})
+        outcome = await self.place(request, command.accepted_ns,
+                                   rebuild=lambda: self._build_entry(profile, side, client_id))
+        self._report(command, request, outcome)
+
+    async def _close(self, command: Command, profile: Profile, what: str = "Closed") -> None:
+        session = self.session
+        positions = session.tracker.open_positions(profile.symbol)
+        if not positions:
+            self.emit(CommandDone(f"{what}: there is no {profile.symbol} position.", command=command.kind))
+            return
+        for position in positions:
+            client_id = self.next_client_id()
+            request = self._close_request(profile.symbol, position.quantity, position.position_side,
+                                          client_id)
+            refusal = session.limiter.refuse_order(session.clock.now_ms(), None, reduce_only=True)
+            if refusal is not None:
+                raise CommandRefused(refusal)
+            session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id)
+            outcome = await self.place(request, command.accepted_ns,
+                                       rebuild=self._close_rebuilder(profile.symbol, client_id))
+            self._report(command, request, outcome)
+
+    def _close_request(self, symbol: str, quantity: Decimal, position_side: PositionSide,
+                       client_id: str) -> OrderRequest:
+        return build_close_order(symbol, quantity, position_side, self.session.filters(symbol),
+                                 self.session.mode, client_id)
+
+    def _close_rebuilder(self, symbol: str, client_id: str) -> Callable[[], OrderRequest]:
+        """Rebuild a close after the mode or filters were re-read (same client id)."""
+        def rebuild() -> OrderRequest:
+            positions = self.session.tracker.open_positions(symbol)
+            if not positions:
+                raise CommandRefused(f"The {symbol} position is already closed.")
+            return self._close_request(symbol, positions[0].quantity, positions[0].position_side, client_id)
+        return rebuild
+
+    async def close_position(self, symbol: str, position_side: PositionSide,
+                             quantity: Decimal) -> dict[str, Any]:
+        """Reduce-only market close for the ASL (``quantity`` unsigned)."""
+        position = self.session.tracker.get(symbol, position_side)
+        short = position.quantity < 0 or position_side is PositionSide.SHORT
+        client_id = self.next_client_id()
+        request = self._close_request(symbol, -quantity if short else quantity, position_side, client_id)
+        outcome = await self.place(request, time.perf_counter_ns(),
+                                   rebuild=self._close_rebuilder(symbol, client_id))
+        self._apply_fill(request, outcome.result)
+        return outcome.result
+
+    async def _cancel_all(self, command: Command, profile: Profile, quiet: bool = False) -> None:
+        session = self.session
+        symbol = profile.symbol
+        await session.rest_call("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol})
+        await session.rest_call("DELETE", "/fapi/v1/algoOpenOrders", {"symbol": symbol})
+        session.open_orders.pop(symbol, None)
+        if not quiet:
+            self.emit(CommandDone(f"Cancelled all open orders and stops for {symbol}.", command=command.kind))
+
+    async def _reverse(self, command: Command, profile: Profile) -> None:
+        positions = self.session.tracker.open_positions(profile.symbol)
+        if not positions:
+            raise CommandRefused(f"There is no {profile.symbol} position to reverse.")
+        long = sum(p.quantity for p in positions) > 0
+        await self._close(command, profile)
+        await self._entry(command, profile, Side.SELL if long else Side.BUY)
+
+    # -- sending ---------------------------------------------------------------------------------
+    async def place(self, request: OrderRequest, accepted_ns: int,
+                    rebuild: Callable[[], OrderRequest] | None = None) -> SendOutcome:
+        """Send ``request`` (once; at most one order per client id) and return its answer."""
+        session = self.session
+        client_id = request.client_order_id
+        retried = False
+        resends = 0
+        while True:
+            ws = session.ws
+            if ws is None or not ws.connected:
+                raise TransportError("Not connected to the exchange; nothing was sent.")
+            params = request.params()
+            request_id = ws.ids.next()
+            timestamp = session.clock.now_ms()
+            frame = ws.frames.build(request_id, "order.place", params, timestamp)
+            session.journal.record("request", "order.place", symbol=request.symbol, client_id=client_id,
+                                   request_id=request_id, data=params)
+            session.limiter.record_order(timestamp)
+            try:
+                reply = await ws.send_frame(request_id, "order.place", frame)
+            except ExchangeRejected as exc:
+                session.journal.record("response", f"order.place rejected: {exc.code} {exc.msg}",
+                                       symbol=request.symbol, client_id=client_id, request_id=request_id,
+                                       data={"code": exc.code, "msg": exc.msg, "status": exc.http_status})
+                verdict = await self.shield.react(exc, symbol=request.symbol, retried=retried)
+                if verdict.retry:
+                    retried = True
+                    if rebuild is not None:
+                        request = rebuild()
+                    continue
+                raise ExchangeRejected(exc.code, exc.msg, http_status=exc.http_status,
+                                       explanation=verdict.text, retry_until_ms=exc.retry_until_ms) from None
+            except OutcomeUnknown as exc:
+                session.journal.record("response", f"order.place outcome unknown: {exc}",
+                                       symbol=request.symbol, client_id=client_id, request_id=request_id)
+                self.emit(Notice(f"{request.symbol}: no answer to order {client_id}; checking with the "
+                                 "exchange before doing anything else.", level="warning"))
+                resolution = await resolve(session, request.symbol, client_id, timestamp)
+                if resolution.exists:
+                    now = time.perf_counter_ns()
+                    session.journal.record("resolution", "order exists", symbol=request.symbol,
+                                           client_id=client_id, data=resolution.order)
+                    return SendOutcome(resolution.order or {}, now, now)
+                session.journal.record("resolution", "order does not exist (-2013); sending it again",
+                                       symbol=request.symbol, client_id=client_id)
+                resends += 1
+                if resends > MAX_RESENDS:
+                    raise OutcomeUnknown(f"Order {client_id} could not be delivered after {resends} "
+                                         "attempts; it did not execute.") from None
+                continue
+            session.journal.record("response", "order.place", symbol=request.symbol, client_id=client_id,
+                                   request_id=request_id, data=reply.result,
+                                   latency_us=(reply.received_ns - reply.wire_ns) / 1000)
+            self.last_latency_us = (reply.wire_ns - accepted_ns) / 1000
+            return SendOutcome(reply.result if isinstance(reply.result, dict) else {}, reply.wire_ns,
+                               reply.received_ns)
+
+    # -- results ---------------------------------------------------------------------------------
+    def _apply_fill(self, request: OrderRequest, result: dict[str, Any]) -> tuple[Decimal, Decimal]:
+        executed = _dec(result.get("executedQty"))
+        avg = _dec(result.get("avgPrice"))
+        if avg == 0 and executed:
+            avg = _dec(result.get("cumQuote")) / executed
+        if executed:
+            position_side = PositionSide(str(result.get("positionSide", request.position_side.value)))
+            self.session.tracker.apply_fill(request.symbol, position_side, request.side, executed, avg,
+                                            int(result.get("updateTime") or 0),
+                                            ours=not request.reduce_only)
+        return executed, avg
+
+    def _report(self, command: Command, request: OrderRequest, outcome: SendOutcome) -> None:
+        result = outcome.result
+        executed, avg = self._apply_fill(request, result)
+        to_wire = (outcome.wire_ns - command.accepted_ns) / 1000
+        round_trip = (outcome.received_ns - outcome.wire_ns) / 1000
+        status = str(result.get("status", ""))
+        side_word = "Bought" if request.side is Side.BUY else "Sold"
+        if executed:
+            text = (f"{side_word} {format_decimal(executed)} {request.symbol} at {format_decimal(avg)} "
+                    f"({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms round trip).")
+            self.session.journal.record("event", text, symbol=request.symbol,
+                                        client_id=request.client_order_id, latency_us=to_wire)
+            self.emit(OrderFilled(text, symbol=request.symbol, side=request.side, quantity=executed,
+                                  avg_price=avg, client_order_id=request.client_order_id,
+                                  to_wire_us=to_wire, round_trip_us=round_trip))
+            if self.on_filled is not None:
+                self.on_filled(request, result)
+            return
+        if request.type is OrderType.MARKET and status in ("EXPIRED", "CANCELED", "EXPIRED_IN_MATCH"):
+            text = f"The {request.side.value.lower()} order for {request.symbol} expired unfilled ({status})."
+            self.emit(CommandRejected(text, command=command.kind))
+            return
+        text = (f"{request.side.value.title()} {format_decimal(request.quantity)} {request.symbol} accepted"
+                + (f" at {format_decimal(request.price)}" if request.price is not None else "")
+                + f" ({status or 'NEW'}).")
+        self.session.journal.record("event", text, symbol=request.symbol, client_id=request.client_order_id,
+                                    latency_us=to_wire)
+        self.emit(OrderAccepted(text, symbol=request.symbol, side=request.side, quantity=request.quantity,
+                                price=request.price, client_order_id=request.client_order_id,
+                                to_wire_us=to_wire, round_trip_us=round_trip))

@@ -1,0 +1,364 @@
+"""``Engine``: the engine thread and its asyncio loop behind the ``EngineHandle`` protocol.
+
+Front ends call ``start``, ``subscribe``, ``submit``, ``status`` and ``stop`` from any thread.
+``submit`` hands the command to the loop with ``call_soon_threadsafe`` and returns at once; the
+loop owns every piece of exchange state, so the hot path takes no lock. Subscriber callbacks run
+on the engine thread (they must only enqueue). The thread is not a daemon: ``stop()`` closes the
+connections and joins it (about a second at most), and positions and stops on the exchange stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from traytrader.core.errors import ExchangeRejected, TraytraderError
+from traytrader.core.models import ApiCredentials, AppConfig, PositionSide, Profile
+from traytrader.core.retry import RetryDecision, backoff, classify
+from traytrader.core.shield_table import explain
+from traytrader.engine.api import (
+    Command,
+    CommandDone,
+    CommandKind,
+    CommandRejected,
+    EngineState,
+    Event,
+    EventCallback,
+    OrderAccepted,
+    OrderFilled,
+    StateChanged,
+    Status,
+    StopMoved,
+)
+from traytrader.engine.asl_api import AslSink
+from traytrader.engine.dispatch import Dispatcher
+from traytrader.engine.gateway import EngineGateway
+from traytrader.engine.journal import Journal
+from traytrader.engine.session import ROLLOVER_AFTER_S, Session
+from traytrader.engine.warmup import apply_profile_settings, load_account, warm_up
+
+log = logging.getLogger(__name__)
+_TERMINAL = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
+
+
+class Engine:
+    """The running engine. See the module docstring for the threading contract."""
+
+    def __init__(self, config: AppConfig, credentials: ApiCredentials, *,
+                 journal_path: str | Path | None = None, active_profile: str | None = None,
+                 rollover_after_s: float = ROLLOVER_AFTER_S, enable_asl: bool = True) -> None:
+        if not config.profiles:
+            raise TraytraderError(f"There are no profiles in {config.path}; add one to trade.")
+        self.config = config
+        self.credentials = credentials
+        self.journal_path = journal_path
+        self.rollover_after_s = rollover_after_s
+        self.enable_asl = enable_asl
+        name = active_profile or config.default_profile or config.profiles[0].name
+        self._profile: Profile = config.profile(name)
+        self._subscribers: list[EventCallback] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._loop_ready = threading.Event()
+        self.session: Session | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.asl: AslSink | None = None
+        self._status = Status(environment=config.exchange.environment.value, profile=self._profile.name,
+                              symbol=self._profile.symbol)
+        self._stop_tier: int | None = None
+        self._stop_text = ""
+
+    # -- EngineHandle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._thread_main, name="traytrader-engine", daemon=False)
+        self._thread.start()
+        self._loop_ready.wait(5)
+
+    def subscribe(self, callback: EventCallback) -> None:
+        self._subscribers.append(callback)
+
+    def submit(self, command: Command) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._emit(CommandRejected("The engine is not running.", command=command.kind))
+            return
+        try:
+            loop.call_soon_threadsafe(self._on_command, command)
+        except RuntimeError:  # the loop closed between the check and the call
+            self._emit(CommandRejected("The engine is not running.", command=command.kind))
+
+    def status(self) -> Status:
+        return self._status
+
+    def stop(self, timeout: float = 1.0) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._thread = None
+
+    @property
+    def active_profile(self) -> Profile:
+        return self._profile
+
+    # -- the engine thread -------------------------------------------------------------------------
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._loop_ready.set()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        secrets = [self.credentials.api_key, self.credentials.secret]
+        secrets += [line for line in self.credentials.secret.splitlines() if len(line) >= 16]
+        journal = Journal(self.journal_path, secrets=secrets)
+        session = Session(self.config, self.credentials, emit=self._emit, journal=journal,
+                          rollover_after_s=self.rollover_after_s)
+        self.session = session
+        dispatcher = Dispatcher(session, self._emit, on_filled=self._on_filled)
+        self.dispatcher = dispatcher
+        self.asl = self._make_asl(session, dispatcher, journal) if self.enable_asl else None
+        session.user_listeners.append(self._on_user_message)
+        session.market_listeners.append(self._on_market_message)
+        session.reconnect_listeners.append(self._recover)
+        self._loop_ready.set()
+        runner = asyncio.ensure_future(self._warm_up(session))
+        ticker = asyncio.ensure_future(self._tick()) if self.asl is not None else None
+        try:
+            await self._stop.wait()
+        finally:
+            for task in (runner, ticker):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            await session.close()
+            journal.record("state", "Engine stopped.")
+            journal.close()
+            session.state = EngineState.STOPPED
+            self._emit(StateChanged("Engine stopped.", state=EngineState.STOPPED))
+
+    def _make_asl(self, session: Session, dispatcher: Dispatcher, journal: Journal) -> AslSink | None:
+        """The ASL driver, when ``engine/asl_driver.py`` is installed (one line to plug in)."""
+        if importlib.util.find_spec("traytrader.engine.asl_driver") is None:
+            return None
+        module = importlib.import_module("traytrader.engine.asl_driver")
+        gateway = EngineGateway(session, dispatcher)
+        driver: AslSink = module.AslDriver(self.config, gateway, self._emit, journal)
+        return driver
+
+    async def _warm_up(self, session: Session) -> None:
+        delays = backoff(initial_s=0.2, max_s=15.0)
+        while True:
+            try:
+                positions, algos = await warm_up(session, self._profile)
+                break
+            except ExchangeRejected as exc:
+                text = explain(exc.code, exc.msg, http_status=exc.http_status)
+                if classify(exc) is RetryDecision.FATAL:
+                    session.set_state(EngineState.ERROR, text)
+                    return
+                session.set_state(EngineState.CONNECTING, f"{text} Retrying.")
+            except TraytraderError as exc:
+                if classify(exc) is RetryDecision.FATAL:
+                    session.set_state(EngineState.ERROR, str(exc))
+                    return
+                session.set_state(EngineState.CONNECTING, f"{exc} Retrying.")
+            except Exception as exc:
+                log.exception("warm-up failed")
+                session.set_state(EngineState.CONNECTING,
+                                  f"warm-up failed ({exc.__class__.__name__}); retrying")
+            await session.close_connections()
+            await asyncio.sleep(next(delays))
+        session.set_state(EngineState.READY)
+        self._refresh_status()
+        if self.asl is not None:
+            await self.asl.recover(positions, algos, session.clock.now_ms())
+            self._feed_positions()
+
+    async def _recover(self) -> None:
+        session = self.session
+        assert session is not None
+        positions, algos = await load_account(session)
+        if self.asl is not None:
+            await self.asl.recover(positions, algos, session.clock.now_ms())
+
+    async def _tick(self) -> None:
+        interval = self.config.asl.watchdog_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            session = self.session
+            if self.asl is not None and session is not None and session.state is EngineState.READY:
+                try:
+                    self.asl.on_tick(session.clock.now_ms())
+                except Exception:
+                    log.exception("ASL tick failed")
+
+    # -- commands ----------------------------------------------------------------------------------
+    def _on_command(self, command: Command) -> None:
+        session, dispatcher = self.session, self.dispatcher
+        if session is None or dispatcher is None:
+            self._emit(CommandRejected("The engine is starting.", command=command.kind))
+            return
+        if command.kind in (CommandKind.SELECT_PROFILE, CommandKind.CYCLE_PROFILE):
+            self._switch_profile(command)
+            return
+        session.spawn(dispatcher.execute(command, self._profile), f"command-{command.kind.value}")
+
+    def _switch_profile(self, command: Command) -> None:
+        profiles = self.config.profiles
+        if command.kind is CommandKind.CYCLE_PROFILE:
+            index = next(i for i, p in enumerate(profiles) if p.name == self._profile.name)
+            profile = profiles[(index + 1) % len(profiles)]
+        else:
+            try:
+                profile = self.config.profile(command.argument)
+            except TraytraderError as exc:
+                self._emit(CommandRejected(str(exc), command=command.kind))
+                return
+        self._profile = profile
+        session = self.session
+        assert session is not None
+        session.journal.record("command", f"profile {profile.name}", symbol=profile.symbol)
+        if session.state is EngineState.READY:
+            session.spawn(self._apply_settings(profile), "apply-profile")
+        self._refresh_status()
+        self._emit(CommandDone(f"Profile {profile.name} ({profile.symbol}, {profile.leverage}x) is active.",
+                               command=command.kind))
+
+    async def _apply_settings(self, profile: Profile) -> None:
+        session = self.session
+        assert session is not None
+        try:
+            await apply_profile_settings(session, profile)
+        except TraytraderError as exc:
+            session.notice(f"Could not apply {profile.name}'s leverage/margin type: {exc}", "warning")
+
+    # -- events ------------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, StopMoved):
+            self._stop_tier, self._stop_text = event.tier, event.text
+        if isinstance(event, StateChanged | StopMoved):
+            self._refresh_status()
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed")
+
+    def _on_filled(self, request: Any, result: dict[str, Any]) -> None:
+        self._feed_positions(request.symbol)
+        self._refresh_status()
+
+    def _feed_positions(self, symbol: str | None = None) -> None:
+        session = self.session
+        if self.asl is None or session is None:
+            return
+        now = session.clock.now_ms()
+        for position in session.tracker.all():
+            if symbol is None or position.symbol == symbol:
+                self.asl.on_position(position.symbol, position.position_side, position.quantity,
+                                     position.entry_price, now, ours=position.ours)
+
+    def _on_user_message(self, message: dict[str, Any]) -> None:
+        session = self.session
+        if session is None:
+            return
+        kind = message.get("e")
+        now = session.clock.now_ms()
+        if kind == "ACCOUNT_UPDATE" and self.asl is not None:
+            for row in (message.get("a") or {}).get("P") or ():
+                side = PositionSide(str(row.get("ps", "BOTH")))
+                position = session.tracker.get(str(row.get("s", "")), side)
+                self.asl.on_position(position.symbol, position.position_side, position.quantity,
+                                     position.entry_price, now, ours=position.ours)
+        elif kind == "ALGO_UPDATE" and self.asl is not None:
+            self.asl.on_algo_update(message.get("o") or {}, now)
+        if kind == "ACCOUNT_UPDATE":
+            self._refresh_status()
+
+    def _on_market_message(self, message: dict[str, Any]) -> None:
+        if message.get("e") != "markPriceUpdate":
+            return
+        session = self.session
+        if session is None:
+            return
+        symbol = str(message.get("s", ""))
+        mark = session.mark(symbol)
+        if self.asl is not None and mark is not None:
+            self.asl.on_mark_price(symbol, mark, session.clock.now_ms())
+        if symbol == self._profile.symbol:
+            self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        symbol = self._profile.symbol
+        positions = session.tracker.open_positions(symbol)
+        quantity = sum((p.quantity for p in positions), start=session.tracker.get(symbol).quantity * 0)
+        position = positions[0] if positions else None
+        dispatcher = self.dispatcher
+        self._status = Status(
+            state=session.state, environment=self.config.exchange.environment.value,
+            profile=self._profile.name, symbol=symbol, position_qty=quantity,
+            entry_price=position.entry_price if position else quantity * 0,
+            unrealized_pnl=sum((p.unrealized_pnl for p in positions), start=quantity * 0),
+            mark_price=session.mark(symbol), stop_tier=self._stop_tier if positions else None,
+            stop_text=self._stop_text if positions else "", rtt_ms=session.clock.rtt_ms,
+            clock_offset_ms=float(session.clock.offset_ms) if session.clock.synced_at else None,
+            last_latency_us=dispatcher.last_latency_us if dispatcher else None, detail=session.detail)
+
+
+def run_engine_once(engine: Engine, command: Command, *, timeout_s: float = 30.0,
+                    on_event: Callable[[Event], None] | None = None) -> Event:
+    """Start ``engine``, wait until it is ready, run ``command``, and return its terminal event.
+
+    Used by ``traytrader order`` and tests: the same engine path as a keypress, once.
+    """
+    done = threading.Event()
+    result: list[Event] = []
+    ready = threading.Event()
+
+    def watch(event: Event) -> None:
+        if on_event is not None:
+            on_event(event)
+        if isinstance(event, StateChanged):
+            if event.state is EngineState.READY:
+                ready.set()
+            elif event.state is EngineState.ERROR:
+                result.append(event)
+                ready.set()
+                done.set()
+        elif ready.is_set() and isinstance(event, _TERMINAL):
+            result.append(event)
+            done.set()
+
+    engine.subscribe(watch)
+    engine.start()
+    if not ready.wait(timeout_s):
+        return StateChanged("The engine did not become ready in time.", state=EngineState.CONNECTING)
+    if not result:
+        engine.submit(command)
+        if not done.wait(timeout_s):
+            return CommandRejected("No answer in time.", command=command.kind)
+    return result[0]

@@ -1,0 +1,195 @@
+"""The journal: an append-only SQLite file (WAL) of every command, request, response, stream event
+and latency, so that what happened can always be reconstructed.
+
+Writes are queued to one writer thread so that the hot path pays a queue put (~1 µs), not an
+insert; the writer commits in small batches, each a WAL transaction. A request is queued *before*
+its frame is sent and its response when it arrives; ``flush()`` waits until both are on disk.
+Append-only is enforced by the database itself (triggers refuse UPDATE and DELETE).
+
+Redaction happens twice: by key (``apiKey``, ``signature``, ``secret``, ``listenKey``, private keys
+are replaced by ``"<redacted>"``) and by value (any registered secret string is scrubbed from the
+serialised row), so a secret that slipped into an error text still never reaches the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REDACTED = "<redacted>"
+SECRET_KEYS = frozenset({"apikey", "signature", "secret", "secretkey", "listenkey", "privatekey",
+                         "private_key", "password", "api_key"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    symbol TEXT NOT NULL DEFAULT '',
+    client_id TEXT NOT NULL DEFAULT '',
+    request_id TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL DEFAULT '',
+    latency_us REAL
+);
+CREATE INDEX IF NOT EXISTS journal_client_id ON journal(client_id);
+CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+"""
+
+_COLUMNS = "seq, at_ms, kind, symbol, client_id, request_id, text, data, latency_us"
+_INSERT = ("INSERT INTO journal (at_ms, kind, symbol, client_id, request_id, text, data, latency_us) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    seq: int
+    at_ms: int
+    kind: str
+    symbol: str
+    client_id: str
+    request_id: str
+    text: str
+    data: str
+    latency_us: float | None
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with every secret-named key's value replaced by ``<redacted>``."""
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if str(k).lower() in SECRET_KEYS else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+class Journal:
+    """``record(...)`` from the engine loop; ``close()`` flushes and stops the writer thread."""
+
+    def __init__(self, path: str | Path | None, *, secrets: Iterable[str] = ()) -> None:
+        self.path = Path(path) if path is not None else None
+        self._secrets = tuple(s for s in secrets if s and len(s) >= 8)
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | threading.Event | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = self._connect()   # fail early, on the caller's thread, with a clear error
+            connection.close()
+            self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
+            self._thread.start()
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        self._secrets = self._secrets + tuple(s for s in secrets if s and len(s) >= 8)
+
+    def _connect(self) -> sqlite3.Connection:
+        assert self.path is not None
+        connection = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(_SCHEMA)
+        return connection
+
+    def record(self, kind: str, text: str = "", *, symbol: str = "", client_id: str = "",
+               request_id: object = "", data: Any = None, latency_us: float | None = None) -> None:
+        """Queue one row; never blocks and never raises (a journal failure must not stop trading)."""
+        if self._thread is None:
+            return
+        self._queue.put((int(time.time() * 1000), kind, symbol, client_id,
+                         "" if request_id is None else str(request_id), text, data, latency_us))
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until everything queued so far is committed."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 2.0) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _row(self, item: tuple[Any, ...]) -> tuple[Any, ...]:
+        at_ms, kind, symbol, client_id, request_id, text, data, latency_us = item
+        data_text = "" if data is None else json.dumps(redact(data), default=_default, separators=(",", ":"))
+        for secret in self._secrets:
+            if secret in data_text:
+                data_text = data_text.replace(secret, REDACTED)
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return (at_ms, kind, symbol, client_id, request_id, text, data_text, latency_us)
+
+    def _writer(self) -> None:
+        connection = self._connect()
+        try:
+            running = True
+            while running:
+                batch: list[tuple[Any, ...]] = []
+                waiters: list[threading.Event] = []
+                item = self._queue.get()
+                while True:
+                    if item is None:
+                        running = False
+                    elif isinstance(item, threading.Event):
+                        waiters.append(item)
+                    else:
+                        batch.append(self._row(item))
+                    if not running or len(batch) >= 256:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    try:
+                        with connection:
+                            connection.executemany(_INSERT, batch)
+                    except sqlite3.Error as exc:  # keep trading; the error is reported on read
+                        self._error = exc
+                for waiter in waiters:
+                    waiter.set()
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
+
+
+def read_journal(path: str | Path, *, last: int | None = None) -> list[JournalEntry]:
+    """The journal's rows in order; ``last``: only the newest ``last`` of them."""
+    file = Path(path)
+    if not file.exists():
+        return []
+    connection = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=5)
+    try:
+        if last is not None:
+            rows = connection.execute(
+                f"SELECT * FROM (SELECT {_COLUMNS} FROM journal ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                (int(last),)).fetchall()
+        else:
+            rows = connection.execute(f"SELECT {_COLUMNS} FROM journal ORDER BY seq").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        connection.close()
+    return [JournalEntry(*row) for row in rows]

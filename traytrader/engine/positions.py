@@ -1,0 +1,130 @@
+"""Positions as the engine knows them: loaded at warm-up, moved by our fills at once, and made
+authoritative by the exchange's ACCOUNT_UPDATE.
+
+A fill from an ``order.place`` RESULT is applied immediately so that a "close" pressed right after
+a "buy" knows the size before the user stream catches up. ACCOUNT_UPDATE carries absolute values
+(``pa`` signed amount, ``ep`` entry price); a fill whose ``updateTime`` is not newer than the last
+ACCOUNT_UPDATE applied to that position is already included there and is skipped, so the two
+sources never double-count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from traytrader.core.models import PositionSide, Side
+
+ZERO = Decimal(0)
+
+
+def _dec(value: Any, default: Decimal = ZERO) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else default
+    except (InvalidOperation, ValueError):
+        return default
+
+
+@dataclass
+class Position:
+    symbol: str
+    position_side: PositionSide
+    quantity: Decimal = ZERO          # signed: > 0 long, < 0 short
+    entry_price: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    updated_ms: int = 0               # exchange transaction time of the last absolute update
+    ours: bool = False                # opened (or added to) by traytrader
+
+    def pnl_at(self, mark: Decimal) -> Decimal:
+        return (mark - self.entry_price) * self.quantity if self.quantity else ZERO
+
+
+class PositionTracker:
+    """Keyed by ``(symbol, position_side)``; one-way mode uses ``BOTH``."""
+
+    def __init__(self) -> None:
+        self._positions: dict[tuple[str, PositionSide], Position] = {}
+        self.marks: dict[str, Decimal] = {}
+
+    def get(self, symbol: str, position_side: PositionSide = PositionSide.BOTH) -> Position:
+        key = (symbol, position_side)
+        position = self._positions.get(key)
+        if position is None:
+            position = self._positions[key] = Position(symbol, position_side)
+        return position
+
+    def open_positions(self, symbol: str | None = None) -> list[Position]:
+        return [p for p in self._positions.values()
+                if p.quantity != 0 and (symbol is None or p.symbol == symbol)]
+
+    def all(self) -> list[Position]:
+        return list(self._positions.values())
+
+    def load(self, rows: Iterable[Mapping[str, Any]], now_ms: int) -> list[Position]:
+        """Warm-up/recovery from ``account.position`` / ``positionRisk`` rows (``positionAmt``,
+        ``entryPrice``, ``positionSide``, ``unRealizedProfit``). Positions not listed are flat."""
+        seen = set()
+        for row in rows:
+            symbol = str(row.get("symbol", ""))
+            side = PositionSide(str(row.get("positionSide", "BOTH")))
+            position = self.get(symbol, side)
+            position.quantity = _dec(row.get("positionAmt"))
+            position.entry_price = _dec(row.get("entryPrice"))
+            position.unrealized_pnl = _dec(row.get("unRealizedProfit", row.get("unrealizedProfit")))
+            position.updated_ms = now_ms
+            seen.add((symbol, side))
+        for key, position in self._positions.items():
+            if key not in seen:
+                position.quantity = ZERO
+                position.updated_ms = now_ms
+        return self.open_positions()
+
+    def on_account_update(self, event: Mapping[str, Any]) -> list[Position]:
+        """Apply an ACCOUNT_UPDATE; returns the positions it changed."""
+        account = event.get("a") or {}
+        at_ms = int(event.get("T") or event.get("E") or 0)
+        changed = []
+        for row in account.get("P") or ():
+            position = self.get(str(row.get("s", "")), PositionSide(str(row.get("ps", "BOTH"))))
+            position.quantity = _dec(row.get("pa"))
+            position.entry_price = _dec(row.get("ep"))
+            position.unrealized_pnl = _dec(row.get("up"))
+            position.updated_ms = max(position.updated_ms, at_ms)
+            if position.quantity == 0:
+                position.ours = False
+            changed.append(position)
+        return changed
+
+    def apply_fill(self, symbol: str, position_side: PositionSide, side: Side, quantity: Decimal,
+                   price: Decimal, at_ms: int, *, ours: bool = True) -> Position | None:
+        """Apply our own fill (from a RESULT response) unless an ACCOUNT_UPDATE already covered it."""
+        position = self.get(symbol, position_side)
+        if quantity <= 0 or (at_ms and at_ms <= position.updated_ms):
+            return None
+        signed = quantity if side is Side.BUY else -quantity
+        old = position.quantity
+        new = old + signed
+        if old == 0 or (old > 0) == (signed > 0):
+            # Opening or adding: the entry is the quantity-weighted average.
+            position.entry_price = (abs(old) * position.entry_price + quantity * price) / abs(new)
+            position.ours = position.ours or ours
+        elif new == 0:
+            position.entry_price = ZERO
+            position.ours = False
+        elif (new > 0) != (old > 0):
+            position.entry_price = price   # reversed through zero: the remainder opened at this price
+            position.ours = ours
+        position.quantity = new
+        position.updated_ms = at_ms
+        mark = self.marks.get(symbol)
+        if mark is not None:
+            position.unrealized_pnl = position.pnl_at(mark)
+        return position
+
+    def on_mark(self, symbol: str, mark: Decimal) -> None:
+        self.marks[symbol] = mark
+        for position in self._positions.values():
+            if position.symbol == symbol and position.quantity:
+                position.unrealized_pnl = position.pnl_at(mark)

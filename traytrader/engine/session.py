@@ -1,0 +1,334 @@
+"""The warm session: every connection and cache the hot path needs, kept up to date.
+
+Owns the REST client, the clock, the WS-API connection (reconnect with backoff, planned rollover
+before the 24-hour limit), the streams, exchangeInfo, the position mode, book and mark prices,
+positions and open orders. Warm-up itself is in ``warmup.py``. After warm-up a keypress needs no
+request but the order (design: "The flow of one keypress").
+
+Everything runs on the engine's one asyncio loop; nothing here takes a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from traytrader.core.errors import TransportError
+from traytrader.core.filters import ExchangeInfo, SymbolFilters
+from traytrader.core.frames import FrameBuilder
+from traytrader.core.models import ApiCredentials, AppConfig, KeyType, PositionMode
+from traytrader.core.ratelimit import RateLimiter
+from traytrader.core.retry import RetryDecision, backoff, classify
+from traytrader.core.signing import make_signer
+from traytrader.engine.api import EngineState, Event, Notice, StateChanged
+from traytrader.engine.journal import Journal
+from traytrader.engine.positions import PositionTracker
+from traytrader.exchange.clock import Clock
+from traytrader.exchange.rest import RestClient
+from traytrader.exchange.streams import StreamConnection, UserStream
+from traytrader.exchange.ws_api import Reply, WsApi
+
+log = logging.getLogger(__name__)
+
+# A WS-API connection "is only valid for 24 hours" (websocket-api-general-info.md): roll over well
+# before that, new connection first.
+ROLLOVER_AFTER_S = 23 * 3600.0
+CLOCK_REFRESH_S = 15 * 60.0
+
+
+def _dec(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except (InvalidOperation, ValueError):
+        return None
+
+
+class Session:
+    """Connections and caches of one engine. ``emit`` carries events to the front ends."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        credentials: ApiCredentials,
+        *,
+        emit: Callable[[Event], None],
+        journal: Journal,
+        rollover_after_s: float = ROLLOVER_AFTER_S,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.emit = emit
+        self.journal = journal
+        self.rollover_after_s = rollover_after_s
+        self._rng = rng or random.Random()
+        settings = config.exchange
+        self.timeout_s = settings.request_timeout_ms / 1000
+        self.clock = Clock()
+        self.signer = make_signer(credentials)
+        self.limiter = RateLimiter(max_orders_per_minute=config.safety.max_orders_per_minute,
+                                   max_notional_usdt=config.safety.max_notional_usdt)
+        self.rest = RestClient(settings.rest_url, credentials.api_key, self.signer, now_ms=self.clock.now_ms,
+                               recv_window_ms=settings.recv_window_ms, timeout_s=self.timeout_s,
+                               on_rate_limits=self._observe_limits)
+        self.logon = credentials.key_type is KeyType.ED25519
+        self.ws: WsApi | None = None
+        self.info: ExchangeInfo | None = None
+        self.mode = PositionMode.ONE_WAY
+        self.tracker = PositionTracker()
+        self.books: dict[str, tuple[Decimal, Decimal]] = {}
+        self.open_orders: dict[str, dict[str, dict[str, Any]]] = {}   # symbol -> clientOrderId -> order
+        self.user_stream: UserStream | None = None
+        self.market_streams: list[StreamConnection] = []
+        self.state = EngineState.LOCKED
+        self.detail = ""
+        self.applied_settings: dict[str, tuple[int, str]] = {}   # symbol -> (leverage, margin type)
+        # Listeners the engine wires: user-data events, market events, "the WS API is back".
+        self.user_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.market_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- state -----------------------------------------------------------------------------------
+    def set_state(self, state: EngineState, detail: str = "") -> None:
+        if state is self.state and detail == self.detail:
+            return
+        self.state, self.detail = state, detail
+        text = f"Engine {state.value}" + (f": {detail}" if detail else ".")
+        self.journal.record("state", text)
+        self.emit(StateChanged(text, state=state, detail=detail))
+
+    def notice(self, text: str, level: str = "info") -> None:
+        self.journal.record("notice", text)
+        self.emit(Notice(text, level=level))
+
+    @property
+    def ready(self) -> bool:
+        return self.state is EngineState.READY and self.ws is not None and self.ws.connected
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- caches ----------------------------------------------------------------------------------
+    def filters(self, symbol: str) -> SymbolFilters:
+        if self.info is None:
+            raise TransportError("The exchange info is not loaded yet.")
+        return self.info.symbol(symbol)
+
+    def book(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        return self.books.get(symbol)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        return self.tracker.marks.get(symbol)
+
+    def _observe_limits(self, rate_limits: list[dict[str, Any]]) -> None:
+        self.limiter.observe(rate_limits, self.clock.now_ms())
+
+    # -- the WS API ------------------------------------------------------------------------------
+    def _frame_builder(self, logged_on: bool) -> FrameBuilder:
+        return FrameBuilder(self.credentials, self.config.exchange.recv_window_ms, logged_on)
+
+    async def open_ws(self) -> WsApi:
+        """A new, logged-on (Ed25519) WS-API connection; not yet installed as ``self.ws``."""
+        ws = WsApi(self.config.exchange.ws_api_url, self._frame_builder(False), now_ms=self.clock.now_ms,
+                   timeout_s=self.timeout_s, on_rate_limits=self._observe_limits,
+                   on_unsolicited=self._on_ws_unsolicited, on_closed=self._on_ws_closed)
+        await ws.open()
+        try:
+            if self.logon:
+                builder = ws.frames
+                assert isinstance(builder, FrameBuilder)
+                await ws.logon(builder.logon_frame)
+                builder.logged_on = True
+        except BaseException:
+            await ws.close()
+            raise
+        return ws
+
+    async def call(self, method: str, params: Mapping[str, Any], *, symbol: str = "",
+                   client_id: str = "") -> Reply:
+        """One WS-API request, journalled before sending and after the answer."""
+        ws = self.ws
+        if ws is None or not ws.connected:
+            raise TransportError("Not connected to the exchange.")
+        self.journal.record("request", method, symbol=symbol, client_id=client_id, data=dict(params))
+        try:
+            reply = await ws.call(method, params)
+        except Exception as exc:
+            self.journal.record("response", f"{method}: {exc}", symbol=symbol, client_id=client_id,
+                                data={"error": exc.__class__.__name__, "code": getattr(exc, "code", None)})
+            raise
+        self.journal.record("response", method, symbol=symbol, client_id=client_id, data=reply.result,
+                            latency_us=(reply.received_ns - reply.wire_ns) / 1000)
+        return reply
+
+    async def call_keyed(self, method: str, params: Mapping[str, Any] | None = None) -> Reply:
+        """A keyed, unsigned WS-API request (``userDataStream.*``); the listenKey is not journalled."""
+        ws = self.ws
+        if ws is None or not ws.connected:
+            raise TransportError("Not connected to the exchange.")
+        self.journal.record("request", method, data=dict(params or {}))
+        reply = await ws.call_keyed(method, params)
+        self.journal.record("response", method, data=reply.result,
+                            latency_us=(reply.received_ns - reply.wire_ns) / 1000)
+        return reply
+
+    async def rest_call(self, verb: str, path: str, params: Mapping[str, Any] | None = None, *,
+                        signed: bool = True, keyed: bool = True) -> Any:
+        """One REST request, journalled like WS-API requests."""
+        self.journal.record("request", f"{verb} {path}", data=dict(params or {}))
+        try:
+            body = await self.rest.request(verb, path, params, signed=signed, keyed=keyed)
+        except Exception as exc:
+            self.journal.record("response", f"{verb} {path}: {exc}",
+                                data={"error": exc.__class__.__name__, "code": getattr(exc, "code", None)})
+            raise
+        self.journal.record("response", f"{verb} {path}", data=body)
+        return body
+
+    def _on_ws_unsolicited(self, message: Any) -> None:
+        self.journal.record("stream", "ws-api unsolicited", data=getattr(message, "__dict__", message))
+        code = getattr(message, "error_code", None)
+        if code == -2015:  # key revoked mid-session (protocol notes 1.3)
+            self.set_state(EngineState.ERROR, "the exchange revoked the API key's access (code -2015)")
+
+    def _on_ws_closed(self, ws: WsApi, error: BaseException | None) -> None:
+        if self._closing or ws is not self.ws:
+            return  # a rolled-over connection closing, or our own shutdown
+        self.ws = None
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = self.spawn(self._reconnect(error), "ws-reconnect")
+
+    async def _reconnect(self, error: BaseException | None) -> None:
+        """Reconnect with backoff until a connection survives the resync, then READY again."""
+        if self.state is EngineState.READY:
+            self.set_state(EngineState.CONNECTING, "connection lost, reconnecting")
+        delays = backoff(initial_s=0.05, max_s=10.0, rng=self._rng)
+        while not self._closing:
+            try:
+                ws = await self.open_ws()
+            except Exception as exc:
+                if classify(exc) is RetryDecision.FATAL:
+                    self.set_state(EngineState.ERROR, str(exc))
+                    return
+                await asyncio.sleep(next(delays))
+                continue
+            self.ws = ws
+            self.notice("Reconnected to the exchange.")
+            for listener in list(self.reconnect_listeners):
+                try:
+                    await listener()
+                except Exception as exc:  # a failed resync is reported; the loop checks the link
+                    log.info("resync after reconnect failed: %s", exc)
+                    self.notice(f"Resync after reconnect failed: {exc}", "warning")
+            if self.ws is ws and ws.connected:
+                if self.state is not EngineState.ERROR:
+                    self.set_state(EngineState.READY)
+                return
+            await asyncio.sleep(next(delays))  # the new connection died during the resync: again
+
+    async def rollover(self) -> None:
+        """Planned rollover: the new connection is up (and logged on) before the old one goes."""
+        old = self.ws
+        new = await self.open_ws()
+        self.ws = new
+        if old is not None:
+            await old.drain(self.timeout_s)
+            await old.close()
+        self.journal.record("notice", "WS-API connection rolled over")
+
+    async def _rollover_loop(self) -> None:
+        while not self._closing:
+            ws = self.ws
+            opened = ws.opened_at if ws is not None else time.monotonic()
+            wait = max(1.0, opened + self.rollover_after_s - time.monotonic())
+            await asyncio.sleep(wait)
+            if self.ws is not None and self.ws is ws:
+                try:
+                    await self.rollover()
+                except Exception as exc:
+                    self.notice(f"Planned reconnect failed, will retry: {exc}", "warning")
+                    await asyncio.sleep(30)
+
+    async def _clock_loop(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(CLOCK_REFRESH_S)
+            with contextlib.suppress(Exception):
+                await self.clock.sync(self.rest)
+
+    def start_background(self) -> None:
+        self.spawn(self._rollover_loop(), "ws-rollover")
+        self.spawn(self._clock_loop(), "clock-refresh")
+
+    # -- streams ---------------------------------------------------------------------------------
+    def on_market_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("e")
+        symbol = str(message.get("s", ""))
+        if kind == "bookTicker":
+            bid, ask = _dec(message.get("b")), _dec(message.get("a"))
+            if bid is not None and ask is not None:
+                self.books[symbol] = (bid, ask)
+        elif kind == "markPriceUpdate":
+            mark = _dec(message.get("p"))
+            if mark is not None:
+                self.tracker.on_mark(symbol, mark)
+        for listener in self.market_listeners:
+            listener(message)
+
+    def on_user_message(self, message: dict[str, Any]) -> None:
+        self.journal.record("stream", str(message.get("e", "")), data=message)
+        kind = message.get("e")
+        if kind == "ACCOUNT_UPDATE":
+            self.tracker.on_account_update(message)
+        elif kind == "ORDER_TRADE_UPDATE":
+            order = message.get("o") or {}
+            symbol, client_id = str(order.get("s", "")), str(order.get("c", ""))
+            book = self.open_orders.setdefault(symbol, {})
+            if order.get("X") in ("NEW", "PARTIALLY_FILLED"):
+                book[client_id] = order
+            else:
+                book.pop(client_id, None)
+        for listener in self.user_listeners:
+            listener(message)
+
+    # -- shutdown --------------------------------------------------------------------------------
+    async def close_connections(self) -> None:
+        """Close the WS API and streams (before a warm-up retry); the session stays usable."""
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            ws.on_closed = None
+            await ws.close()
+        if self.user_stream is not None:
+            await self.user_stream.stop()
+            self.user_stream = None
+        for stream in self.market_streams:
+            await stream.stop()
+        self.market_streams = []
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.user_stream is not None:
+            await self.user_stream.stop()
+        for stream in self.market_streams:
+            await stream.stop()
+        if self.ws is not None:
+            await self.ws.close()
+            self.ws = None
+        await self.rest.close()

@@ -1,0 +1,149 @@
+"""Warm-up: everything a keypress will need, fetched once when the vault is unlocked.
+
+Order (each step is needed by the next): clock offset → exchangeInfo → position mode → each
+profile's margin type and leverage (``-4046 No need to change margin type`` is success) → WS-API
+connection (+ ``session.logon`` for Ed25519) → streams (user data, mark price, book ticker) →
+book prices, positions, open orders and open algo orders. Afterwards the hot path needs no
+request but the order itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from traytrader.core.codes import BinanceCode
+from traytrader.core.errors import ExchangeRejected
+from traytrader.core.filters import parse_exchange_info
+from traytrader.core.models import PositionMode, Profile
+from traytrader.engine.api import EngineState
+from traytrader.engine.session import Session
+from traytrader.exchange.streams import StreamConnection, UserStream, market_stream_urls
+
+# "Margin type cannot be changed if there exists open orders/position": the account keeps its
+# current type; trading still works, so this is a warning, not a failure.
+_MARGIN_KEEP_CODES = (BinanceCode.THERE_EXISTS_OPEN_ORDERS, BinanceCode.THERE_EXISTS_QUANTITY)
+STREAM_READY_TIMEOUT_S = 5.0
+
+
+def profile_symbols(profiles: Iterable[Profile]) -> list[str]:
+    return sorted({p.symbol for p in profiles})
+
+
+async def load_exchange_info(session: Session) -> None:
+    body = await session.rest.get("/fapi/v1/exchangeInfo")
+    session.info = parse_exchange_info(body)
+    session.rest.limits = {
+        (str(item.get("rateLimitType")), str(item.get("interval")), int(item.get("intervalNum", 1))):
+            int(item.get("limit", 0))
+        for item in session.info.rate_limits
+    }
+
+
+async def load_position_mode(session: Session) -> PositionMode:
+    body = await session.rest_call("GET", "/fapi/v1/positionSide/dual")
+    hedge = body.get("dualSidePosition") in (True, "true")
+    session.mode = PositionMode.HEDGE if hedge else PositionMode.ONE_WAY
+    return session.mode
+
+
+async def apply_profile_settings(session: Session, profile: Profile) -> None:
+    """Margin type then leverage for the profile's symbol; skipped when already applied."""
+    wanted = (profile.leverage, profile.margin_type.value)
+    if session.applied_settings.get(profile.symbol) == wanted:
+        return
+    try:
+        await session.rest_call("POST", "/fapi/v1/marginType",
+                                {"symbol": profile.symbol, "marginType": profile.margin_type.value})
+    except ExchangeRejected as exc:
+        if exc.code in _MARGIN_KEEP_CODES:
+            session.notice(f"{profile.symbol}: margin type left as it is ({exc.msg})", "warning")
+        elif exc.code != BinanceCode.NO_NEED_TO_CHANGE_MARGIN_TYPE:
+            raise
+    await session.rest_call("POST", "/fapi/v1/leverage",
+                            {"symbol": profile.symbol, "leverage": profile.leverage})
+    session.applied_settings[profile.symbol] = wanted
+
+
+async def load_books(session: Session, symbols: Iterable[str]) -> None:
+    """Seed book and mark prices over REST so sizing works before the first stream message."""
+    for symbol in symbols:
+        book = await session.rest.get("/fapi/v1/ticker/bookTicker", {"symbol": symbol})
+        session.books.setdefault(symbol, (Decimal(str(book["bidPrice"])), Decimal(str(book["askPrice"]))))
+        premium = await session.rest.get("/fapi/v1/premiumIndex", {"symbol": symbol})
+        session.tracker.marks.setdefault(symbol, Decimal(str(premium["markPrice"])))
+
+
+async def load_account(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Positions and open orders (kept in the session) and open algo orders (returned for the ASL)."""
+    positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
+    session.tracker.load(positions if isinstance(positions, list) else [], session.clock.now_ms())
+    orders = await session.rest_call("GET", "/fapi/v1/openOrders")
+    session.open_orders = {}
+    for order in orders if isinstance(orders, list) else []:
+        session.open_orders.setdefault(str(order.get("symbol")), {})[str(order.get("clientOrderId"))] = order
+    algos = await session.rest_call("GET", "/fapi/v1/openAlgoOrders")
+    return (positions if isinstance(positions, list) else []), (algos if isinstance(algos, list) else [])
+
+
+async def _start_listen_key(session: Session) -> str:
+    reply = await session.call_keyed("userDataStream.start")
+    return str(reply.result["listenKey"])
+
+
+async def _ping_listen_key(session: Session, key: str) -> Any:
+    return await session.call_keyed("userDataStream.ping")
+
+
+def start_streams(session: Session, symbols: list[str]) -> list[asyncio.Event]:
+    """Start user and market streams; returns their "connected" events."""
+    stream_url = session.config.exchange.stream_url
+    session.user_stream = UserStream(
+        stream_url, lambda: _start_listen_key(session), lambda key: _ping_listen_key(session, key),
+        session.on_user_message, on_connected=lambda: _on_user_reconnected(session))
+    session.user_stream.start()
+    session.market_streams = [
+        StreamConnection(f"market-{i}", url, session.on_market_message)
+        for i, url in enumerate(market_stream_urls(stream_url, symbols))
+    ]
+    for stream in session.market_streams:
+        stream.start()
+    return [session.user_stream.connection.connected] + [s.connected for s in session.market_streams]
+
+
+def _on_user_reconnected(session: Session) -> None:
+    # Events may have been missed while the user stream was down: re-read positions.
+    if session.state is EngineState.READY:
+        session.spawn(_resync_positions(session), "resync-positions")
+
+
+async def _resync_positions(session: Session) -> None:
+    positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
+    session.tracker.load(positions if isinstance(positions, list) else [], session.clock.now_ms())
+
+
+async def warm_up(session: Session, active_profile: Profile | None) -> tuple[list[dict[str, Any]],
+                                                                            list[dict[str, Any]]]:
+    """Run every warm-up step; returns (positions, open algo orders) for the ASL's recovery."""
+    session.set_state(EngineState.CONNECTING, "warming up")
+    await session.clock.sync(session.rest)
+    await load_exchange_info(session)
+    await load_position_mode(session)
+    profiles = list(session.config.profiles)
+    if active_profile is not None:   # the active profile's settings win on a shared symbol
+        profiles = [p for p in profiles if p.name != active_profile.name] + [active_profile]
+    for profile in profiles:
+        await apply_profile_settings(session, profile)
+    session.ws = await session.open_ws()
+    symbols = profile_symbols(session.config.profiles)
+    connected = start_streams(session, symbols)
+    await load_books(session, symbols)
+    positions, algos = await load_account(session)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in connected)), STREAM_READY_TIMEOUT_S)
+    except TimeoutError:
+        session.notice("Some streams are not connected yet; they keep retrying in the background.", "warning")
+    session.start_background()
+    return positions, algos

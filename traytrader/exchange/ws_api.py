@@ -1,0 +1,229 @@
+"""One WebSocket API connection: id-correlated requests with timeouts, logon, clean close.
+
+Exception tree raised by ``WsApi.call`` (converted once, here):
+
+    ExchangeRejected     the server answered with ``error`` (HTTP-like ``status`` kept; 429/418 carry
+                         ``retry_until_ms``)
+    OutcomeUnknown       the frame was written and no answer came (timeout, connection lost after
+                         sending, 503 "Unknown error"): resolve before resending
+    TransportError       nothing was sent (not connected, or the send itself failed): safe to retry
+
+"Frame on the wire" is stamped right after ``await ws.send(frame)`` returns: websockets has then
+handed the bytes to the transport (the kernel send buffer on loopback/TCP without backpressure).
+The stamp before the send would flatter us by the cost of ``send()`` itself (~29 µs).
+
+Ed25519 keys log on once per connection (``session.logon``); HMAC keys sign every request
+(protocol notes §1.5: logon is Ed25519-only). Pings from the server are answered by websockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from traytrader.core.errors import ExchangeRejected, OutcomeUnknown, TransportError
+from traytrader.core.requests import RequestIds, WsResponse, parse_response, retry_until_ms
+
+log = logging.getLogger(__name__)
+
+
+class FrameSource(Protocol):
+    """What builds request frames: ``core.frames.FrameBuilder`` (signs or, once logged on, not)."""
+
+    logged_on: bool
+
+    def build(self, request_id: str, method: str, params: Mapping[str, Any], timestamp_ms: int) -> str: ...
+
+    def build_keyed(self, request_id: str, method: str, params: Mapping[str, Any] | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer and its timings (``time.perf_counter_ns`` stamps)."""
+
+    result: Any
+    status: int
+    request_id: str
+    wire_ns: int       # right after the frame was handed to the transport
+    received_ns: int   # when the reader task took the answer off the socket
+    rate_limits: list[dict[str, Any]]
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[tuple[WsResponse, int]]
+    method: str
+    sent: bool = False
+
+
+class WsApi:
+    """One ws-fapi connection. Create, ``await open()``, ``await call(...)``, ``await close()``."""
+
+    def __init__(
+        self,
+        url: str,
+        frames: FrameSource,
+        *,
+        now_ms: Callable[[], int],
+        timeout_s: float = 5.0,
+        on_rate_limits: Callable[[list[dict[str, Any]]], None] | None = None,
+        on_unsolicited: Callable[[dict[str, Any] | WsResponse], None] | None = None,
+        on_closed: Callable[[WsApi, BaseException | None], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.frames = frames
+        self.now_ms = now_ms
+        self.timeout_s = timeout_s
+        self.on_rate_limits = on_rate_limits
+        self.on_unsolicited = on_unsolicited
+        self.on_closed = on_closed
+        self.ids = RequestIds()
+        self.opened_at = 0.0
+        self._ws: ClientConnection | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def connected(self) -> bool:
+        reader = self._reader
+        return self._ws is not None and not self._closing and reader is not None and not reader.done()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def open(self, *, open_timeout_s: float = 10.0) -> None:
+        try:
+            self._ws = await connect(self.url, compression=None, open_timeout=open_timeout_s,
+                                     ping_interval=20, ping_timeout=20, max_size=2**22)
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise TransportError(f"Could not connect to the exchange's WebSocket API at {self.url}: "
+                                 f"{exc.__class__.__name__}.") from exc
+        self.opened_at = time.monotonic()
+        self._reader = asyncio.get_running_loop().create_task(self._read(self._ws), name="ws-api-reader")
+
+    async def logon(self, logon_frame: Callable[[str, int], str]) -> Any:
+        """Send ``session.logon`` built by ``logon_frame(request_id, timestamp_ms)`` (Ed25519 only)."""
+        request_id = self.ids.next()
+        reply = await self._exchange(request_id, "session.logon", logon_frame(request_id, self.now_ms()))
+        return reply.result
+
+    async def call(self, method: str, params: Mapping[str, Any]) -> Reply:
+        """Build, sign (unless logged on), send and await the answer. See the module docstring."""
+        request_id = self.ids.next()
+        frame = self.frames.build(request_id, method, params, self.now_ms())
+        return await self._exchange(request_id, method, frame)
+
+    async def call_keyed(self, method: str, params: Mapping[str, Any] | None = None) -> Reply:
+        """A request that needs the API key but no signature (``userDataStream.*``)."""
+        request_id = self.ids.next()
+        return await self._exchange(request_id, method, self.frames.build_keyed(request_id, method, params))
+
+    async def send_frame(self, request_id: str, method: str, frame: str) -> Reply:
+        """Send a frame already built with an id from ``self.ids`` (the dispatcher's hot path)."""
+        return await self._exchange(request_id, method, frame)
+
+    async def _exchange(self, request_id: str, method: str, frame: str) -> Reply:
+        ws = self._ws
+        if ws is None or self._closing:
+            raise TransportError("Not connected to the exchange.")
+        future: asyncio.Future[tuple[WsResponse, int]] = asyncio.get_running_loop().create_future()
+        pending = _Pending(future, method)
+        self._pending[request_id] = pending
+        try:
+            try:
+                await ws.send(frame)
+            except ConnectionClosed as exc:
+                raise TransportError("The connection to the exchange closed before the request "
+                                     "was sent.") from exc
+            wire_ns = time.perf_counter_ns()
+            pending.sent = True
+            try:
+                response, received_ns = await asyncio.wait_for(future, self.timeout_s)
+            except TimeoutError as exc:
+                raise OutcomeUnknown(f"No answer to {method} within {self.timeout_s:g} s; "
+                                     "its outcome is unknown.") from exc
+        finally:
+            self._pending.pop(request_id, None)
+        if response.rate_limits and self.on_rate_limits is not None:
+            self.on_rate_limits(response.rate_limits)
+        if response.ok:
+            return Reply(response.result, response.status, request_id, wire_ns, received_ns,
+                         response.rate_limits)
+        raise self._to_error(method, response)
+
+    def _to_error(self, method: str, response: WsResponse) -> Exception:
+        if response.outcome_unknown:
+            return OutcomeUnknown(f"The exchange answered {method} with 503 \"{response.error_msg}\"; "
+                                  "its outcome is unknown.")
+        until = None
+        if response.status in (418, 429):
+            until = retry_until_ms(response.retry_until_ms, None, self.now_ms())
+        return ExchangeRejected(int(response.error_code or -1000), response.error_msg,
+                                http_status=response.status, retry_until_ms=until)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        error: BaseException | None = None
+        try:
+            async for message in ws:
+                received_ns = time.perf_counter_ns()
+                try:
+                    parsed = parse_response(message)
+                except ValueError:
+                    log.warning("ignoring a non-JSON message from the WS API")
+                    continue
+                if isinstance(parsed, WsResponse) and parsed.id is not None:
+                    pending = self._pending.get(str(parsed.id))
+                    if pending is not None and not pending.future.done():
+                        pending.future.set_result((parsed, received_ns))
+                        continue
+                if self.on_unsolicited is not None:
+                    self.on_unsolicited(parsed)
+        except ConnectionClosed as exc:
+            error = exc
+        except Exception as exc:  # the reader must never die silently
+            log.exception("WS API reader failed")
+            error = exc
+        finally:
+            self._fail_pending()
+            if self.on_closed is not None and not self._closing:
+                self.on_closed(self, error)
+
+    def _fail_pending(self) -> None:
+        for pending in list(self._pending.values()):
+            if pending.future.done():
+                continue
+            if pending.sent:
+                pending.future.set_exception(OutcomeUnknown(
+                    f"The connection closed while {pending.method} was in flight; its outcome is unknown."))
+            else:
+                pending.future.set_exception(TransportError("The connection to the exchange closed."))
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait until no request is in flight (for a planned rollover), at most ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while self._pending and time.monotonic() < deadline:
+            futures = [p.future for p in self._pending.values()]
+            with contextlib.suppress(Exception):
+                await asyncio.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+
+    async def close(self) -> None:
+        self._closing = True
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 1.0)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        self._fail_pending()

@@ -1,0 +1,666 @@
+"""The pure exchange: accounts, orders, positions, fees, margin, algo triggers and listen keys.
+
+No I/O and no clock: every method takes ``now_ms``. Methods return Binance-shaped result dicts or
+raise :class:`SimError`; user-data events go to ``outbox`` as ``(api_key, payload)`` and public trades
+to ``trades``, which the server drains after each call. Matching is against the simulator's book
+(best bid = last price, best ask = last + one tick) with unlimited depth: MARKET orders fill whole at
+the touch; LIMIT orders fill as taker at the touch when marketable, else rest and fill as maker at
+their price once the touch crosses them.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections import OrderedDict
+from decimal import Decimal
+
+from traytrader.sim import payloads as P
+from traytrader.sim.accounts import AccountSpec
+from traytrader.sim.errors import SimError, err, missing
+from traytrader.sim.market import Market
+from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
+from traytrader.sim.triggers import observe, would_trigger_now
+from traytrader.sim.validation import (
+    CLIENT_ID_RE,
+    NewOrder,
+    boolean,
+    check_percent_price,
+    check_price,
+    check_quantity,
+    decimal,
+    side_of,
+    text,
+    validate_algo,
+    validate_order,
+)
+
+#: Fees of the regular (VIP 0) USDⓈ-M tier: 0.05 % taker, 0.02 % maker (as of 2026).
+TAKER_FEE = Decimal("0.0005")
+MAKER_FEE = Decimal("0.0002")
+DEFAULT_LEVERAGE = 20
+#: "The conditional order limits is 200 across all symbols" (change-log 2025-12-29).
+MAX_OPEN_ALGOS = 200
+LISTEN_KEY_MS = 60 * 60 * 1000
+ENTRY_PLACES = Decimal("0.00000001")
+
+
+def _opposes(side: str, amount: Decimal) -> bool:
+    return (side == "SELL" and amount > 0) or (side == "BUY" and amount < 0)
+
+
+class Exchange:
+    """All simulated exchange state. Single-threaded: call from the server's loop only."""
+
+    def __init__(
+        self,
+        market: Market,
+        accounts: list[AccountSpec],
+        now_ms: int,
+        *,
+        seed: int = 0,
+        history_limit: int = 50_000,
+    ) -> None:
+        self.market = market
+        self.specs = market.specs
+        self.accounts: dict[str, Account] = {
+            a.api_key: Account(a, a.balance_usdt, a.hedge_mode) for a in accounts
+        }
+        self.quotes: dict[str, Quote] = {}
+        for sym, spec in self.specs.items():
+            p = spec.start_price
+            self.quotes[sym] = Quote(sym, p, p, p, p + spec.tick_size, 1, now_ms)
+        self.orders: OrderedDict[int, Order] = OrderedDict()
+        self.algos: OrderedDict[int, AlgoOrder] = OrderedDict()
+        self.resting: dict[str, dict[int, Order]] = {s: {} for s in self.specs}
+        self.algo_book: dict[str, dict[int, AlgoOrder]] = {s: {} for s in self.specs}
+        self.outbox: list[tuple[str, dict]] = []
+        self.trades: list[tuple[str, Decimal, Decimal, bool, int, int]] = []
+        self.history_limit = history_limit
+        self.listen_keys: dict[str, tuple[str, int]] = {}
+        self._rng = random.Random(seed)
+        self._next_order = 8_100_000_001
+        self._next_algo = 3_000_000_000_000_001
+        self._next_trade = 5_000_000_001
+        self.accepted_orders = 0
+
+    # ----------------------------------------------------------------------------- helpers
+    def account(self, api_key: str) -> Account:
+        return self.accounts[api_key]
+
+    def _emit(self, acct: Account, payload: dict) -> None:
+        self.outbox.append((acct.api_key, payload))
+
+    def _auto_id(self) -> str:
+        return "".join(self._rng.choices(string.ascii_letters + string.digits, k=22))
+
+    def _lev(self, acct: Account, symbol: str) -> int:
+        return acct.leverage.get(symbol, DEFAULT_LEVERAGE)
+
+    def _trim(self) -> None:
+        """Forget the oldest closed orders beyond ``history_limit`` so memory stays flat."""
+        for book in (self.orders, self.algos):
+            while len(book) > self.history_limit:
+                oid, rec = book.popitem(last=False)
+                if rec.is_open or getattr(rec, "status", "") == "TRIGGERED":
+                    book[oid] = rec  # still live: keep it, at the young end
+                    break
+
+    def margin(self, acct: Account) -> dict[str, Decimal]:
+        upnl = pos_im = maint = ZERO
+        for pos in acct.positions.values():
+            if pos.amount:
+                mark = self.quotes[pos.symbol].mark
+                notional = abs(pos.amount) * mark
+                upnl += pos.amount * (mark - pos.entry)
+                pos_im += notional / self._lev(acct, pos.symbol)
+                maint += notional * self.specs[pos.symbol].maint_ratio(notional)
+        ord_im = sum(
+            (
+                ((o.quantity - o.executed) * o.price) / self._lev(acct, o.symbol)
+                for o in acct.open_orders.values()
+                if not o.reduce_only and o.type == "LIMIT"
+            ),
+            ZERO,
+        )
+        avail = acct.wallet + upnl - pos_im - ord_im
+        return {
+            "upnl": upnl,
+            "pos_im": pos_im,
+            "ord_im": ord_im,
+            "maint": maint,
+            "available": max(avail, ZERO),
+            "raw_available": avail,
+        }
+
+    def _opening_qty(self, acct: Account, symbol: str, side: str, ps: str, qty: Decimal, ro: bool) -> Decimal:
+        if ro:
+            return ZERO
+        if ps == "BOTH":
+            amt = acct.position(symbol, "BOTH").amount
+            return max(ZERO, qty - abs(amt)) if _opposes(side, amt) else qty
+        return qty if (ps == "LONG") == (side == "BUY") else ZERO
+
+    # ----------------------------------------------------------------------------- prices
+    def set_quote(self, symbol: str, last: Decimal, now_ms: int, mark: Decimal | None = None) -> None:
+        """Move ``symbol``'s book to ``last`` (and mark), then fill crossed orders and fire algos."""
+        q = self.quotes[symbol]
+        tick = self.specs[symbol].tick_size
+        q.last, q.mark = last, (mark if mark is not None else last)
+        q.bid, q.ask = last, last + tick
+        q.update_id += 1
+        q.time_ms = now_ms
+        for o in list(self.resting[symbol].values()):
+            if o.is_open and (
+                (o.side == "BUY" and q.ask <= o.price) or (o.side == "SELL" and q.bid >= o.price)
+            ):
+                self._fill(self.accounts[o.api_key], o, o.price, True, now_ms)
+        for a in list(self.algo_book[symbol].values()):
+            if a.status == "NEW":
+                self._observe_algo(self.accounts[a.api_key], a, now_ms)
+
+    # ----------------------------------------------------------------------------- orders
+    def place_order(
+        self, api_key: str, p: dict, now_ms: int, *, source_algo: AlgoOrder | None = None
+    ) -> dict:
+        acct = self.accounts[api_key]
+        sym = str(p.get("symbol") or "")
+        q = self.quotes.get(sym)
+        n = validate_order(p, self.specs, acct.hedge, q.mark if q else None, now_ms)
+        return self._accept(acct, n, now_ms)
+
+    def _accept(self, acct: Account, n: NewOrder, now_ms: int, algo: AlgoOrder | None = None) -> dict:
+        spec, q = self.specs[n.symbol], self.quotes[n.symbol]
+        cid = n.client_id or self._auto_id()
+        if algo is None:
+            if any(o.client_id == cid for o in acct.open_orders.values()):
+                raise err(-4116)
+            open_n = sum(1 for o in acct.open_orders.values() if o.symbol == n.symbol)
+            open_n += sum(1 for a in acct.open_algos.values() if a.symbol == n.symbol)
+            if open_n >= spec.max_num_orders:
+                raise err(-2025)
+        touch = q.ask if n.side == "BUY" else q.bid
+        if n.type == "MARKET" and (
+            (n.side == "BUY" and touch > q.mark * spec.multiplier_up)
+            or (n.side == "SELL" and touch < q.mark * spec.multiplier_down)
+        ):
+            raise err(-4131)
+        crosses = n.type == "MARKET" or (touch <= n.price if n.side == "BUY" else touch >= n.price)
+        if n.type == "LIMIT" and n.tif == "GTX" and crosses:
+            raise err(-5022)
+        if n.type == "LIMIT" and n.tif == "FOK" and not crosses:
+            raise err(-5021)
+        pos = acct.position(n.symbol, n.position_side)
+        if n.reduce_only and not _opposes(n.side, pos.amount):
+            raise err(-2022)
+        if (
+            n.position_side != "BOTH"
+            and (n.position_side == "LONG") != (n.side == "BUY")
+            and n.quantity > abs(pos.amount)
+        ):
+            raise err(-2022)
+        opening = self._opening_qty(acct, n.symbol, n.side, n.position_side, n.quantity, n.reduce_only)
+        if opening:
+            ref = touch if crosses else n.price
+            if opening * ref / self._lev(acct, n.symbol) > self.margin(acct)["raw_available"]:
+                raise err(-2019)
+        o = Order(
+            self._next_order,
+            acct.api_key,
+            n.symbol,
+            n.side,
+            n.position_side,
+            n.type,
+            n.tif,
+            n.quantity,
+            n.price,
+            n.reduce_only,
+            cid,
+            now_ms,
+            n.stp,
+            n.good_till,
+            n.price_match,
+            update_ms=now_ms,
+        )
+        if algo is not None:
+            o.algo_id, o.orig_type, o.stop_price = algo.algo_id, algo.type, algo.trigger_price
+            o.working_type, o.close_position, o.price_protect = (
+                algo.working_type,
+                algo.close_position,
+                algo.price_protect,
+            )
+        self._next_order += 1
+        self.accepted_orders += 1
+        self.orders[o.order_id] = o
+        acct.open_orders[o.order_id] = o
+        self._trim()
+        if algo is not None:
+            algo.actual_order_id = o.order_id
+            algo.move("TRIGGERED", now_ms)
+            acct.open_algos.pop(algo.algo_id, None)
+            self.algo_book[algo.symbol].pop(algo.algo_id, None)
+            self._emit(acct, P.algo_update(algo, now_ms, o))
+        self._emit(acct, P.order_trade_update(o, spec, "NEW", now_ms))
+        ack = P.order_result(o, spec)
+        if crosses:
+            self._fill(acct, o, touch, False, now_ms)
+        elif n.tif == "IOC":
+            self._close(acct, o, "EXPIRED", now_ms)
+        else:
+            self.resting[o.symbol][o.order_id] = o
+        return ack if n.resp_type == "ACK" else P.order_result(o, spec)
+
+    def _close(self, acct: Account, o: Order, status: str, now_ms: int) -> None:
+        o.status, o.update_ms = status, now_ms
+        acct.open_orders.pop(o.order_id, None)
+        self.resting[o.symbol].pop(o.order_id, None)
+        self._emit(acct, P.order_trade_update(o, self.specs[o.symbol], status, now_ms))
+        self._finish_algo(acct, o, now_ms)
+
+    def _finish_algo(self, acct: Account, o: Order, now_ms: int) -> None:
+        if o.algo_id is not None and o.algo_id in self.algos:
+            a = self.algos[o.algo_id]
+            if a.status == "TRIGGERED":
+                a.move("FINISHED", now_ms)
+                self._emit(acct, P.algo_update(a, now_ms, o))
+
+    def _fill(self, acct: Account, o: Order, price: Decimal, maker: bool, now_ms: int) -> None:
+        spec = self.specs[o.symbol]
+        pos = acct.position(o.symbol, o.position_side)
+        qty = o.quantity - o.executed
+        if o.reduce_only or o.close_position:
+            qty = min(qty, abs(pos.amount)) if _opposes(o.side, pos.amount) else ZERO
+        if qty <= 0:
+            self._close(acct, o, "EXPIRED", now_ms)
+            return
+        notional = qty * price
+        fee = notional * (MAKER_FEE if maker else TAKER_FEE)
+        realized = self._apply(pos, o.side, qty, price, now_ms)
+        acct.wallet += realized - fee
+        acct.update_ms = now_ms
+        o.executed += qty
+        o.cum_quote += notional
+        o.update_ms = now_ms
+        o.status = "FILLED" if o.executed >= o.quantity else "PARTIALLY_FILLED"
+        trade_id = self._next_trade
+        self._next_trade += 1
+        self.trades.append((o.symbol, price, qty, o.side == "SELL", trade_id, now_ms))
+        self._emit(acct, P.trade_lite(o, spec, qty, price, trade_id, maker, now_ms))
+        self._emit(acct, P.account_update(acct, [pos], self.quotes, "ORDER", now_ms, TAKER_FEE))
+        self._emit(
+            acct,
+            P.order_trade_update(
+                o,
+                spec,
+                "TRADE",
+                now_ms,
+                last_qty=qty,
+                last_price=price,
+                fee=fee,
+                trade_id=trade_id,
+                maker=maker,
+                realized=realized,
+            ),
+        )
+        if o.status == "FILLED":
+            acct.open_orders.pop(o.order_id, None)
+            self.resting[o.symbol].pop(o.order_id, None)
+            self._finish_algo(acct, o, now_ms)
+        else:  # a reduce-only remainder that would open a position expires
+            self._close(acct, o, "EXPIRED", now_ms)
+
+    @staticmethod
+    def _apply(pos: Position, side: str, qty: Decimal, price: Decimal, now_ms: int) -> Decimal:
+        signed = qty if side == "BUY" else -qty
+        amt = pos.amount
+        pos.update_ms = now_ms
+        if amt == 0 or (amt > 0) == (signed > 0):
+            new = amt + signed
+            pos.entry = ((abs(amt) * pos.entry + qty * price) / abs(new)).quantize(ENTRY_PLACES)
+            pos.amount = new
+            return ZERO
+        closing = min(abs(amt), qty)
+        realized = closing * (price - pos.entry) * (1 if amt > 0 else -1)
+        new = amt + signed
+        if new == 0:
+            pos.entry = ZERO
+        elif (new > 0) != (amt > 0):
+            pos.entry = price
+        pos.amount = new
+        pos.realized += realized
+        return realized
+
+    def _find(self, acct: Account, p: dict) -> Order | None:
+        oid, cid = p.get("orderId"), text(p, "origClientOrderId")
+        if oid in (None, "") and cid is None:
+            raise SimError(
+                -1102, "Param 'orderId' or 'origClientOrderId' must be sent, but both were empty/null!"
+            )
+        if text(p, "symbol") is None:
+            raise missing("symbol")
+        sym = text(p, "symbol")
+        if sym not in self.specs:
+            raise err(-1121)
+        if oid not in (None, ""):
+            try:
+                o = self.orders.get(int(str(oid)))
+            except ValueError:
+                raise missing("orderId") from None
+        else:
+            o = next(
+                (
+                    x
+                    for x in reversed(self.orders.values())
+                    if x.client_id == cid and x.api_key == acct.api_key and x.symbol == sym
+                ),
+                None,
+            )
+        if o is None or o.api_key != acct.api_key or o.symbol != sym:
+            return None
+        return o
+
+    def query_order(self, api_key: str, p: dict) -> dict:
+        o = self._find(self.accounts[api_key], p)
+        if o is None:
+            raise err(-2013)
+        return P.order_query(o, self.specs[o.symbol])
+
+    def cancel_order(self, api_key: str, p: dict, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        o = self._find(acct, p)
+        if o is None or not o.is_open:
+            raise err(-2011)
+        self._close(acct, o, "CANCELED", now_ms)
+        return P.order_result(o, self.specs[o.symbol])
+
+    def modify_order(self, api_key: str, p: dict, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        side = side_of(p)
+        qty, price = decimal(p, "quantity"), decimal(p, "price")
+        if qty is None:
+            raise missing("quantity")
+        if price is None:
+            raise missing("price")
+        o = self._find(acct, p)
+        if o is None or not o.is_open:
+            raise err(-2013)
+        if o.type != "LIMIT" or side != o.side:
+            raise err(-1116) if o.type != "LIMIT" else err(-1130, "side")
+        spec, q = self.specs[o.symbol], self.quotes[o.symbol]
+        check_quantity(qty, spec, False)
+        check_price(price, spec)
+        check_percent_price(side, price, q.mark, spec)
+        if qty == o.quantity and price == o.price:
+            raise err(-5027)
+        if qty <= o.executed:
+            raise err(-4003)
+        o.quantity, o.price, o.update_ms = qty, price, now_ms
+        o.modify_count += 1
+        self._emit(acct, P.order_trade_update(o, spec, "AMENDMENT", now_ms, amend=o.modify_count))
+        touch = q.ask if o.side == "BUY" else q.bid
+        if (touch <= price) if o.side == "BUY" else (touch >= price):
+            self._fill(acct, o, touch, False, now_ms)
+        return P.order_result(o, spec)
+
+    def open_orders(self, api_key: str, symbol: str | None) -> list[dict]:
+        acct = self.accounts[api_key]
+        return [
+            P.order_query(o, self.specs[o.symbol])
+            for o in acct.open_orders.values()
+            if symbol is None or o.symbol == symbol
+        ]
+
+    def cancel_all(self, api_key: str, symbol: str, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        for o in [o for o in acct.open_orders.values() if o.symbol == symbol]:
+            self._close(acct, o, "CANCELED", now_ms)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    # ----------------------------------------------------------------------------- algo orders
+    def place_algo(self, api_key: str, p: dict, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        n = validate_algo(p, self.specs, acct.hedge, now_ms)
+        cid = n.client_id or self._auto_id()
+        if any(a.client_id == cid for a in acct.open_algos.values()):
+            raise err(-4116)
+        if len(acct.open_algos) >= MAX_OPEN_ALGOS:
+            raise err(-4045)
+        if n.close_position and any(
+            a.close_position
+            and a.symbol == n.symbol
+            and a.side == n.side
+            and a.position_side == n.position_side
+            and a.type == n.type
+            for a in acct.open_algos.values()
+        ):
+            raise err(-4130)
+        price_now = self.quotes[n.symbol].working(n.working_type)
+        a = AlgoOrder(
+            self._next_algo,
+            acct.api_key,
+            cid,
+            n.symbol,
+            n.side,
+            n.position_side,
+            n.type,
+            n.tif,
+            n.quantity,
+            n.price,
+            n.trigger_price,
+            n.working_type,
+            n.close_position,
+            n.reduce_only,
+            n.price_protect,
+            n.activate_price,
+            n.callback_rate,
+            now_ms,
+            n.stp,
+            n.good_till,
+            n.price_match,
+            extreme=price_now,
+            update_ms=now_ms,
+        )
+        if would_trigger_now(a, price_now):
+            raise err(-2021)
+        self._next_algo += 1
+        self.algos[a.algo_id] = a
+        acct.open_algos[a.algo_id] = a
+        self.algo_book[a.symbol][a.algo_id] = a
+        self._trim()
+        self._emit(acct, P.algo_update(a, now_ms))
+        result = P.algo_result(a, self.specs[a.symbol])
+        self._observe_algo(acct, a, now_ms)
+        return result
+
+    def _observe_algo(self, acct: Account, a: AlgoOrder, now_ms: int) -> None:
+        just, fire = observe(a, self.quotes[a.symbol].working(a.working_type))
+        if just:
+            a.update_ms = now_ms
+            self._emit(acct, P.algo_update(a, now_ms))
+        if fire:
+            self._trigger(acct, a, now_ms)
+
+    def _trigger(self, acct: Account, a: AlgoOrder, now_ms: int) -> None:
+        a.trigger_ms = now_ms
+        a.move("TRIGGERING", now_ms)
+        self._emit(acct, P.algo_update(a, now_ms))
+        pos = acct.position(a.symbol, a.position_side)
+        qty = a.quantity
+        if a.close_position:
+            qty = abs(pos.amount) if (a.position_side != "BOTH" or _opposes(a.side, pos.amount)) else ZERO
+        ro = a.reduce_only or (a.close_position and a.position_side == "BOTH")
+        typ = "LIMIT" if a.type in ("STOP", "TAKE_PROFIT") else "MARKET"
+        n = NewOrder(
+            a.symbol,
+            a.side,
+            a.position_side,
+            typ,
+            a.tif if typ == "LIMIT" else "GTC",
+            qty or ZERO,
+            a.price,
+            ro,
+            a.client_id,
+            "RESULT",
+            a.stp,
+            a.good_till,
+            a.price_match,
+        )
+        try:
+            if not qty:
+                raise err(-2022)
+            self._accept(acct, n, now_ms, algo=a)
+        except SimError as exc:
+            a.reject_reason = "Reduce Only reject" if exc.code == -2022 else exc.msg
+            a.move("REJECTED", now_ms)
+            acct.open_algos.pop(a.algo_id, None)
+            self.algo_book[a.symbol].pop(a.algo_id, None)
+            self._emit(acct, P.algo_update(a, now_ms))
+
+    def _find_algo(self, acct: Account, p: dict) -> AlgoOrder | None:
+        aid, cid = p.get("algoId"), text(p, "clientAlgoId")
+        if aid in (None, "") and cid is None:
+            raise SimError(-1102, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!")
+        if aid not in (None, ""):
+            try:
+                a = self.algos.get(int(str(aid)))
+            except ValueError:
+                raise missing("algoId") from None
+        else:
+            a = next(
+                (
+                    x
+                    for x in reversed(self.algos.values())
+                    if x.client_id == cid and x.api_key == acct.api_key
+                ),
+                None,
+            )
+        return a if a is not None and a.api_key == acct.api_key else None
+
+    def cancel_algo(self, api_key: str, p: dict, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        a = self._find_algo(acct, p)
+        if a is None or a.status != "NEW":
+            raise err(-2011)
+        self._cancel_algo(acct, a, now_ms)
+        return {"algoId": a.algo_id, "clientAlgoId": a.client_id, "code": "200", "msg": "success"}
+
+    def _cancel_algo(self, acct: Account, a: AlgoOrder, now_ms: int) -> None:
+        a.move("CANCELED", now_ms)
+        acct.open_algos.pop(a.algo_id, None)
+        self.algo_book[a.symbol].pop(a.algo_id, None)
+        self._emit(acct, P.algo_update(a, now_ms))
+
+    def query_algo(self, api_key: str, p: dict) -> dict:
+        a = self._find_algo(self.accounts[api_key], p)
+        if a is None:
+            raise err(-2013)
+        actual = self.orders.get(a.actual_order_id) if a.actual_order_id else None
+        return P.algo_query(a, self.specs[a.symbol], actual)
+
+    def open_algos(self, api_key: str, symbol: str | None) -> list[dict]:
+        acct = self.accounts[api_key]
+        return [
+            P.algo_query(a, self.specs[a.symbol], None)
+            for a in acct.open_algos.values()
+            if symbol is None or a.symbol == symbol
+        ]
+
+    def cancel_all_algos(self, api_key: str, symbol: str, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        for a in [a for a in acct.open_algos.values() if a.symbol == symbol and a.status == "NEW"]:
+            self._cancel_algo(acct, a, now_ms)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    # ----------------------------------------------------------------------------- settings
+    def set_leverage(self, api_key: str, p: dict, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        sym = text(p, "symbol")
+        if sym is None:
+            raise missing("symbol")
+        if sym not in self.specs:
+            raise err(-1121)
+        raw = text(p, "leverage")
+        if raw is None:
+            raise missing("leverage")
+        spec = self.specs[sym]
+        if not raw.isdigit() or not 1 <= int(raw) <= spec.max_leverage:
+            raise err(-4028, raw)
+        lev = int(raw)
+        acct.leverage[sym] = lev
+        self._emit(acct, {"e": "ACCOUNT_CONFIG_UPDATE", "E": now_ms, "T": now_ms, "ac": {"s": sym, "l": lev}})
+        return {"leverage": lev, "maxNotionalValue": P.plain(spec.max_notional_for(lev)), "symbol": sym}
+
+    def set_margin_type(self, api_key: str, p: dict, now_ms: int) -> dict:
+        acct = self.accounts[api_key]
+        sym = text(p, "symbol")
+        if sym is None:
+            raise missing("symbol")
+        if sym not in self.specs:
+            raise err(-1121)
+        mt = text(p, "marginType")
+        if mt is None:
+            raise missing("marginType")
+        mt = mt.upper()
+        if mt not in ("ISOLATED", "CROSSED"):
+            raise err(-1130, "marginType")
+        if acct.isolated.get(sym, False) == (mt == "ISOLATED"):
+            raise err(-4046)
+        if any(o.symbol == sym for o in acct.open_orders.values()) or any(
+            a.symbol == sym for a in acct.open_algos.values()
+        ):
+            raise err(-4047)
+        if any(pos.symbol == sym and pos.amount for pos in acct.positions.values()):
+            raise err(-4048)
+        acct.isolated[sym] = mt == "ISOLATED"
+        return {"code": 200, "msg": "success"}
+
+    def set_position_mode(self, api_key: str, p: dict) -> dict:
+        acct = self.accounts[api_key]
+        if p.get("dualSidePosition") in (None, ""):
+            raise missing("dualSidePosition")
+        hedge = boolean(p, "dualSidePosition")
+        if hedge == acct.hedge:
+            raise err(-4059)
+        if acct.open_orders or acct.open_algos:
+            raise err(-4067)
+        if any(pos.amount for pos in acct.positions.values()):
+            raise err(-4068)
+        acct.hedge = bool(hedge)
+        return {"code": 200, "msg": "success"}
+
+    # ----------------------------------------------------------------------------- listen keys
+    def start_listen_key(self, api_key: str, now_ms: int) -> str:
+        """The account's active listenKey, extended by 60 min, or a new one."""
+        for key, (owner, exp) in self.listen_keys.items():
+            if owner == api_key and exp > now_ms:
+                self.listen_keys[key] = (owner, now_ms + LISTEN_KEY_MS)
+                return key
+        key = "".join(self._rng.choices(string.ascii_letters + string.digits, k=64))
+        self.listen_keys[key] = (api_key, now_ms + LISTEN_KEY_MS)
+        return key
+
+    def keepalive_listen_key(self, api_key: str, now_ms: int, key: str | None = None) -> str:
+        for k, (owner, exp) in self.listen_keys.items():
+            if owner == api_key and exp > now_ms and (key is None or key == k):
+                self.listen_keys[k] = (owner, now_ms + LISTEN_KEY_MS)
+                return k
+        raise err(-1125)
+
+    def close_listen_key(self, api_key: str, key: str | None = None) -> None:
+        for k in [k for k, (owner, _) in self.listen_keys.items() if owner == api_key and key in (None, k)]:
+            del self.listen_keys[k]
+
+    def listen_key_owner(self, key: str, now_ms: int) -> str | None:
+        owner, exp = self.listen_keys.get(key, ("", 0))
+        return owner if exp > now_ms else None
+
+    def expire_listen_keys(self, now_ms: int, force: bool = False) -> list[str]:
+        """Drop lapsed keys (all keys when ``force``); return them."""
+        gone = [k for k, (_, exp) in self.listen_keys.items() if force or exp <= now_ms]
+        for k in gone:
+            del self.listen_keys[k]
+        return gone
+
+    @staticmethod
+    def valid_client_id(cid: str) -> bool:
+        return bool(CLIENT_ID_RE.match(cid))

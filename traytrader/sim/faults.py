@@ -1,0 +1,69 @@
+"""Injected faults (pure bookkeeping): which request to drop, delay or answer with 503.
+
+A fault matches a request by ``method``: a WS API method name (``order.place``; a ``v2/`` prefix is
+ignored), a REST route written ``"POST /fapi/v1/order"``, or ``"*"`` for any. Each REST route also
+matches its WS twin's name (``POST /fapi/v1/order`` is ``order.place``), so one fault covers both
+transports. ``count`` is how many matching requests it affects before it disarms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REQUEST_KINDS = ("drop_before_reply", "drop_after_reply", "drop_before_execute", "delay", "unknown_503")
+INSTANT_KINDS = ("clock_skew", "expire_listen_key", "close_all")
+KINDS = REQUEST_KINDS + INSTANT_KINDS
+
+REST_TO_WS: dict[str, str] = {
+    "POST /fapi/v1/order": "order.place",
+    "DELETE /fapi/v1/order": "order.cancel",
+    "GET /fapi/v1/order": "order.status",
+    "PUT /fapi/v1/order": "order.modify",
+    "POST /fapi/v1/algoOrder": "algoOrder.place",
+    "DELETE /fapi/v1/algoOrder": "algoOrder.cancel",
+    "GET /fapi/v2/positionRisk": "account.position",
+    "GET /fapi/v3/positionRisk": "v2/account.position",
+    "GET /fapi/v2/account": "account.status",
+    "GET /fapi/v2/balance": "account.balance",
+    "POST /fapi/v1/listenKey": "userDataStream.start",
+    "PUT /fapi/v1/listenKey": "userDataStream.ping",
+    "DELETE /fapi/v1/listenKey": "userDataStream.stop",
+}
+
+
+@dataclass
+class Fault:
+    kind: str
+    method: str = "*"
+    count: int = 1
+    ms: int = 0
+
+    def matches(self, names: tuple[str, ...]) -> bool:
+        return self.method == "*" or self.method in names
+
+
+@dataclass
+class FaultBook:
+    faults: list[Fault]
+
+    def __init__(self) -> None:
+        self.faults = []
+
+    def add(self, fault: Fault) -> None:
+        self.faults.append(fault)
+
+    def clear(self) -> None:
+        self.faults.clear()
+
+    def take(self, method: str) -> list[Fault]:
+        """The armed faults that apply to one request of ``method``; each is used up by one."""
+        base = method[3:] if method.startswith("v2/") else method
+        names = (method, base, REST_TO_WS.get(method, ""))
+        hits = [f for f in self.faults if f.kind in REQUEST_KINDS and f.count > 0 and f.matches(names)]
+        for f in hits:
+            f.count -= 1
+        self.faults = [f for f in self.faults if f.count > 0]
+        return hits
+
+    def describe(self) -> list[dict]:
+        return [{"kind": f.kind, "method": f.method, "count": f.count, "ms": f.ms} for f in self.faults]

@@ -1,0 +1,665 @@
+"""The simulator's network face: REST, the WebSocket API and the streams on ONE aiohttp port.
+
+The pure :class:`Exchange` decides; this module adapts HTTP/WebSocket to it, applies rate limits,
+authentication and injected faults, and fans out events. One client's failure never reaches another:
+every connection handler catches and logs at its boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+from traytrader.sim.accounts import load_accounts
+from traytrader.sim.auth import check_timestamp, split_rest_signature, verify, ws_payloads
+from traytrader.sim.control import handle_control
+from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, WS_METHODS, Ctx
+from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
+from traytrader.sim.exchange import Exchange
+from traytrader.sim.faults import Fault, FaultBook
+from traytrader.sim.market import Market
+from traytrader.sim.payloads import at_least
+from traytrader.sim.prices import PricePath, load_candles
+from traytrader.sim.ratelimit import Limits, RateLimiter
+from traytrader.sim.streams import MarketConn, MarketHub, Outlet, UserHub, dumps
+from traytrader.sim.validation import text
+from traytrader.sim.views import premium_index
+
+log = logging.getLogger("traytrader.sim")
+
+INVALID_JSON = {"code": -1000, "msg": "Invalid JSON request."}
+STREAM_GROUPS = {"/public": "public", "/market": "market", "/private": "private", "": "legacy"}
+
+
+@dataclass
+class SimOptions:
+    """How to run the simulator. The first eight fields are the CLI flags; the rest tune tests/benchmarks."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    seed: int = 1
+    prices_csv: str | None = None
+    speed: float = 1.0
+    accounts_file: str | None = None
+    control: bool = True
+    session_limit_s: float = 86400.0
+    ping_interval_s: float = 180.0
+    tick_ms: int = 100
+    rate_limits: bool = True
+    weight_limit_1m: int = 2400
+    orders_limit_10s: int = 300
+    orders_limit_1m: int = 1200
+    history_limit: int = 50_000
+    max_frame_bytes: int = 1 << 20
+    measure: bool = False
+
+
+@dataclass
+class Session:
+    ip: str
+    connected_ms: int
+    return_rate_limits: bool
+    transport: Any = None
+    api_key: str | None = None
+    authorized_since: int | None = None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    api_key: str | None = None
+    orders: bool = False
+    faults: list[Fault] = field(default_factory=list)
+
+
+def _price_sources(spec: str | None) -> dict[str, str]:
+    """``--prices`` is ``PATH`` (drives BTCUSDT) or ``SYMBOL=PATH[,SYMBOL=PATH...]``."""
+    if not spec:
+        return {}
+    out = {}
+    for part in spec.split(","):
+        sym, sep, path = part.partition("=")
+        out.update({sym.strip().upper(): path.strip()} if sep else {"BTCUSDT": part.strip()})
+    return out
+
+
+class SimServer:
+    def __init__(self, options: SimOptions) -> None:
+        self.options = options
+        self.market = Market.load()
+        self.clock_skew_ms = 0
+        now = self.now_ms()
+        self.exchange = Exchange(
+            self.market,
+            load_accounts(options.accounts_file),
+            now,
+            seed=options.seed,
+            history_limit=options.history_limit,
+        )
+        sources = _price_sources(options.prices_csv)
+        self.paths: dict[str, PricePath] = {}
+        for i, (sym, spec) in enumerate(self.market.specs.items()):
+            candles = load_candles(sources[sym]) if sym in sources else None
+            path = PricePath(
+                spec.start_price,
+                spec.tick_size,
+                seed=options.seed * 1000 + i,
+                candles=candles,
+                speed=options.speed,
+                now_ms=now,
+            )
+            self.paths[sym] = path
+            self.exchange.set_quote(sym, path.price, now)
+        self.limiter = RateLimiter(
+            Limits(
+                options.weight_limit_1m,
+                options.orders_limit_10s,
+                options.orders_limit_1m,
+                enabled=options.rate_limits,
+            )
+        )
+        self.faults = FaultBook()
+        self.market_hub = MarketHub()
+        self.user_hub = UserHub()
+        self.sockets: set[web.WebSocketResponse] = set()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self.timings_ns: list[int] = []
+        self._tasks: list[asyncio.Task] = []
+        self._agg_id = 3_000_000_001
+        self._mark_ticks = 0
+
+    # ------------------------------------------------------------------------------ lifecycle
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.clock_skew_ms
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self._app(), handle_signals=False, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.options.host, self.options.port, reuse_address=True)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._every(self.options.tick_ms / 1000, self.tick)),
+            loop.create_task(self._every(1.0, self.mark_tick)),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self.close_all(1001)
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def close_all(self, code: int = 1012, except_transport: Any = None) -> None:
+        """Drop every WebSocket and every idle HTTP keep-alive connection (state is kept)."""
+        for ws in list(self.sockets):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=code), 1)
+        if self.runner is not None and self.runner.server is not None:
+            for conn in self.runner.server.connections:
+                if conn.transport is not except_transport:
+                    conn.force_close()
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=self.options.max_frame_bytes)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    async def _every(self, period_s: float, fn: Any) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                fn(self.now_ms())
+            except Exception:
+                log.exception("simulator timer failed")
+
+    # ------------------------------------------------------------------------------ prices & events
+    def tick(self, now_ms: int) -> None:
+        for sym, path in self.paths.items():
+            new = path.advance(now_ms)
+            if new is not None:
+                self.apply_price(sym, new, now_ms)
+        for key in self.exchange.expire_listen_keys(now_ms):
+            self._listen_key_expired(key, now_ms)
+        self.flush()
+
+    def apply_price(self, symbol: str, last: Decimal, now_ms: int, mark: Decimal | None = None) -> None:
+        self.exchange.set_quote(symbol, last, now_ms, mark)
+        q = self.exchange.quotes[symbol]
+        pp = self.market.specs[symbol].price_precision
+        name = f"{symbol.lower()}@bookTicker"
+        if self.market_hub.wanted(name) or self.market_hub.wanted("!bookTicker"):
+            ev = {
+                "e": "bookTicker",
+                "u": q.update_id,
+                "s": symbol,
+                "b": at_least(q.bid, pp),
+                "B": "5.000",
+                "a": at_least(q.ask, pp),
+                "A": "5.000",
+                "T": now_ms,
+                "E": now_ms,
+            }
+            self.market_hub.publish(name, ev)
+            self.market_hub.publish("!bookTicker", ev)
+        self.flush()
+
+    def mark_tick(self, now_ms: int) -> None:
+        self._mark_ticks += 1
+        names = [("@markPrice@1s", "!markPrice@arr@1s")]
+        if self._mark_ticks % 3 == 0:
+            names.append(("@markPrice", "!markPrice@arr"))
+        for suffix, all_name in names:
+            batch = []
+            for sym in self.market.specs:
+                pi = premium_index(self.exchange, sym, now_ms)
+                ev = {
+                    "e": "markPriceUpdate",
+                    "E": now_ms,
+                    "s": sym,
+                    "p": pi["markPrice"],
+                    "ap": pi["markPrice"],
+                    "P": pi["estimatedSettlePrice"],
+                    "i": pi["indexPrice"],
+                    "r": pi["lastFundingRate"],
+                    "T": pi["nextFundingTime"],
+                }
+                self.market_hub.publish(sym.lower() + suffix, ev)
+                batch.append(ev)
+            self.market_hub.publish(all_name, batch)
+
+    def flush(self) -> None:
+        """Deliver the exchange's pending user-data events and public trades."""
+        ex = self.exchange
+        if ex.outbox:
+            if self.user_hub.conns:
+                owners: dict[str, list[str]] = {}
+                for k, (owner, _) in ex.listen_keys.items():
+                    owners.setdefault(owner, []).append(k)
+                for api_key, payload in ex.outbox:
+                    if api_key in owners:
+                        self.user_hub.send(owners[api_key], payload)
+            ex.outbox.clear()
+        if ex.trades:
+            for sym, price, qty, buyer_maker, trade_id, t in ex.trades:
+                name = f"{sym.lower()}@aggTrade"
+                if self.market_hub.wanted(name):
+                    self._agg_id += 1
+                    self.market_hub.publish(
+                        name,
+                        {
+                            "e": "aggTrade",
+                            "E": t,
+                            "a": self._agg_id,
+                            "s": sym,
+                            "p": str(price),
+                            "q": str(qty),
+                            "nq": str(qty),
+                            "f": trade_id,
+                            "l": trade_id,
+                            "T": t,
+                            "m": buyer_maker,
+                        },
+                    )
+            ex.trades.clear()
+
+    def _listen_key_expired(self, key: str, now_ms: int) -> None:
+        # Docs example: E is a string here ("E":"1736996475556").
+        self.user_hub.send([key], {"e": "listenKeyExpired", "E": str(now_ms), "listenKey": key})
+        for outlet in list(self.user_hub.conns.get(key, ())):
+            outlet.stop()
+
+    def expire_listen_keys_now(self) -> list[str]:
+        now = self.now_ms()
+        keys = self.exchange.expire_listen_keys(now, force=True)
+        for k in keys:
+            self._listen_key_expired(k, now)
+        return keys
+
+    # ------------------------------------------------------------------------------ routing
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        try:
+            if path == "/ws-fapi/v1":
+                return await self._ws_api(request)
+            if path.startswith("/fapi/"):
+                return await self._rest(request)
+            if path.startswith("/sim/") or path == "/sim":
+                if not self.options.control:
+                    return web.json_response({"code": -1000, "msg": "Control API is disabled."}, status=404)
+
+                return await handle_control(self, request)
+            group, rest = self._stream_route(path)
+            if group is not None:
+                return await self._stream(request, group, rest)
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("request %s %s failed", request.method, path)
+            return web.json_response(
+                {"code": -1000, "msg": "An unknown error occured while processing the request."}, status=500
+            )
+        return web.json_response({"code": -1000, "msg": f"Unknown path {path}."}, status=404)
+
+    @staticmethod
+    def _stream_route(path: str) -> tuple[str | None, str]:
+        for prefix, group in STREAM_GROUPS.items():
+            for form in ("/ws", "/stream"):
+                base = prefix + form
+                if path == base or path.startswith(base + "/"):
+                    return group, form + path[len(base) :]
+        return None, ""
+
+    # ------------------------------------------------------------------------------ REST
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        t0 = time.perf_counter_ns()
+        now = self.now_ms()
+        method_path = f"{request.method} {request.path}"
+        name = REST_ROUTES.get((request.method, request.path))
+        if name is None:
+            return web.json_response({"code": -1000, "msg": f"Unknown path {request.path}."}, status=404)
+        ep = ENDPOINTS[name]
+        ip = request.remote or "?"
+        query = request.query_string
+        body = await request.text() if request.can_read_body else ""
+        params: dict[str, str] = dict(parse_qsl(query, keep_blank_values=True))
+        if body:
+            params.update(parse_qsl(body, keep_blank_values=True))
+        faults = self.faults.take(method_path)
+        kinds = {f.kind: f for f in faults}
+        if "drop_before_execute" in kinds:
+            return self._drop(request)
+        api_key: str | None = None
+        try:
+            self.limiter.charge_weight(ip, ep.weight_for(params), now)
+            api_key = self._rest_auth(request, ep.security, params, query, body, now)
+            if ep.counts_order:
+                self.limiter.charge_order(api_key, now)
+            status, payload = 200, ep.fn(Ctx(self.exchange, api_key or "", params, now))
+        except SimError as e:
+            status, payload = e.http_status, e.body()
+        self.flush()
+        if self.options.measure and ep.counts_order:
+            self.timings_ns.append(time.perf_counter_ns() - t0)
+        if "unknown_503" in kinds:
+            status, payload = 503, {"code": -1000, "msg": UNKNOWN_503_TEXT}
+        headers = self.limiter.headers(ip, api_key, now)
+        if status in (418, 429):
+            headers["Retry-After"] = str(self.limiter.retry_after_s(ip, now))
+        if "drop_before_reply" in kinds:
+            return self._drop(request)
+        if "delay" in kinds:
+            await asyncio.sleep(kinds["delay"].ms / 1000)
+        resp = web.Response(
+            text=dumps(payload), status=status, headers=headers, content_type="application/json"
+        )
+        if "drop_after_reply" in kinds:
+            await resp.prepare(request)
+            await resp.write_eof()
+            await self._flushed(request.transport)
+            self._drop(request)
+        return resp
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=499)
+
+    def _rest_auth(
+        self, request: web.Request, security: str, params: dict, query: str, body: str, now: int
+    ) -> str | None:
+        if security == "none":
+            return None
+        key = request.headers.get("X-MBX-APIKEY")
+        if not key:
+            raise SimError(-2014, "API-key format invalid.", 401)
+        acct = self.exchange.accounts.get(key)
+        if acct is None:
+            raise err(-2015, http_status=401)
+        if security == "signed":
+            check_timestamp(params, now)
+            cands, sig = split_rest_signature(query, body)
+            if sig is None:
+                raise missing("signature")
+            if not verify(acct.spec, cands, sig):
+                raise err(-1022)
+        return key
+
+    # ------------------------------------------------------------------------------ WebSocket API
+    async def _ws_api(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            compress=False, heartbeat=self.options.ping_interval_s, max_msg_size=self.options.max_frame_bytes
+        )
+        await ws.prepare(request)
+        now = self.now_ms()
+        sess = Session(
+            request.remote or "?",
+            now,
+            request.query.get("returnRateLimits", "true").lower() != "false",
+            request.transport,
+        )
+        self.sockets.add(ws)
+        timer = asyncio.get_running_loop().call_later(
+            self.options.session_limit_s, lambda: asyncio.ensure_future(ws.close(code=1000, message=b"24h"))
+        )
+        try:
+            try:
+                self.limiter.charge_weight(sess.ip, 5, now)  # "WebSocket handshake attempt costs 5 weight"
+            except SimError:
+                await ws.close(code=1008, message=b"rate limited")
+                return ws
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._ws_request(ws, sess, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await ws.send_str(dumps({"id": None, "status": 400, "error": INVALID_JSON}))
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("WebSocket API connection failed")
+        finally:
+            timer.cancel()
+            self.sockets.discard(ws)
+        return ws
+
+    async def _ws_request(self, ws: web.WebSocketResponse, sess: Session, data: str) -> None:
+        t0 = time.perf_counter_ns()
+        now = self.now_ms()
+        try:
+            req = json.loads(data, parse_float=Decimal)
+        except ValueError:
+            req = None
+        if not isinstance(req, dict) or not isinstance(req.get("method"), str) or "id" not in req:
+            rid = req.get("id") if isinstance(req, dict) else None
+            await ws.send_str(dumps({"id": rid, "status": 400, "error": INVALID_JSON}))
+            return
+        rid, method, params = req["id"], req["method"], req.get("params") or {}
+        if not isinstance(params, dict):
+            await ws.send_str(dumps({"id": rid, "status": 400, "error": missing("params").body()}))
+            return
+        faults = {f.kind: f for f in self.faults.take(method)}
+        if "drop_before_execute" in faults:
+            self._abort(ws, sess)
+            return
+        reply = self._ws_execute(sess, method, params, now)
+        self.flush()
+        if self.options.measure and reply.orders:
+            self.timings_ns.append(time.perf_counter_ns() - t0)
+        env: dict[str, Any] = {"id": rid, "status": reply.status}
+        if "unknown_503" in faults:
+            env["status"], env["error"] = 503, {"code": -1000, "msg": UNKNOWN_503_TEXT}
+        elif reply.status == 200:
+            env["result"] = reply.body
+        else:
+            env["error"] = reply.body
+        rl = params.get("returnRateLimits")
+        show = sess.return_rate_limits if rl is None else str(rl).lower() != "false"
+        if show:
+            env["rateLimits"] = self.limiter.report(sess.ip, reply.api_key, now, reply.orders)
+        out = dumps(env)
+        if "drop_before_reply" in faults:
+            self._abort(ws, sess)
+            return
+        if "delay" in faults:
+            asyncio.get_running_loop().create_task(
+                self._send_later(ws, sess, out, faults["delay"].ms, "drop_after_reply" in faults)
+            )
+            return
+        await ws.send_str(out)
+        if "drop_after_reply" in faults:
+            await self._flushed(sess.transport)
+            self._abort(ws, sess)
+
+    @staticmethod
+    async def _flushed(transport: Any) -> None:
+        """Wait (briefly) until the kernel has taken our reply, so a drop after it cannot eat it."""
+        for _ in range(200):
+            if transport is None or transport.is_closing() or transport.get_write_buffer_size() == 0:
+                return
+            await asyncio.sleep(0.001)
+
+    async def _send_later(
+        self, ws: web.WebSocketResponse, sess: Session, out: str, ms: int, drop: bool
+    ) -> None:
+        await asyncio.sleep(ms / 1000)
+        with contextlib.suppress(Exception):
+            await ws.send_str(out)
+            if drop:
+                await self._flushed(sess.transport)
+                self._abort(ws, sess)
+
+    def _abort(self, ws: web.WebSocketResponse, sess: Session) -> None:
+        self.sockets.discard(ws)
+        if sess.transport is not None:
+            sess.transport.abort()
+
+    def _ws_execute(self, sess: Session, method: str, params: dict, now: int) -> Reply:
+        try:
+            if method.startswith("session."):
+                self.limiter.charge_weight(sess.ip, 2, now)
+                return Reply(200, self._session(sess, method, params, now), sess.api_key)
+            name = WS_METHODS.get(method)
+            if name is None:
+                # UNCONFIRMED: Binance's exact answer to an unknown method; -1000 with a clear text.
+                return Reply(400, {"code": -1000, "msg": f"Unknown method '{method}'."})
+            ep = ENDPOINTS[name]
+            self.limiter.charge_weight(sess.ip, ep.weight_for(params), now)
+            api_key = self._ws_auth(sess, ep.security, params, now)
+            if ep.counts_order:
+                self.limiter.charge_order(api_key or "", now)
+            result = ep.fn(Ctx(self.exchange, api_key or "", params, now))
+            return Reply(200, result, api_key, ep.counts_order)
+        except SimError as e:
+            return Reply(
+                e.http_status,
+                e.body(),
+                sess.api_key,
+                method in ("order.place", "order.modify", "algoOrder.place"),
+            )
+        except Exception:
+            log.exception("WS API %s failed", method)
+            return Reply(
+                500, {"code": -1000, "msg": "An unknown error occured while processing the request."}
+            )
+
+    def _ws_auth(self, sess: Session, security: str, params: dict, now: int) -> str | None:
+        if security == "none":
+            return None
+        if security == "key":
+            key = text(params, "apiKey") or sess.api_key
+            if not key:
+                raise missing("apiKey")
+            if key not in self.exchange.accounts:
+                raise err(-2015, http_status=401)
+            return key
+        if params.get("signature") not in (None, ""):
+            key = text(params, "apiKey")
+            if key is None:
+                raise missing("apiKey")
+            acct = self.exchange.accounts.get(key)
+            if acct is None:
+                raise err(-2015, http_status=401)
+            check_timestamp(params, now)
+            if not verify(acct.spec, ws_payloads(params), str(params["signature"])):
+                raise err(-1022)
+            return key
+        if sess.api_key is not None:
+            check_timestamp(params, now)
+            return sess.api_key
+        raise missing("signature" if text(params, "apiKey") else "apiKey")
+
+    def _session(self, sess: Session, method: str, params: dict, now: int) -> dict:
+        if method == "session.logon":
+            key = text(params, "apiKey")
+            if key is None:
+                raise missing("apiKey")
+            acct = self.exchange.accounts.get(key)
+            if acct is None:
+                raise err(-2015, http_status=401)
+            check_timestamp(params, now)
+            if params.get("signature") in (None, ""):
+                raise missing("signature")
+            # Only Ed25519 keys may log on; an HMAC key gets -1022 (UNCONFIRMED, see docs/sim.md).
+            if not acct.spec.is_ed25519 or not verify(
+                acct.spec, ws_payloads(params), str(params["signature"])
+            ):
+                raise err(-1022)
+            sess.api_key, sess.authorized_since = key, now
+        elif method == "session.logout":
+            sess.api_key = sess.authorized_since = None
+        elif method != "session.status":
+            raise SimError(-1000, f"Unknown method '{method}'.")
+        return {
+            "apiKey": sess.api_key,
+            "authorizedSince": sess.authorized_since,
+            "connectedSince": sess.connected_ms,
+            "returnRateLimits": sess.return_rate_limits,
+            "serverTime": now,
+        }
+
+    # ------------------------------------------------------------------------------ streams
+    async def _stream(self, request: web.Request, group: str, rest: str) -> web.StreamResponse:
+        now = self.now_ms()
+        listen_key = None
+        if group == "private" or (
+            group == "legacy" and rest.startswith("/ws/") and self.exchange.listen_key_owner(rest[4:], now)
+        ):
+            listen_key = rest[4:] if rest.startswith("/ws/") else request.query.get("listenKey", "")
+            if not listen_key or self.exchange.listen_key_owner(listen_key, now) is None:
+                return web.json_response(err(-1125).body(), status=400)
+        ws = web.WebSocketResponse(
+            compress=False, heartbeat=self.options.ping_interval_s, max_msg_size=64 * 1024
+        )
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        outlet = Outlet(ws)
+        timer = asyncio.get_running_loop().call_later(self.options.session_limit_s, outlet.stop)
+        conn = None
+        try:
+            if listen_key is not None:
+                self.user_hub.add(listen_key, outlet)
+            else:
+                combined = rest.startswith("/stream")
+                conn = MarketConn(outlet, group, combined)
+                names = [n for n in rest[4:].split("/") if n] if rest.startswith("/ws/") else []
+                if combined and request.query.get("streams"):
+                    names = [n for n in request.query["streams"].split("/") if n]
+                self.market_hub.subscribe(conn, names)
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT and conn is not None:
+                    self._stream_command(conn, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("stream connection failed")
+        finally:
+            timer.cancel()
+            self.sockets.discard(ws)
+            if listen_key is not None:
+                self.user_hub.remove(listen_key, outlet)
+            if conn is not None:
+                self.market_hub.drop(conn)
+            outlet.stop()
+        return ws
+
+    def _stream_command(self, conn: MarketConn, data: str) -> None:
+        try:
+            req = json.loads(data)
+            method, rid = req["method"], req.get("id")
+            params = req.get("params") or []
+        except (ValueError, KeyError, TypeError):
+            conn.outlet.send(dumps({"error": {"code": 0, "msg": "Invalid request"}, "id": None}))
+            return
+        if method == "SUBSCRIBE" and isinstance(params, list):
+            self.market_hub.subscribe(conn, [str(p) for p in params])
+            conn.outlet.send(dumps({"result": None, "id": rid}))
+        elif method == "UNSUBSCRIBE" and isinstance(params, list):
+            self.market_hub.unsubscribe(conn, [str(p) for p in params])
+            conn.outlet.send(dumps({"result": None, "id": rid}))
+        elif method == "LIST_SUBSCRIPTIONS":
+            conn.outlet.send(dumps({"result": list(conn.names), "id": rid}))
+        else:
+            conn.outlet.send(
+                dumps({"error": {"code": 2, "msg": f"Invalid request: unknown method {method}"}, "id": rid})
+            )

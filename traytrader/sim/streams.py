@@ -1,0 +1,163 @@
+"""Market and user-data stream fan-out: ordered per-connection outlets and subscription tables.
+
+Stream names and URL groups follow the 2026 split (Important-WebSocket-Change-Notice): ``/public``
+serves ``<symbol>@bookTicker`` and ``!bookTicker``; ``/market`` serves ``@markPrice``,
+``@markPrice@1s``, ``@aggTrade`` and ``!markPrice@arr[@1s]``; the legacy ``/ws`` and ``/stream``
+URLs serve the public group only ("any connections not migrated will ONLY be able to receive data
+from /public"). A stream subscribed on the wrong URL is accepted and stays silent, as on Binance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+
+from aiohttp import web
+
+log = logging.getLogger("traytrader.sim.streams")
+
+PUBLIC_KINDS = frozenset({"bookTicker"})
+MARKET_KINDS = frozenset({"markPrice", "markPrice@1s", "aggTrade"})
+PUBLIC_ALL = frozenset({"!bookTicker"})
+MARKET_ALL = frozenset({"!markPrice@arr", "!markPrice@arr@1s"})
+MAX_STREAMS = 1024
+OUTLET_QUEUE = 10_000
+
+
+def dumps(payload: object) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+class Outlet:
+    """One WebSocket's outgoing messages, written in order by a single task; never blocks a sender."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(OUTLET_QUEUE)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def send(self, text: str) -> None:
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:  # a consumer this slow is disconnected, as Binance does
+            log.warning("stream consumer too slow; closing it")
+            self.stop()
+
+    def stop(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                text = await self._queue.get()
+                if text is None or self.ws.closed:
+                    break
+                await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+        finally:
+            if not self.ws.closed:
+                with contextlib.suppress(Exception):
+                    await self.ws.close()
+
+    async def drain_and_close(self, code: int = 1000) -> None:
+        self.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._task, 2)
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code)
+
+
+def served(group: str, name: str) -> bool:
+    """Whether a connection on URL group ``group`` ('public', 'market', 'legacy') gets ``name``."""
+    if name.startswith("!"):
+        allowed = MARKET_ALL if group == "market" else PUBLIC_ALL
+        return name in allowed
+    kind = name.split("@", 1)[1] if "@" in name else ""
+    return kind in (MARKET_KINDS if group == "market" else PUBLIC_KINDS)
+
+
+class MarketConn:
+    def __init__(self, outlet: Outlet, group: str, combined: bool) -> None:
+        self.outlet = outlet
+        self.group = group
+        self.combined = combined
+        self.names: list[str] = []
+
+
+class MarketHub:
+    """Who listens to which market stream; ``publish`` formats once per form and enqueues."""
+
+    def __init__(self) -> None:
+        self.subs: dict[str, set[MarketConn]] = {}
+
+    def subscribe(self, conn: MarketConn, names: Iterable[str]) -> None:
+        for raw in names:
+            name = normalize(raw)
+            if name in conn.names or len(conn.names) >= MAX_STREAMS:
+                continue
+            conn.names.append(name)
+            if served(conn.group, name):
+                self.subs.setdefault(name, set()).add(conn)
+
+    def unsubscribe(self, conn: MarketConn, names: Iterable[str]) -> None:
+        for raw in names:
+            name = normalize(raw)
+            if name in conn.names:
+                conn.names.remove(name)
+            self.subs.get(name, set()).discard(conn)
+
+    def drop(self, conn: MarketConn) -> None:
+        self.unsubscribe(conn, list(conn.names))
+
+    def wanted(self, name: str) -> bool:
+        return bool(self.subs.get(name))
+
+    def publish(self, name: str, payload: object) -> None:
+        conns = self.subs.get(name)
+        if not conns:
+            return
+        raw = combined = None
+        for c in list(conns):
+            if c.combined:
+                combined = combined or dumps({"stream": name, "data": payload})
+                c.outlet.send(combined)
+            else:
+                raw = raw or dumps(payload)
+                c.outlet.send(raw)
+
+
+def normalize(name: str) -> str:
+    """Symbols are lower-case in stream names; the event part keeps its case (``@bookTicker``)."""
+    if name.startswith("!") or "@" not in name:
+        return name
+    sym, rest = name.split("@", 1)
+    return f"{sym.lower()}@{rest}"
+
+
+class UserHub:
+    """listenKey -> the user-data connections reading it."""
+
+    def __init__(self) -> None:
+        self.conns: dict[str, set[Outlet]] = {}
+
+    def add(self, key: str, outlet: Outlet) -> None:
+        self.conns.setdefault(key, set()).add(outlet)
+
+    def remove(self, key: str, outlet: Outlet) -> None:
+        s = self.conns.get(key)
+        if s is not None:
+            s.discard(outlet)
+            if not s:
+                del self.conns[key]
+
+    def send(self, keys: Iterable[str], payload: object) -> None:
+        text = None
+        for k in keys:
+            for o in list(self.conns.get(k, ())):
+                text = text or dumps(payload)
+                o.send(text)

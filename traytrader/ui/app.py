@@ -1,0 +1,478 @@
+"""The desktop app's controller: one dispatcher thread owns the UI state and fans events out.
+
+Threads (issue 7, design.md "narrow thread boundaries"):
+
+    main thread        the tray (pystray owns it; required on macOS)
+    engine thread      the engine's asyncio loop; its subscriber callback only enqueues here
+    dispatcher         THIS module: the one place that changes ``UiState``; fans out to the tray,
+                       the notifier, the action bar and control-socket waiters
+    pynput listener    hotkey callbacks only enqueue here
+    control socket     each request enqueues here and waits for its reply
+    notifier worker    plyer calls
+    tk thread          the action bar and the unlock dialog (started on first use)
+
+Nothing but the dispatcher mutates state, so there are no locks on state. Everything that may
+block (unlock KDF, engine start/stop, opening files) runs on short-lived worker threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from traytrader.core.errors import TraytraderError
+from traytrader.core.models import ApiCredentials, AppConfig
+from traytrader.engine.api import (
+    Command,
+    CommandDone,
+    CommandKind,
+    CommandRejected,
+    EngineHandle,
+    EngineState,
+    Event,
+    OrderAccepted,
+    OrderFilled,
+    StateChanged,
+    Status,
+)
+from traytrader.ui.control_socket import format_reply
+from traytrader.ui.hotkey_gate import HotkeyGate, armed_at_start, human_combo
+from traytrader.ui.menu_model import (
+    Action,
+    UiState,
+    format_amount,
+    format_quantity,
+    position_text,
+    stop_text,
+)
+from traytrader.ui.messages import Notification, notification_for
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[ApiCredentials, str], EngineHandle]   # (credentials, active profile)
+Unlocker = Callable[[str], ApiCredentials]                       # password → credentials (VaultError)
+
+COMMAND_FOR: dict[Action, CommandKind] = {
+    Action.BUY: CommandKind.BUY,
+    Action.SELL: CommandKind.SELL,
+    Action.CLOSE: CommandKind.CLOSE,
+    Action.FLATTEN: CommandKind.FLATTEN,
+    Action.CANCEL_ALL: CommandKind.CANCEL_ALL,
+    Action.SELECT_PROFILE: CommandKind.SELECT_PROFILE,
+    Action.CYCLE_PROFILE: CommandKind.CYCLE_PROFILE,
+}
+
+RESULT_EVENTS = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
+SOCKET_REPLY_TIMEOUT_S = 10.0
+STATUS_REFRESH_S = 1.0
+
+
+class View(Protocol):
+    """What the dispatcher pushes state into: the tray and the action bar both implement it."""
+
+    def show_state(self, ui: UiState) -> None: ...
+
+
+class Remembered(Protocol):
+    """The app's remembered state (``state.py``): active profile and action-bar position."""
+
+    def load(self) -> tuple[str, tuple[int, int] | None]: ...
+
+    def save(self, active_profile: str, bar_position: tuple[int, int] | None) -> None: ...
+
+
+class Forgetful:
+    """A ``Remembered`` that keeps nothing (the demo must not touch the user's state file)."""
+
+    def __init__(self) -> None:
+        self.profile = ""
+        self.position: tuple[int, int] | None = None
+
+    def load(self) -> tuple[str, tuple[int, int] | None]:
+        return self.profile, self.position
+
+    def save(self, active_profile: str, bar_position: tuple[int, int] | None) -> None:
+        self.profile, self.position = active_profile, bar_position
+
+
+@dataclass
+class _Pending:
+    """A submitted command waiting for its result event (FIFO: the engine answers in order)."""
+
+    action: Action
+    reply: queue.Queue[str] | None = None
+
+
+@dataclass
+class _SocketRequest:
+    action: Action | None
+    argument: str
+    reply: queue.Queue[str] = field(default_factory=lambda: queue.Queue(maxsize=1))
+
+
+@dataclass(frozen=True)
+class _Chord:
+    action: Action
+    combo: str
+    repeat: bool
+
+
+@dataclass(frozen=True)
+class _Do:
+    action: Action
+    argument: str = ""
+    source: str = "tray"
+
+
+_STOP = object()
+
+
+class DesktopApp:
+    """Owns engine lifecycle and UI state; toolkit adapters are attached as views and hooks."""
+
+    def __init__(self, config: AppConfig, engine_factory: EngineFactory, *,
+                 unlocker: Unlocker | None = None, preset_credentials: ApiCredentials | None = None,
+                 remembered: Remembered | None = None, demo: bool = False,
+                 open_path: Callable[[Path], None] | None = None, journal_path: Path | None = None,
+                 clock_ms: Callable[[], int] = lambda: time.monotonic_ns() // 1_000_000) -> None:
+        self.config = config
+        self._engine_factory = engine_factory
+        self._unlocker = unlocker
+        self._preset = preset_credentials
+        self._remembered = remembered or Forgetful()
+        self._open_path = open_path
+        self._journal_path = journal_path
+        self._clock_ms = clock_ms
+        profile, self.bar_position = self._remembered.load()
+        names = tuple(p.name for p in config.profiles)
+        active = profile if profile in names else (config.default_profile or (names[0] if names else ""))
+        self.ui = UiState(
+            status=Status(environment=config.exchange.environment.value, profile=active),
+            environment=config.exchange.environment.value,
+            armed=armed_at_start(config.exchange.environment, config.hotkeys),
+            profiles=names, active_profile=active, demo=demo,
+        )
+        self.gate = HotkeyGate(config.safety.cooldown_ms)
+        self.engine: EngineHandle | None = None
+        self._generation = 0  # bumps on lock, so events of a stopped engine are ignored
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._pending: deque[_Pending] = deque()
+        self._views: list[View] = []
+        self._last_notable: EngineState | None = None
+        self._dispatcher = threading.Thread(target=self._run, name="traytrader-dispatch", daemon=True)
+        self._workers: list[threading.Thread] = []
+        # hooks set by the front end (tray_app): all called on the dispatcher thread
+        self.notify: Callable[[Notification], None] = lambda note: log.info("%s: %s", note.title, note.body)
+        self.ask_password: Callable[[], None] | None = None
+        self.set_action_bar: Callable[[bool], None] = lambda visible: None
+        self.quit_hook: Callable[[], None] = lambda: None
+        self.refused: list[str] = []  # the last few refusals, newest last (tests and the tooltip)
+
+    # --- public, thread-safe ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._dispatcher.start()
+        if self._preset is not None:
+            self.unlocked_with(self._preset)
+
+    def add_view(self, view: View) -> None:
+        self._views.append(view)
+
+    def do(self, action: Action, argument: str = "", source: str = "tray") -> None:
+        """A deliberate UI action (tray item, action-bar button). Returns at once."""
+        self._inbox.put(_Do(action, argument, source))
+
+    def hotkey(self, action: Action, combo: str, repeat: bool) -> None:
+        """pynput listener callback: enqueue and return."""
+        self._inbox.put(_Chord(action, combo, repeat))
+
+    def socket_request(self, action: Action | None, argument: str) -> str:
+        """Control-socket handler (runs on the connection's thread): waits for the reply line."""
+        request = _SocketRequest(action, argument)
+        self._inbox.put(request)
+        try:
+            return request.reply.get(timeout=SOCKET_REPLY_TIMEOUT_S)
+        except queue.Empty:
+            return "error The engine has not answered yet; see the notifications for the outcome.\n"
+
+    def unlocked_with(self, credentials: ApiCredentials) -> None:
+        """The vault opened (or the demo's credentials): create and start the engine."""
+        self._inbox.put(("unlocked", credentials))
+
+    def unlock_with_password(self, password: str) -> ApiCredentials:
+        """Called by the unlock dialog on its worker thread; raises VaultError on a wrong password."""
+        if self._unlocker is None:
+            raise TraytraderError("This app has no vault to unlock.")
+        credentials = self._unlocker(password)
+        self.unlocked_with(credentials)
+        return credentials
+
+    def notification_failed(self, note: Notification) -> None:
+        """Notifier fallback (worker thread): show the message in the tooltip instead."""
+        self._inbox.put(("fallback", note))
+
+    def refresh(self) -> None:
+        self._inbox.put(("refresh", None))
+
+    def remember_bar_position(self, position: tuple[int, int]) -> None:
+        self._inbox.put(("bar-position", position))
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop the engine and the dispatcher; positions and stops on the exchange stay."""
+        deadline = time.monotonic() + timeout
+        self._inbox.put(_STOP)
+        self._dispatcher.join(max(0.0, deadline - time.monotonic()))
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.stop(max(0.1, deadline - time.monotonic()))
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+
+    # --- dispatcher thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._publish()
+        while True:
+            try:
+                item = self._inbox.get(timeout=STATUS_REFRESH_S)
+            except queue.Empty:
+                self._refresh_status()
+                continue
+            if item is _STOP:
+                self._save()
+                self._fail_pending("traytrader is shutting down.")
+                return
+            try:
+                self._handle(item)
+            except Exception:  # a bug in one handler must not kill the dispatcher
+                log.exception("UI dispatcher: failed to handle %r", item)
+
+    def _handle(self, item: Any) -> None:
+        match item:
+            case (int() as generation, Event() as event):
+                if generation == self._generation:
+                    self._on_event(event)
+            case _Chord():
+                self._on_chord(item)
+            case _SocketRequest():
+                self._on_socket(item)
+            case _Do():
+                self._on_do(item)
+            case ("unlocked", credentials):
+                self._start_engine(credentials)
+            case ("refresh", _):
+                self._refresh_status()
+            case ("fallback", Notification() as note):
+                self._set(notifications_ok=False, last_message=f"{note.title}: {note.body}")
+            case ("bar-position", position):
+                self.bar_position = position
+            case ("locked", _):
+                locked = dataclasses.replace(self.ui.status, state=EngineState.LOCKED)
+                self._set(unlocked=False, status=locked)
+                self.notify(Notification("Vault locked",
+                                         "Hotkeys are off; stops already on the exchange stay."))
+
+    def _set(self, **changes: Any) -> None:
+        self.ui = dataclasses.replace(self.ui, **changes)
+        self._publish()
+
+    def _publish(self) -> None:
+        for view in self._views:
+            try:
+                view.show_state(self.ui)
+            except Exception:
+                log.exception("UI view %r failed to show the state", view)
+
+    def _refresh_status(self) -> None:
+        if self.engine is None:
+            return
+        status = self.engine.status()
+        if status != self.ui.status:
+            profile = status.profile or self.ui.active_profile
+            self._set(status=status, active_profile=profile)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            note = notification_for(event, self._last_notable)
+            if event.state is not EngineState.CONNECTING:
+                self._last_notable = event.state
+        else:
+            note = notification_for(event)
+        if isinstance(event, RESULT_EVENTS):
+            self._settle(event)
+        if note is not None:
+            self.notify(note)
+        self._refresh_status()
+        if isinstance(event, StateChanged) and event.state is not self.ui.status.state:
+            self._set(status=dataclasses.replace(self.ui.status, state=event.state, detail=event.detail))
+
+    def _settle(self, event: Event) -> None:
+        self.gate.settled()
+        if not self._pending:
+            return
+        pending = self._pending.popleft()
+        if pending.reply is not None:
+            ok = isinstance(event, OrderFilled | OrderAccepted | CommandDone)
+            sentence = _result_sentence(event)
+            pending.reply.put(format_reply(ok, sentence))
+
+    def _on_chord(self, chord: _Chord) -> None:
+        label = human_combo(chord.combo)
+        if chord.repeat:
+            self._refuse(self.gate.repeat(label).reason)
+            return
+        decision = self.gate.press(chord.action, self._clock_ms(), unlocked=self.ui.unlocked,
+                                   state=self.ui.status.state, armed=self.ui.armed, label=label)
+        if not decision.send:
+            self._refuse(decision.reason)
+            return
+        if chord.action is Action.TOGGLE_ACTION_BAR:
+            self._on_do(_Do(Action.TOGGLE_ACTION_BAR, source="hotkey"))
+        else:
+            self._submit(chord.action, "", "hotkey")
+
+    def _on_socket(self, request: _SocketRequest) -> None:
+        if request.action is None:
+            request.reply.put(format_reply(True, self._status_line()))
+            return
+        if request.action is Action.SELECT_PROFILE:
+            if request.argument not in self.ui.profiles:
+                names = ", ".join(self.ui.profiles)
+                request.reply.put(format_reply(False, f"There is no profile named {request.argument!r}; "
+                                                      f"the profiles are: {names}."))
+                return
+            if self.engine is None:
+                self._select_profile_locally(request.argument)
+                request.reply.put(format_reply(True, f"Profile {request.argument} selected."))
+                return
+        else:
+            decision = self.gate.press(request.action, self._clock_ms(), unlocked=self.ui.unlocked,
+                                       state=self.ui.status.state, armed=self.ui.armed,
+                                       label=f"'send {request.action.value}'")
+            if not decision.send:
+                self._refuse(decision.reason)
+                request.reply.put(format_reply(False, decision.reason))
+                return
+        self._submit(request.action, request.argument, "socket", request.reply)
+
+    def _on_do(self, item: _Do) -> None:
+        action = item.action
+        if action in COMMAND_FOR:
+            if action is Action.SELECT_PROFILE and self.engine is None:
+                self._select_profile_locally(item.argument)
+            elif self.engine is None:
+                self._refuse(f"Ignored {action.value}: the vault is locked; unlock it from the tray menu.")
+            else:
+                self._submit(action, item.argument, item.source)
+        elif action is Action.TOGGLE_ARMED:
+            if self.ui.unlocked or self.ui.armed:
+                self._set(armed=not self.ui.armed)
+        elif action is Action.TOGGLE_ACTION_BAR:
+            self._set(action_bar=not self.ui.action_bar)
+            self.set_action_bar(self.ui.action_bar)
+        elif action is Action.UNLOCK:
+            if self._preset is not None:
+                self._start_engine(self._preset)
+            elif self.ask_password is not None:
+                self.ask_password()
+        elif action is Action.LOCK:
+            self._lock()
+        elif action in (Action.OPEN_CONFIG, Action.OPEN_JOURNAL):
+            path = Path(self.config.path) if action is Action.OPEN_CONFIG else self._journal_path
+            if path is not None and self._open_path is not None:
+                self._background(lambda: self._open_path(path), "traytrader-open")  # type: ignore[misc]
+        elif action is Action.QUIT:
+            self.quit_hook()
+
+    def _submit(self, action: Action, argument: str, source: str,
+                reply: queue.Queue[str] | None = None) -> None:
+        if self.engine is None:
+            reason = "The vault is locked; unlock it from the tray menu."
+            self._refuse(reason)
+            if reply is not None:
+                    reply.put(format_reply(False, reason))
+            return
+        if action is Action.SELECT_PROFILE:
+            self._select_profile_locally(argument)
+        self._pending.append(_Pending(action, reply))
+        self.engine.submit(Command(COMMAND_FOR[action], argument, source=source))
+
+    def _select_profile_locally(self, name: str) -> None:
+        if name in self.ui.profiles and name != self.ui.active_profile:
+            self._set(active_profile=name)
+            self._save()
+
+    def _refuse(self, reason: str) -> None:
+        log.info("%s", reason)
+        self.refused.append(reason)
+        del self.refused[:-20]
+        self._set(last_message=reason)
+        self.notify(Notification("Not sent", reason))
+
+    def _fail_pending(self, reason: str) -> None:
+        while self._pending:
+            pending = self._pending.popleft()
+            if pending.reply is not None:
+                pending.reply.put(format_reply(False, reason, refused=False))
+
+    def _start_engine(self, credentials: ApiCredentials) -> None:
+        if self.engine is not None:
+            return
+        self._generation += 1
+        generation = self._generation
+        try:
+            engine = self._engine_factory(credentials, self.ui.active_profile)
+        except TraytraderError as exc:
+            self._set(last_message=str(exc))
+            self.notify(Notification("traytrader could not start", str(exc), urgent=True))
+            return
+        engine.subscribe(lambda event: self._inbox.put((generation, event)))
+        self.engine = engine
+        self._set(unlocked=True, status=dataclasses.replace(self.ui.status, state=EngineState.CONNECTING))
+        engine.start()
+
+    def _lock(self) -> None:
+        engine, self.engine = self.engine, None
+        self._generation += 1
+        self._fail_pending("The vault was locked before the engine answered.")
+        if engine is not None:
+            def stop_then_report() -> None:
+                engine.stop(1.0)
+                self._inbox.put(("locked", None))
+            self._background(stop_then_report, "traytrader-lock")
+        else:
+            self._inbox.put(("locked", None))
+
+    def _background(self, fn: Callable[[], None], name: str) -> None:
+        self._workers = [w for w in self._workers if w.is_alive()]
+        worker = threading.Thread(target=fn, name=name, daemon=True)
+        self._workers.append(worker)
+        worker.start()
+
+    def _save(self) -> None:
+        try:
+            self._remembered.save(self.ui.active_profile, self.bar_position)
+        except (OSError, TraytraderError) as exc:
+            log.warning("Could not save the app state: %s", exc)
+
+    def _status_line(self) -> str:
+        ui = self.ui
+        state = "locked" if not ui.unlocked else ui.status.state.value
+        armed = "armed" if ui.armed else "disarmed"
+        return (f"{ui.environment} {state} {armed}; profile {ui.active_profile}; "
+                f"{position_text(ui.status)}; stop: {stop_text(ui.status)}")
+
+
+def _result_sentence(event: Event) -> str:
+    if isinstance(event, OrderFilled):
+        return (f"{event.side.value} {format_quantity(event.quantity)} {event.symbol} filled at "
+                f"{format_amount(event.avg_price)} ({event.round_trip_us / 1000:.1f} ms).")
+    return event.text

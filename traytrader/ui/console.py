@@ -1,0 +1,163 @@
+"""The console front end: one line per command in, one line per event out.
+
+What headless users, scripts and the end-to-end tests run (``traytrader run --console``). It uses
+only the engine handle (``engine/api.py``): commands go in with ``submit``, every event comes back
+as a line tagged ``FILL``, ``ACCEPT``, ``REJECT``, ``DONE``, ``POS``, ``STOP``, ``STOPPED``,
+``SAFETY``, ``STATE`` or ``NOTICE``. End of input (Ctrl+D, or a closed pipe) quits like ``quit``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TextIO
+
+from traytrader.core.models import AppConfig
+from traytrader.engine.api import (
+    Command,
+    CommandDone,
+    CommandKind,
+    CommandRejected,
+    EngineHandle,
+    EngineState,
+    Event,
+    Notice,
+    OrderAccepted,
+    OrderFilled,
+    PositionChanged,
+    SafetyAction,
+    StateChanged,
+    Status,
+    StopMoved,
+    StoppedOut,
+)
+
+TAGS: tuple[tuple[type[Event], str], ...] = (
+    (OrderFilled, "FILL"), (OrderAccepted, "ACCEPT"), (CommandRejected, "REJECT"), (CommandDone, "DONE"),
+    (PositionChanged, "POS"), (StopMoved, "STOP"), (StoppedOut, "STOPPED"), (SafetyAction, "SAFETY"),
+    (StateChanged, "STATE"), (Notice, "NOTICE"),
+)
+
+SIMPLE_COMMANDS = {
+    "buy": CommandKind.BUY, "b": CommandKind.BUY, "sell": CommandKind.SELL, "s": CommandKind.SELL,
+    "close": CommandKind.CLOSE, "flatten": CommandKind.FLATTEN, "cancel": CommandKind.CANCEL_ALL,
+    "reverse": CommandKind.REVERSE, "cycle": CommandKind.CYCLE_PROFILE,
+}
+
+TERMINAL = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
+STARTED_STATES = (EngineState.READY, EngineState.ERROR, EngineState.STOPPED)
+START_TIMEOUT_S = 30.0
+SETTLE_TIMEOUT_S = 30.0
+
+HELP = ("commands: buy (b), sell (s), close, flatten, cancel, reverse, profile NAME, cycle, status, "
+        "help, quit")
+
+
+def tag_for(event: Event) -> str:
+    for kind, tag in TAGS:
+        if isinstance(event, kind):
+            return tag
+    return "EVENT"
+
+
+def format_event(event: Event) -> str:
+    return f"{tag_for(event):<7} {event.text}"
+
+
+def format_status(status: Status) -> str:
+    parts = [f"state={status.state.value}", f"env={status.environment}", f"profile={status.profile}",
+             f"symbol={status.symbol}", f"position={status.position_qty}"]
+    if status.position_qty:
+        parts.append(f"entry={status.entry_price}")
+        parts.append(f"uPnL={status.unrealized_pnl:.4f}" if status.unrealized_pnl else "uPnL=0")
+    if status.mark_price is not None:
+        parts.append(f"mark={status.mark_price}")
+    if status.stop_text:
+        parts.append(f"stop=\"{status.stop_text}\"")
+    if status.rtt_ms is not None:
+        parts.append(f"rtt={status.rtt_ms:.1f}ms")
+    if status.clock_offset_ms is not None:
+        parts.append(f"offset={status.clock_offset_ms:.0f}ms")
+    if status.last_latency_us is not None:
+        parts.append(f"to_wire={status.last_latency_us:.0f}us")
+    if status.detail:
+        parts.append(f"detail=\"{status.detail}\"")
+    return "STATUS  " + " ".join(parts)
+
+
+def parse_line(line: str) -> Command | str | None:
+    """A ``Command``, ``"quit"``/``"status"``/``"help"``, ``None`` for a blank line, or an error text."""
+    words = line.strip().split()
+    if not words:
+        return None
+    word = words[0].lower()
+    if word in ("quit", "exit", "q"):
+        return "quit"
+    if word in ("status", "help", "?"):
+        return "help" if word == "?" else word
+    if word == "profile":
+        if len(words) != 2:
+            return "error: usage: profile NAME"
+        return Command(CommandKind.SELECT_PROFILE, argument=words[1], source="console")
+    kind = SIMPLE_COMMANDS.get(word)
+    if kind is None:
+        return f"error: unknown command {words[0]!r}; {HELP}"
+    return Command(kind, source="console")
+
+
+def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdout: TextIO) -> int:
+    """Run ``engine`` with a line-based front end until ``quit`` or end of input; returns 0."""
+    lock = threading.Lock()
+    settled = threading.Condition(lock)
+    pending = [0]            # commands submitted and not yet answered
+    started = threading.Event()
+
+    def write_locked(text: str) -> None:
+        try:
+            stdout.write(text + "\n")
+            stdout.flush()
+        except (ValueError, OSError):  # stdout closed under us: nothing left to tell
+            pass
+
+    def write(text: str) -> None:
+        with lock:
+            write_locked(text)
+
+    def on_event(event: Event) -> None:
+        with lock:
+            write_locked(format_event(event))
+            if isinstance(event, TERMINAL):
+                pending[0] = max(0, pending[0] - 1)
+                settled.notify_all()
+        if isinstance(event, StateChanged) and event.state in STARTED_STATES:
+            started.set()
+
+    engine.subscribe(on_event)
+    write(f"NOTICE  traytrader console ({config.exchange.environment.value}); {HELP}")
+    engine.start()
+    # Scripts pipe commands in at once: hold them until warm-up is over, else they are refused.
+    started.wait(START_TIMEOUT_S)
+    try:
+        for line in stdin:
+            parsed = parse_line(line)
+            if parsed is None:
+                continue
+            if parsed == "quit":
+                break
+            if parsed == "status":
+                write(format_status(engine.status()))
+            elif parsed == "help":
+                write(f"NOTICE  {HELP}")
+            elif isinstance(parsed, str):
+                write(f"REJECT  {parsed.removeprefix('error: ')}")
+            else:
+                with lock:
+                    pending[0] += 2 if parsed.kind is CommandKind.REVERSE else 1
+                engine.submit(parsed)
+        # Let what was submitted finish before stopping (a piped "buy" then end of input).
+        with lock:
+            settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop(timeout=2.0)
+    return 0

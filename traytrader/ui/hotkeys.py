@@ -1,0 +1,88 @@
+"""Global hotkeys with pynput: a thin adapter over ``ChordTracker`` (pure, in ``hotkey_gate``).
+
+Callbacks run on pynput's listener thread; ``on_chord`` must only enqueue. ``DISPLAY`` must be
+set before pynput is imported on X, so the import happens in ``start()``. On X the keystroke is
+not swallowed: the focused program receives it too (see ``docs/desktop.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from traytrader.ui.hotkey_gate import ChordTracker
+from traytrader.ui.menu_model import Action
+
+log = logging.getLogger(__name__)
+
+ChordCallback = Callable[[Action, str, bool], None]  # action, combo, is_repeat
+
+
+class HotkeyListener:
+    """Listens for ``combos`` (pynput syntax → action) and reports each activation."""
+
+    def __init__(self, combos: dict[str, Action], on_chord: ChordCallback) -> None:
+        self._combos = combos
+        self._on_chord = on_chord
+        self._listener: Any = None
+        self._tracker: ChordTracker | None = None
+        self._labels: dict[Action, str] = {}
+
+    def start(self) -> None:
+        """Start the listener thread and wait until it receives events (~40 ms on X)."""
+        from pynput import keyboard
+
+        chords: dict[frozenset[object], Action] = {}
+        for combo, action in self._combos.items():
+            chords[frozenset(keyboard.HotKey.parse(combo))] = action
+            self._labels[action] = combo
+        self._tracker = ChordTracker(chords)
+        self._listener = keyboard.Listener(on_press=self._press, on_release=self._release)
+        self._listener.daemon = True
+        self._listener.start()
+        self._listener.wait()
+
+    def _press(self, key: Any) -> None:
+        if self._tracker is None or key is None:
+            return
+        hit = self._tracker.press(self._listener.canonical(key))
+        if hit is not None:
+            action, repeat = hit
+            self._on_chord(action, self._labels[action], repeat)
+
+    def _release(self, key: Any) -> None:
+        if self._tracker is not None and key is not None:
+            self._tracker.release(self._listener.canonical(key))
+
+    @property
+    def alive(self) -> bool:
+        return self._listener is not None and self._listener.is_alive()
+
+    def stop(self, timeout: float = 0.5) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        listener.stop()
+        listener.join(min(0.05, timeout))
+        if listener.is_alive():
+            _wake_xorg_listener(listener)
+            listener.join(timeout)
+        if listener.is_alive():
+            log.warning("The hotkey listener did not stop within %.1f s.", timeout)
+
+
+def _wake_xorg_listener(listener: Any) -> None:
+    """pynput 1.8's X listener sends its RECORD "disable" on the display blocked in
+    ``record_enable_context`` without flushing it, so ``stop()`` waits for the next key or mouse
+    event. Sending the same request on the listener's second display (and flushing) ends the wait.
+    """
+    display = getattr(listener, "_display_stop", None)
+    context = getattr(listener, "_context", None)
+    if display is None or context is None:
+        return
+    try:
+        display.record_disable_context(context)
+        display.flush()
+    except Exception:  # already closed: the thread is ending anyway
+        log.debug("hotkey listener wake-up failed", exc_info=True)

@@ -1,0 +1,222 @@
+"""The tray's menu, tooltip and icon state, computed from one snapshot (pure: no toolkit, no I/O).
+
+The pystray adapter (``ui/tray.py``) only translates ``MenuEntry`` trees into toolkit items and
+calls back with ``(Action, argument)``. Everything a user can see in the tray is decided here,
+so it is tested without a display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from traytrader.engine.api import EngineState, Status
+
+
+class Action(StrEnum):
+    """What a tray item (or the action bar, or a hotkey) asks the app to do."""
+
+    UNLOCK = "unlock"
+    LOCK = "lock"
+    SELECT_PROFILE = "profile"
+    TOGGLE_ARMED = "arm"
+    TOGGLE_ACTION_BAR = "action-bar"
+    BUY = "buy"
+    SELL = "sell"
+    CLOSE = "close"
+    CANCEL_ALL = "cancel"
+    FLATTEN = "flatten"
+    CYCLE_PROFILE = "cycle"
+    OPEN_CONFIG = "open-config"
+    OPEN_JOURNAL = "open-journal"
+    QUIT = "quit"
+
+
+class IconState(StrEnum):
+    """The seven looks of the tray icon, in the order a user cares about them."""
+
+    LOCKED = "locked"
+    CONNECTING = "connecting"
+    READY = "ready"
+    ARMED = "armed"
+    LONG = "long"
+    SHORT = "short"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class UiState:
+    """Everything the tray shows; built by the app from the engine's ``Status`` and its own flags."""
+
+    status: Status = field(default_factory=Status)
+    environment: str = "sim"
+    unlocked: bool = False
+    armed: bool = False
+    action_bar: bool = False
+    profiles: tuple[str, ...] = ()
+    active_profile: str = ""
+    demo: bool = False
+    notifications_ok: bool = True
+    last_message: str = ""
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One menu row. ``action is None`` and ``label == "-"`` is a separator; ``children`` a submenu."""
+
+    label: str
+    action: Action | None = None
+    argument: str = ""
+    checked: bool | None = None
+    radio: bool = False
+    enabled: bool = True
+    default: bool = False
+    children: tuple[MenuEntry, ...] = ()
+
+    @property
+    def is_separator(self) -> bool:
+        return self.action is None and self.label == "-" and not self.children
+
+
+SEPARATOR = MenuEntry("-")
+
+
+def can_trade(ui: UiState) -> bool:
+    """True when an order command could be sent right now (the engine still has the final say)."""
+    return ui.unlocked and ui.status.state is EngineState.READY
+
+
+def build_menu(ui: UiState) -> tuple[MenuEntry, ...]:
+    """The whole tray menu for this snapshot; rebuilt on every state change."""
+    locked = not ui.unlocked
+    trading = can_trade(ui)
+    has_position = ui.status.position_qty != 0
+    if locked:
+        vault = MenuEntry("Unlock vault…", Action.UNLOCK, default=True)
+    else:
+        vault = MenuEntry("Lock", Action.LOCK)
+    profiles = tuple(
+        MenuEntry(name, Action.SELECT_PROFILE, argument=name, checked=name == ui.active_profile, radio=True)
+        for name in ui.profiles
+    )
+    return (
+        vault,
+        MenuEntry("Profiles", children=profiles, enabled=bool(profiles)),
+        MenuEntry("Arm hotkeys", Action.TOGGLE_ARMED, checked=ui.armed, enabled=not locked),
+        MenuEntry("Action bar", Action.TOGGLE_ACTION_BAR, checked=ui.action_bar, default=not locked),
+        SEPARATOR,
+        MenuEntry("Close position", Action.CLOSE, enabled=trading and has_position),
+        MenuEntry("Cancel all orders", Action.CANCEL_ALL, enabled=trading),
+        MenuEntry("Flatten", Action.FLATTEN, enabled=trading),
+        SEPARATOR,
+        MenuEntry("Open config", Action.OPEN_CONFIG),
+        MenuEntry("Open journal", Action.OPEN_JOURNAL),
+        SEPARATOR,
+        MenuEntry("Quit", Action.QUIT),
+    )
+
+
+def find_entry(menu: tuple[MenuEntry, ...], action: Action, argument: str = "") -> MenuEntry | None:
+    """The first entry (depth first) with this action and argument; tests and the adapter use it."""
+    for entry in menu:
+        if entry.action is action and entry.argument == argument:
+            return entry
+        found = find_entry(entry.children, action, argument)
+        if found is not None:
+            return found
+    return None
+
+
+def icon_state(ui: UiState) -> IconState:
+    """Which icon to draw: the position wins over "armed", an error wins over everything unlocked."""
+    if not ui.unlocked:
+        return IconState.LOCKED
+    state = ui.status.state
+    if state is EngineState.ERROR:
+        return IconState.ERROR
+    if state is not EngineState.READY:
+        return IconState.CONNECTING
+    if ui.status.position_qty > 0:
+        return IconState.LONG
+    if ui.status.position_qty < 0:
+        return IconState.SHORT
+    return IconState.ARMED if ui.armed else IconState.READY
+
+
+def format_amount(value: Decimal, *, signed: bool = False, places: int = 2) -> str:
+    """``Decimal`` → short text with thousands separators; ``signed`` adds ``+`` to gains."""
+    quantum = Decimal(1).scaleb(-places)
+    text = f"{value.quantize(quantum):,}"
+    if signed and value > 0:
+        text = "+" + text
+    return text
+
+
+def format_quantity(value: Decimal) -> str:
+    """Quantities as sent: no exponent, no trailing zeros."""
+    text = f"{abs(value):f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def position_text(status: Status) -> str:
+    """``BTCUSDT long 0.002 @ 97,000.10 · uPnL +1.23`` or ``BTCUSDT flat``."""
+    symbol = status.symbol or "—"
+    qty = status.position_qty
+    if qty == 0:
+        return f"{symbol} flat"
+    direction = "long" if qty > 0 else "short"
+    return (f"{symbol} {direction} {format_quantity(qty)} @ {format_amount(status.entry_price)}"
+            f" · uPnL {format_amount(status.unrealized_pnl, signed=True)}")
+
+
+def stop_text(status: Status) -> str:
+    """The protective stop in a few words."""
+    if status.stop_text:
+        return status.stop_text
+    tier = status.stop_tier
+    if tier is None:
+        return "no stop"
+    if tier == 0:
+        return "hard stop"
+    if tier < 0:
+        return "safety stop"
+    return f"trailing (tier {tier})"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} ms"
+
+
+def hotkey_text(ui: UiState) -> str:
+    if not ui.unlocked:
+        return "vault locked"
+    if ui.status.state is not EngineState.READY:
+        detail = f": {ui.status.detail}" if ui.status.detail else ""
+        return f"{ui.status.state.value}{detail}"
+    return "hotkeys armed" if ui.armed else "hotkeys disarmed"
+
+
+def tooltip(ui: UiState, max_len: int = 0) -> str:
+    """Environment, profile, position, uPnL, stop, RTT and clock offset, one fact per line.
+
+    ``max_len`` (Windows truncates tray tooltips at 127 characters) drops lines from the end.
+    """
+    env = ui.environment.upper() + (" DEMO" if ui.demo else "")
+    lines = [
+        f"traytrader · {env} · {ui.active_profile or 'no profile'} · {hotkey_text(ui)}",
+        position_text(ui.status),
+        f"Stop: {stop_text(ui.status)}",
+        f"RTT {_ms(ui.status.rtt_ms)} · clock offset {_ms(ui.status.clock_offset_ms)}",
+    ]
+    if not ui.notifications_ok and ui.last_message:
+        lines.append(ui.last_message)
+    text = "\n".join(lines)
+    if max_len:
+        while len(text) > max_len and len(lines) > 1:
+            lines.pop()
+            text = "\n".join(lines)
+        text = text[:max_len]
+    return text

@@ -1,0 +1,271 @@
+"""The desktop front end assembled: tray + hotkeys + notifications + action bar + unlock dialog +
+control socket around one ``DesktopApp``. ``run_tray(config, args)`` is what ``traytrader run``
+calls; ``traytrader demo`` builds a ``TrayApp`` itself with the simulator's engine factory.
+
+Start-up order matters on Linux: the notifier and D-Bus first (gtk asks D-Bus for notifications
+when the icon starts), then the tray loop on the main thread; hotkeys, the control socket and
+the engine start from the tray's ready callback, so "tray ready" is never delayed by them.
+Shutdown (Quit or Ctrl+C) stops the listeners, then the engine, then the workers, in < 1 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traytrader.core.errors import ConfigError, TraytraderError, VaultError
+from traytrader.core.models import ApiCredentials, AppConfig
+from traytrader.ui.app import DesktopApp, EngineFactory, Forgetful, Remembered
+from traytrader.ui.control_socket import ControlServer
+from traytrader.ui.hotkey_gate import bindings
+from traytrader.ui.menu_model import Action
+from traytrader.ui.notify import Notifier, SendFn, plyer_send
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 0.9
+
+
+@dataclass
+class DesktopOptions:
+    backend: str | None = None             # pystray backend; None: appindicator on Linux
+    socket_path: Path | None = None        # None: no control socket
+    hotkeys: bool = True
+    action_bar: bool = False               # show the bar at start
+    send: SendFn = plyer_send              # how notifications are delivered
+    on_ready: Callable[[], None] | None = None
+
+
+def open_path(path: Path) -> None:
+    """Open a file with the desktop's default application (config in an editor, journal in a viewer)."""
+    if sys.platform == "win32":
+        os.startfile(path)  # type: ignore[attr-defined]
+        return
+    opener = "open" if sys.platform == "darwin" else "xdg-open"
+    try:
+        subprocess.Popen([opener, str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        log.warning("Could not open %s with %s: %s", path, opener, exc)
+
+
+class TrayApp:
+    """Owns every desktop part's lifecycle around a ``DesktopApp``; ``run()`` blocks (main thread)."""
+
+    def __init__(self, app: DesktopApp, options: DesktopOptions | None = None) -> None:
+        self.app = app
+        self.options = options or DesktopOptions()
+        self.tray: Any = None
+        self.notifier = Notifier(self.options.send, on_fallback=app.notification_failed)
+        self.hotkeys: Any = None
+        self.control: ControlServer | None = None
+        self.tk: Any = None
+        self.bar: Any = None
+        self.dialog: Any = None
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        self.ready_after_s: float | None = None
+        self._quitting = threading.Event()
+        self._tk_lock = threading.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        started = time.perf_counter()
+        from traytrader.ui.tray import Tray  # imports pystray: DISPLAY/PYSTRAY_BACKEND must be set
+
+        self.notifier.start()
+        self.app.notify = self.notifier.post
+        self.app.ask_password = self._ask_password
+        self.app.set_action_bar = self._set_action_bar
+        self.app.quit_hook = self.quit
+        self.tray = Tray(self.app.do, backend=self.options.backend)
+        self.app.add_view(self.tray)
+
+        def on_ready() -> None:
+            self.ready_after_s = time.perf_counter() - started
+            try:
+                self._start_parts()
+            except TraytraderError as exc:
+                log.error("%s", exc)
+                self.startup_error = exc
+                self.quit()
+                return
+            self.ready.set()
+            if self.options.on_ready is not None:
+                self.options.on_ready()
+
+        self.startup_error: TraytraderError | None = None
+        try:
+            self.tray.run(on_ready, on_signal=self.quit)
+        finally:
+            self._shutdown()
+        if self.startup_error is not None:
+            raise self.startup_error
+        return 0
+
+    def _start_parts(self) -> None:
+        self.app.start()
+        if self.options.socket_path is not None:
+            self.control = ControlServer(self.options.socket_path, self.app.socket_request).start()
+        if self.options.hotkeys:
+            from traytrader.ui.hotkeys import HotkeyListener
+
+            self.hotkeys = HotkeyListener(bindings(self.app.config.hotkeys), self.app.hotkey)
+            self.hotkeys.start()
+        if self.options.action_bar:
+            self.app.do(Action.TOGGLE_ACTION_BAR, source="start")
+
+    def quit(self) -> None:
+        """Quit from any thread (menu item, signal, test)."""
+        if not self._quitting.is_set():
+            self._quitting.set()
+            if self.tray is not None:
+                self.tray.stop()
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        if self.hotkeys is not None:
+            self.hotkeys.stop(0.2)
+        if self.control is not None:
+            self.control.stop(0.2)
+        self.app.stop(max(0.2, deadline - time.monotonic() - 0.1))
+        self.notifier.stop(0.05)
+        if self.tk is not None:
+            self.tk.stop(max(0.05, deadline - time.monotonic()))
+        self.stopped.set()
+
+    # --- Tk windows, created on first use (dispatcher thread) ----------------------------------
+
+    def _ensure_tk(self) -> Any:
+        with self._tk_lock:
+            if self.tk is None:
+                from traytrader.ui.tk_thread import TkThread
+
+                self.tk = TkThread().start()
+            return self.tk
+
+    def _set_action_bar(self, visible: bool) -> None:
+        try:
+            tk = self._ensure_tk()
+        except RuntimeError as exc:
+            log.warning("The action bar is unavailable: %s", exc)
+            return
+        if self.bar is None:
+            from traytrader.ui.action_bar import ActionBar
+
+            self.bar = ActionBar(tk, self.app.do, self.app.remember_bar_position, self.app.bar_position)
+            self.bar.show_state(self.app.ui)
+            self.app.add_view(self.bar)
+        self.bar.set_visible(visible)
+
+    def _ask_password(self) -> None:
+        try:
+            tk = self._ensure_tk()
+        except RuntimeError as exc:
+            log.warning("The unlock dialog is unavailable: %s", exc)
+            return
+        if self.dialog is None:
+            from traytrader.ui.unlock_dialog import UnlockDialog
+
+            self.dialog = UnlockDialog(tk, self.app.unlock_with_password)
+        self.dialog.open()
+
+
+# --- `traytrader run` ------------------------------------------------------------------------------
+
+
+def vault_unlocker(config: AppConfig, vault_path: Path) -> Callable[[str], ApiCredentials]:
+    """password → the credentials named by ``[exchange] key`` (VaultError with one sentence)."""
+    from traytrader.vault import Vault
+
+    def unlock(password: str) -> ApiCredentials:
+        vault = Vault(vault_path)
+        if not vault.exists():
+            raise VaultError(f"There is no vault at {vault_path}; create one with `traytrader vault init`.")
+        unlocked = vault.unlock(password)
+        try:
+            return unlocked.get(config.exchange.key)
+        finally:
+            unlocked.lock()
+
+    return unlock
+
+
+def engine_factory(config: AppConfig, journal_path: Path) -> EngineFactory:
+    """The real engine (imported lazily: the tray is drawn before the engine's imports load)."""
+
+    def create(credentials: ApiCredentials, profile: str) -> Any:
+        from traytrader.engine.handle import Engine
+
+        return Engine(config, credentials, journal_path=journal_path, active_profile=profile)
+
+    return create
+
+
+def state_file(path: Path) -> Remembered:
+    """The app's state file (``state.py``) as the dispatcher's ``Remembered``; forgetful if absent."""
+    try:
+        from traytrader import state as state_module
+    except ImportError:
+        return Forgetful()
+    return _StateFile(state_module, path)
+
+
+class _StateFile:
+    def __init__(self, module: Any, path: Path) -> None:
+        self._module = module
+        self._path = path
+
+    def load(self) -> tuple[str, tuple[int, int] | None]:
+        try:
+            state = self._module.load_state(self._path)
+        except (OSError, TraytraderError) as exc:
+            log.warning("Ignoring the state file: %s", exc)
+            return "", None
+        position = getattr(state, "action_bar_position", None)
+        return getattr(state, "active_profile", "") or "", tuple(position) if position else None
+
+    def save(self, active_profile: str, bar_position: tuple[int, int] | None) -> None:
+        import dataclasses
+
+        state = self._module.load_state(self._path)
+        changes: dict[str, Any] = {"active_profile": active_profile}
+        if bar_position is not None:
+            changes["action_bar_position"] = bar_position
+        self._module.save_state(self._path, dataclasses.replace(state, **changes))
+
+
+def has_display(environ: dict[str, str] | None = None) -> bool:
+    environ = os.environ if environ is None else environ
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def run_tray(config: AppConfig, args: Any) -> int:
+    """``traytrader run`` with a display: the tray, unlocking the vault through the dialog."""
+    from traytrader import paths
+
+    if not has_display():
+        raise ConfigError("No display found; run `traytrader run --console` instead.")
+    journal = Path(getattr(args, "journal", None) or paths.journal_path())
+    vault = Path(getattr(args, "vault", None) or paths.vault_path())
+    socket_path = Path(getattr(args, "socket", None) or paths.control_socket_path())
+    app = DesktopApp(config, engine_factory(config, journal), unlocker=vault_unlocker(config, vault),
+                     remembered=state_file(paths.state_path()), open_path=open_path, journal_path=journal)
+    options = DesktopOptions(socket_path=socket_path, action_bar=bool(getattr(args, "action_bar", False)))
+    tray_app = TrayApp(app, options)
+    options.on_ready = lambda: app.do(Action.UNLOCK, source="start")
+    with contextlib.suppress(KeyboardInterrupt):
+        return tray_app.run()
+    return 130
