@@ -145,7 +145,7 @@ class Reader:
                       f"{render(where)} must be a list of tables ([[{render(where)}]]), not {show(value)}")
         return value
 
-    def text_value(self, value: Any, where: Where, allowed: str, *, secret_like: bool = False) -> str:
+    def text_value(self, value: Any, where: Where, allowed: str) -> str:
         if not isinstance(value, str):
             self.fail(where, f"{render(where)} must be {allowed}, not {show(value)}")
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):

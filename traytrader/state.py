@@ -31,8 +31,7 @@ class AppState:
     active_profile: str = ""
     armed: dict[str, bool] = field(default_factory=dict)  # environment value -> armed; never "live"
     action_bar_visible: bool = False
-    action_bar_x: int | None = None
-    action_bar_y: int | None = None
+    action_bar_position: tuple[int, int] | None = None  # (x, y) in screen pixels
 
     def armed_for(self, environment: Environment, default: bool) -> bool:
         """Remembered armed state; ``live`` always starts disarmed whatever was stored."""
@@ -46,7 +45,12 @@ class AppState:
             self.armed[environment.value] = armed
 
 
-def load_state(path: str | os.PathLike[str]) -> tuple[AppState, str | None]:
+def load_state(path: str | os.PathLike[str]) -> AppState:
+    """The remembered state; defaults (and a logged warning) when the file is missing or unusable."""
+    return read_state(path)[0]
+
+
+def read_state(path: str | os.PathLike[str]) -> tuple[AppState, str | None]:
     """The remembered state and, when the file was unusable, a one-sentence warning (also logged)."""
     target = Path(path)
     try:
@@ -64,12 +68,21 @@ def load_state(path: str | os.PathLike[str]) -> tuple[AppState, str | None]:
     for key, value in doc.items():
         if not _apply(state, key, value):
             ignored.append(key)
+    x, y = doc.get("action_bar_x"), doc.get("action_bar_y")
+    if _coordinate(x) and _coordinate(y):
+        state.action_bar_position = (x, y)
+    elif "action_bar_x" in doc or "action_bar_y" in doc:
+        ignored += [k for k in ("action_bar_x", "action_bar_y") if k not in ignored]
     if ignored:
         state_warning = (f"The state file {target} had unusable entries ({', '.join(sorted(ignored))});"
                          " they were ignored.")
         log.warning(state_warning)
         return state, state_warning
     return state, None
+
+
+def _coordinate(value: Any) -> bool:
+    return type(value) is int and abs(value) <= _COORD_LIMIT
 
 
 def _warn(message: str) -> tuple[AppState, str]:
@@ -83,8 +96,8 @@ def _apply(state: AppState, key: str, value: Any) -> bool:
         state.active_profile = value
     elif key == "action_bar_visible" and isinstance(value, bool):
         state.action_bar_visible = value
-    elif key in ("action_bar_x", "action_bar_y") and type(value) is int and abs(value) <= _COORD_LIMIT:
-        setattr(state, key, value)
+    elif key in ("action_bar_x", "action_bar_y"):
+        return True  # read as a pair in read_state
     elif key == "armed" and isinstance(value, dict):
         known = {e.value for e in Environment if e is not Environment.LIVE}
         if not all(k in known and isinstance(v, bool) for k, v in value.items()):
@@ -102,10 +115,8 @@ def save_state(path: str | os.PathLike[str], state: AppState) -> None:
         "action_bar_visible": state.action_bar_visible,
         "armed": {k: v for k, v in sorted(state.armed.items()) if k != Environment.LIVE.value},
     }
-    if state.action_bar_x is not None:
-        doc["action_bar_x"] = state.action_bar_x
-    if state.action_bar_y is not None:
-        doc["action_bar_y"] = state.action_bar_y
+    if state.action_bar_position is not None:
+        doc["action_bar_x"], doc["action_bar_y"] = (int(v) for v in state.action_bar_position)
     data = tomli_w.dumps(doc).encode("utf-8")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

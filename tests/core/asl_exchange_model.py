@@ -74,6 +74,7 @@ class Exchange:
     entry: Decimal = Decimal(0)
     stops: dict[str, LiveStop] = field(default_factory=dict)
     fills: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # (cid, price, qty)
+    placed: list[str] = field(default_factory=list)  # every accepted stop, in order
 
     def place(self, spec: asl.StopSpec) -> int | None:
         """Returns None when accepted, or the error code."""
@@ -82,6 +83,7 @@ class Exchange:
             if (spec.side is Side.SELL and spec.trigger_price >= self.mark) or \
                     (spec.side is Side.BUY and spec.trigger_price <= self.mark):
                 return -2021
+        self.placed.append(spec.client_algo_id)
         self.stops[spec.client_algo_id] = LiveStop(
             spec, self.mark if spec.style is asl.StopStyle.TRAILING else None)
         return None

@@ -3,7 +3,6 @@ and an event log that waits on conditions (never sleeps)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -66,39 +65,11 @@ def order_count(state: Any, api_key: str | None = None) -> int:
                if order.get("kind") != "algo" and (api_key is None or order.get("apiKey") == api_key))
 
 
-class _SimThread:
-    """The simulator on its own loop in a thread (what ``traytrader.sim.SimThread`` does)."""
-
-    def __init__(self) -> None:
-        from traytrader.sim.server import SimOptions, SimServer
-
-        self.server = SimServer(SimOptions(port=0, seed=1))
-        self.loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.server.start())
-            started.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, name="sim", daemon=True)
-        self.thread.start()
-        assert started.wait(10)
-        port = self.server.port
-        self.rest_url = f"http://127.0.0.1:{port}"
-        self.ws_api_url = f"ws://127.0.0.1:{port}/ws-fapi/v1"
-        self.stream_url = f"ws://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 @pytest.fixture
 def sim() -> Iterator[SimControl]:
-    thread = _SimThread()
+    from traytrader.sim import SimOptions, SimThread
+
+    thread = SimThread(SimOptions(port=0, seed=1)).start()
     try:
         yield SimControl(thread)
     finally:
@@ -146,13 +117,13 @@ def make_config(
 
 
 def hmac_credentials() -> ApiCredentials:
-    from traytrader.sim.accounts import DEMO_API_KEY, DEMO_SECRET
+    from traytrader.sim import DEMO_API_KEY, DEMO_SECRET
 
     return ApiCredentials("demo", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET)
 
 
 def ed25519_credentials() -> ApiCredentials:
-    from traytrader.sim.accounts import DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM
+    from traytrader.sim import DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM
 
     return ApiCredentials("demo-ed", KeyType.ED25519, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM)
 

@@ -43,10 +43,10 @@ symbol = "BTCUSDT"
 leverage = 5
 notional_usdt = 200
 [[profiles]]
-name = "big"
+name = "tiny"
 symbol = "BTCUSDT"
 leverage = 5
-notional_usdt = 900
+notional_usdt = 1
 '''
     )
     return {
@@ -109,7 +109,7 @@ def test_order_buy_close_and_journal(sim: SimControl, setup: dict[str, Path]) ->
 
 
 def test_order_refused_exits_nonzero_with_one_sentence(sim: SimControl, setup: dict[str, Path]) -> None:
-    result = traytrader(setup, "order", "buy", "--profile", "big", *common(setup))
+    result = traytrader(setup, "order", "buy", "--profile", "tiny", *common(setup))
     assert result.returncode == 1
     assert result.stderr.startswith("traytrader: ") and "Traceback" not in result.stderr
     assert order_count(sim.state()) == 0
@@ -131,3 +131,22 @@ def test_run_console_from_stdin(sim: SimControl, setup: dict[str, Path]) -> None
 def test_journal_on_missing_file(setup: dict[str, Path]) -> None:
     result = traytrader(setup, "journal", "--journal", str(setup["home"] / "none.sqlite3"))
     assert result.returncode == 0 and "empty or does not exist" in result.stdout
+
+
+def test_check_reports_online_facts_and_profiles(sim: SimControl, setup: dict[str, Path]) -> None:
+    args = [
+        "--config",
+        str(setup["config"]),
+        "--vault",
+        str(setup["vault"]),
+        "--password-file",
+        str(setup["pw"]),
+    ]
+    result = traytrader(setup, "check", *args)
+    out = result.stdout
+    assert "clock offset" in out and "signed requests work" in out and "position mode: one-way" in out
+    assert "WebSocket API connected" in out
+    assert "profile btc (BTCUSDT, 5x CROSSED): would send BUY" in out
+    assert "FAIL  profile tiny" in out and "minimum" in out
+    assert result.returncode == 1  # the tiny profile cannot trade
+    assert order_count(sim.state()) == 0

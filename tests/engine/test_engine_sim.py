@@ -206,13 +206,8 @@ def test_listen_key_expiry_recreates_user_stream(sim: SimControl, run_engine) ->
     assert session is not None and session.user_stream is not None
     before = session.user_stream.keys_created
     sim.fault("expire_listen_key")
-    log.wait_for(
-        lambda e: (
-            session.user_stream.keys_created > before  # type: ignore[union-attr]
-            and session.user_stream.connection.connected.is_set()
-        ),
-        timeout=10,
-    )  # type: ignore[union-attr]
+    stream = session.user_stream
+    log.wait_until(lambda: stream.keys_created > before and stream.connection.connected.is_set(), timeout=10)
     fill = submit(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled)
 

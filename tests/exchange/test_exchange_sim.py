@@ -122,7 +122,7 @@ async def test_ws_api_unknown_outcomes(sim: Any) -> None:
         with pytest.raises(OutcomeUnknown):
             await ws.call("order.status", {"symbol": "BTCUSDT", "origClientOrderId": "x"})
         await control(
-            sim, "POST", "/sim/fault", {"kind": "drop_after_reply", "method": "order.status", "count": 1}
+            sim, "POST", "/sim/fault", {"kind": "drop_before_reply", "method": "order.status", "count": 1}
         )
         with pytest.raises(OutcomeUnknown):
             await ws.call("order.status", {"symbol": "BTCUSDT", "origClientOrderId": "x"})

@@ -41,11 +41,27 @@ def now_ms() -> int:
 
 
 class WsApi:
-    """A minimal WS API client: signs with the demo HMAC key unless told otherwise."""
+    """A minimal WS API client: signs with the demo HMAC key unless told otherwise; calls may overlap."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[dict]] = {}
+        self._reader: asyncio.Task | None = None
+
+    async def _read(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    body = json.loads(msg.data)
+                    fut = self._waiting.pop(body.get("id"), None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(body)
+        finally:
+            for fut in self._waiting.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError("connection ended"))
+            self._waiting.clear()
 
     async def call(
         self,
@@ -56,6 +72,8 @@ class WsApi:
         key: str = "hmac",
         timeout: float = 5.0,
     ) -> dict:
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
         p = dict(params or {})
         if sign:
             p.setdefault("apiKey", DEMO_API_KEY if key == "hmac" else DEMO_ED25519_API_KEY)
@@ -63,14 +81,18 @@ class WsApi:
             payload = "&".join(f"{k}={v}" for k, v in sorted(p.items()))
             p["signature"] = hmac_sign(payload) if key == "hmac" else ed_sign(payload)
         rid = next(self._ids)
+        fut: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        if self._reader.done():
+            raise ConnectionError("connection ended")
+        self._waiting[rid] = fut
         await self.ws.send_str(json.dumps({"id": rid, "method": method, "params": p}))
-        while True:
-            msg = await asyncio.wait_for(self.ws.receive(), timeout)
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                raise ConnectionError(f"connection ended: {msg.type}")
-            body = json.loads(msg.data)
-            if body.get("id") == rid:
-                return body
+        return await asyncio.wait_for(fut, timeout)
+
+    async def closed(self, timeout: float = 5.0) -> None:
+        """Wait until the server has closed the connection."""
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
 
 
 class Rest:

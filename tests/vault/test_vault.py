@@ -306,3 +306,10 @@ def test_progress_is_reported_only_for_slow_unlocks(vault: Vault, monkeypatch: p
     monkeypatch.setattr("traytrader.vault.PROGRESS_THRESHOLD_S", 0.0)
     vault.unlock(PASSWORD, progress=messages.append)
     assert len(messages) == 1 and "1,000 key-derivation rounds" in messages[0]
+
+
+def test_empty_password_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "v.bin", iterations=ITER)
+    with pytest.raises(VaultError, match="must not be empty"):
+        vault.create("")
+    assert not vault.exists()

@@ -46,8 +46,10 @@ _CTRL = {"<ctrl>", "<ctrl_l>", "<ctrl_r>", "<cmd>", "<cmd_l>", "<cmd_r>"}
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("check", help="validate the config and the vault now",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "check", help="validate the config and the vault now",
+        description="Validate the config file and open the vault now; exit 0 only when both are usable."
+                    " Then, unless --offline, check the connection to the exchange.")
     add_config_option(parser)
     add_password_options(parser)
     parser.add_argument("--offline", action="store_true", help="skip the connectivity checks")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import tomllib
+from argparse import RawDescriptionHelpFormatter as Raw
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,29 @@ from traytrader.core.models import ApiCredentials, KeyType
 from traytrader.core.vault_format import DEFAULT_ITERATIONS, MAX_ITERATIONS
 from traytrader.vault import UnlockedVault, Vault, fingerprint, generate_ed25519, public_key_pem
 
+DESCRIPTION = """\
+Manage the encrypted file that holds your Binance API keys (AES-256-GCM, PBKDF2 1,000,000 rounds).
+
+  vault init                              create an empty vault
+  vault add-key NAME --type hmac          add an HMAC key (prompts for API key and secret)
+  vault add-key NAME --type ed25519       add an Ed25519 key (prompts for API key and PEM file)
+  vault gen-ed25519 NAME                  make a key pair here and print the public key to register
+                                          on Binance; then store the API key Binance shows with:
+  vault set-api-key NAME
+  vault list                              names, types and fingerprints (never secrets)
+  vault passwd                            change the password
+  vault remove NAME
+
+For scripts: --key-file FILE (TOML with api_key and secret, or api_key and private_key_pem),
+--password-file PATH or --password-stdin (further answers are read as the next stdin lines).
+"""
+
 KEY_FILE_FIELDS = {KeyType.HMAC: ("api_key", "secret"), KeyType.ED25519: ("api_key", "private_key_pem")}
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("vault", help="manage the encrypted API-key vault",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=DESCRIPTION, formatter_class=Raw)
     actions = parser.add_subparsers(dest="vault_action", metavar="ACTION", required=True)
 
     def action(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:

@@ -537,9 +537,11 @@ class Ladder:
                 elif stop.cancel_uncertain:
                     stop.cancel_uncertain = False
                     out.append(CancelStop(self.symbol, cid))
-            elif (stop.confirmed and stop.confirmed_ms <= event.requested_ms) or (
-                    stop.uncertain and stop.sent_ms <= event.requested_ms):
-                self._forget(stop, event.now_ms)  # gone without our hearing of it
+            elif (stop.confirmed and stop.confirmed_ms < event.requested_ms) or (
+                    stop.uncertain and stop.sent_ms < event.requested_ms):
+                # Gone without our hearing of it. Only what we knew before the query was sent
+                # is judged (same millisecond: ambiguous, left to the next snapshot).
+                self._forget(stop, event.now_ms)
         for cid, existing in listed.items():
             if cid not in s.stops and s.gone.get(cid, -1) < event.requested_ms:
                 orphan = self._adopt(existing, event.now_ms)  # ours, unknown: cancel it

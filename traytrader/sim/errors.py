@@ -41,12 +41,12 @@ class SimError(Exception):
 
 def err(code: int, *args: object, http_status: int = 400) -> SimError:
     """A :class:`SimError` with Binance's text for ``code`` (``%s`` filled from ``args``)."""
-    try:
-        text = message(BinanceCode(code), *args)
-    except ValueError:
-        text = EXTRA_TEXTS.get(code, "")
+    if code in EXTRA_TEXTS:  # the simulator's table wins (e.g. -1130 with the parameter's name)
+        text = EXTRA_TEXTS[code]
         for a in args:
             text = text.replace("%s", str(a), 1)
+    else:
+        text = message(BinanceCode(code), *args)
     return SimError(code, text, http_status)
 
 

@@ -27,7 +27,7 @@ from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.exchange import Exchange
 from traytrader.sim.faults import Fault, FaultBook
 from traytrader.sim.market import Market
-from traytrader.sim.payloads import at_least
+from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
 from traytrader.sim.ratelimit import Limits, RateLimiter
 from traytrader.sim.streams import MarketConn, MarketHub, Outlet, UserHub, dumps
@@ -260,6 +260,7 @@ class SimServer:
             for sym, price, qty, buyer_maker, trade_id, t in ex.trades:
                 name = f"{sym.lower()}@aggTrade"
                 if self.market_hub.wanted(name):
+                    spec = self.market.specs[sym]
                     self._agg_id += 1
                     self.market_hub.publish(
                         name,
@@ -268,9 +269,9 @@ class SimServer:
                             "E": t,
                             "a": self._agg_id,
                             "s": sym,
-                            "p": str(price),
-                            "q": str(qty),
-                            "nq": str(qty),
+                            "p": at_least(price, spec.price_precision),
+                            "q": fixed(qty, spec.quantity_precision),
+                            "nq": fixed(qty, spec.quantity_precision),
                             "f": trade_id,
                             "l": trade_id,
                             "T": t,
@@ -308,8 +309,8 @@ class SimServer:
             group, rest = self._stream_route(path)
             if group is not None:
                 return await self._stream(request, group, rest)
-        except (ConnectionError, asyncio.CancelledError):
-            raise
+        except ConnectionError:  # the client vanished mid-request: nothing to answer
+            return web.Response(status=499)
         except Exception:
             log.exception("request %s %s failed", request.method, path)
             return web.json_response(

@@ -81,26 +81,32 @@ class View(Protocol):
     def show_state(self, ui: UiState) -> None: ...
 
 
+@dataclass(frozen=True)
+class Memory:
+    """What the app remembers between runs (``state.py`` keeps it; the demo keeps nothing)."""
+
+    active_profile: str = ""
+    bar_visible: bool = False
+    bar_position: tuple[int, int] | None = None
+
+
 class Remembered(Protocol):
-    """The app's remembered state (``state.py``): active profile and action-bar position."""
+    def load(self) -> Memory: ...
 
-    def load(self) -> tuple[str, tuple[int, int] | None]: ...
-
-    def save(self, active_profile: str, bar_position: tuple[int, int] | None) -> None: ...
+    def save(self, memory: Memory) -> None: ...
 
 
 class Forgetful:
-    """A ``Remembered`` that keeps nothing (the demo must not touch the user's state file)."""
+    """A ``Remembered`` that keeps nothing on disk (the demo must not touch the user's state file)."""
 
     def __init__(self) -> None:
-        self.profile = ""
-        self.position: tuple[int, int] | None = None
+        self.memory = Memory()
 
-    def load(self) -> tuple[str, tuple[int, int] | None]:
-        return self.profile, self.position
+    def load(self) -> Memory:
+        return self.memory
 
-    def save(self, active_profile: str, bar_position: tuple[int, int] | None) -> None:
-        self.profile, self.position = active_profile, bar_position
+    def save(self, memory: Memory) -> None:
+        self.memory = memory
 
 
 @dataclass
@@ -142,6 +148,7 @@ class DesktopApp:
                  unlocker: Unlocker | None = None, preset_credentials: ApiCredentials | None = None,
                  remembered: Remembered | None = None, demo: bool = False,
                  open_path: Callable[[Path], None] | None = None, journal_path: Path | None = None,
+                 profile: str = "",
                  clock_ms: Callable[[], int] = lambda: time.monotonic_ns() // 1_000_000) -> None:
         self.config = config
         self._engine_factory = engine_factory
@@ -151,7 +158,9 @@ class DesktopApp:
         self._open_path = open_path
         self._journal_path = journal_path
         self._clock_ms = clock_ms
-        profile, self.bar_position = self._remembered.load()
+        memory = self._remembered.load()
+        profile, self.bar_position = profile or memory.active_profile, memory.bar_position
+        self.bar_at_start = memory.bar_visible
         names = tuple(p.name for p in config.profiles)
         active = profile if profile in names else (config.default_profile or (names[0] if names else ""))
         self.ui = UiState(
@@ -378,11 +387,12 @@ class DesktopApp:
         elif action is Action.TOGGLE_ACTION_BAR:
             self._set(action_bar=not self.ui.action_bar)
             self.set_action_bar(self.ui.action_bar)
+            self._save()
         elif action is Action.UNLOCK:
-            if self._preset is not None:
-                self._start_engine(self._preset)
-            elif self.ask_password is not None:
+            if self._unlocker is not None and self.ask_password is not None:
                 self.ask_password()
+            elif self._preset is not None:
+                self._start_engine(self._preset)
         elif action is Action.LOCK:
             self._lock()
         elif action in (Action.OPEN_CONFIG, Action.OPEN_JOURNAL):
@@ -459,7 +469,7 @@ class DesktopApp:
 
     def _save(self) -> None:
         try:
-            self._remembered.save(self.ui.active_profile, self.bar_position)
+            self._remembered.save(Memory(self.ui.active_profile, self.ui.action_bar, self.bar_position))
         except (OSError, TraytraderError) as exc:
             log.warning("Could not save the app state: %s", exc)
 

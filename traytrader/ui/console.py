@@ -151,7 +151,10 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
                 write(f"REJECT  {parsed.removeprefix('error: ')}")
             else:
                 with lock:
-                    pending[0] += 2 if parsed.kind is CommandKind.REVERSE else 1
+                    # One command at a time: a piped script's next line waits for this answer
+                    # (else the in-flight protection would refuse it).
+                    settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S)
+                    pending[0] = 2 if parsed.kind is CommandKind.REVERSE else 1
                 engine.submit(parsed)
         # Let what was submitted finish before stopping (a piped "buy" then end of input).
         with lock:

@@ -202,7 +202,8 @@ def send_request(path: Path, line: str, timeout: float = 10.0) -> str:
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise NoInstance(f"No traytrader is running (nothing listens on {path}); "
                              "start it with `traytrader run` or `traytrader demo`.") from exc
-        sock.sendall(line.strip().encode() + b"\n")
+        with contextlib.suppress(BrokenPipeError):  # a refusal may arrive before we finish sending
+            sock.sendall(line.strip().encode() + b"\n")
         return _read_line(sock)
     except TimeoutError as exc:
         raise CommandRefused(f"traytrader did not answer within {timeout:g} s; "

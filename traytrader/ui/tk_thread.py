@@ -68,6 +68,13 @@ class TkThread:
             return
         self._ready.set()
 
+        self._serve(root)
+        root = None  # the last reference to Tk objects dies here, on this thread
+        while not self._calls.empty():  # queued calls may hold widgets in their closures
+            self._calls.get_nowait()
+        gc.collect()  # Tk objects in reference cycles must die on this thread too
+
+    def _serve(self, root: Any) -> None:
         def poll() -> None:
             while True:
                 try:
@@ -93,10 +100,6 @@ class TkThread:
                 root.destroy()
             except Exception:
                 log.debug("Tk root already gone", exc_info=True)
-            del root, poll
-            while not self._calls.empty():  # queued calls may hold widgets in their closures
-                self._calls.get_nowait()
-            gc.collect()  # Tk objects in reference cycles must die on this thread too
 
     def stop(self, timeout: float = 0.5) -> None:
         if self._thread.is_alive():

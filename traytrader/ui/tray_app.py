@@ -24,7 +24,7 @@ from typing import Any
 
 from traytrader.core.errors import ConfigError, TraytraderError, VaultError
 from traytrader.core.models import ApiCredentials, AppConfig
-from traytrader.ui.app import DesktopApp, EngineFactory, Forgetful, Remembered
+from traytrader.ui.app import DesktopApp, EngineFactory, Memory, Remembered
 from traytrader.ui.control_socket import ControlServer
 from traytrader.ui.hotkey_gate import bindings
 from traytrader.ui.menu_model import Action
@@ -122,7 +122,7 @@ class TrayApp:
 
             self.hotkeys = HotkeyListener(bindings(self.app.config.hotkeys), self.app.hotkey)
             self.hotkeys.start()
-        if self.options.action_bar:
+        if self.options.action_bar or self.app.bar_at_start:
             self.app.do(Action.TOGGLE_ACTION_BAR, source="start")
 
     def quit(self) -> None:
@@ -189,12 +189,16 @@ def vault_unlocker(config: AppConfig, vault_path: Path) -> Callable[[str], ApiCr
     from traytrader.vault import Vault
 
     def unlock(password: str) -> ApiCredentials:
+        name = config.exchange.key
         vault = Vault(vault_path)
         if not vault.exists():
-            raise VaultError(f"There is no vault at {vault_path}; create one with `traytrader vault init`.")
+            raise VaultError(f"There is no vault at {vault_path}; create one with: traytrader vault init.")
         unlocked = vault.unlock(password)
         try:
-            return unlocked.get(config.exchange.key)
+            if name not in unlocked:
+                raise VaultError(f"The vault has no key named {name!r}; add it with: "
+                                 f"traytrader vault add-key {name} --type hmac.")
+            return unlocked.get(name)
         finally:
             unlocked.lock()
 
@@ -213,36 +217,31 @@ def engine_factory(config: AppConfig, journal_path: Path) -> EngineFactory:
 
 
 def state_file(path: Path) -> Remembered:
-    """The app's state file (``state.py``) as the dispatcher's ``Remembered``; forgetful if absent."""
-    try:
-        from traytrader import state as state_module
-    except ImportError:
-        return Forgetful()
-    return _StateFile(state_module, path)
+    """The app's state file (``state.py``: atomic writes, defaults when unusable) as ``Remembered``."""
+    return _StateFile(path)
 
 
 class _StateFile:
-    def __init__(self, module: Any, path: Path) -> None:
-        self._module = module
+    """Armed state is not restored from it on purpose: ``[hotkeys] armed_on_start`` decides (issue 7)."""
+
+    def __init__(self, path: Path) -> None:
         self._path = path
 
-    def load(self) -> tuple[str, tuple[int, int] | None]:
-        try:
-            state = self._module.load_state(self._path)
-        except (OSError, TraytraderError) as exc:
-            log.warning("Ignoring the state file: %s", exc)
-            return "", None
-        position = getattr(state, "action_bar_position", None)
-        return getattr(state, "active_profile", "") or "", tuple(position) if position else None
+    def load(self) -> Memory:
+        from traytrader.state import load_state
 
-    def save(self, active_profile: str, bar_position: tuple[int, int] | None) -> None:
-        import dataclasses
+        state = load_state(self._path)
+        return Memory(state.active_profile, state.action_bar_visible, state.action_bar_position)
 
-        state = self._module.load_state(self._path)
-        changes: dict[str, Any] = {"active_profile": active_profile}
-        if bar_position is not None:
-            changes["action_bar_position"] = bar_position
-        self._module.save_state(self._path, dataclasses.replace(state, **changes))
+    def save(self, memory: Memory) -> None:
+        from traytrader.state import load_state, save_state
+
+        state = load_state(self._path)
+        state.active_profile = memory.active_profile
+        state.action_bar_visible = memory.bar_visible
+        if memory.bar_position is not None:
+            state.action_bar_position = memory.bar_position
+        save_state(self._path, state)
 
 
 def has_display(environ: dict[str, str] | None = None) -> bool:
@@ -253,7 +252,8 @@ def has_display(environ: dict[str, str] | None = None) -> bool:
 
 
 def run_tray(config: AppConfig, args: Any) -> int:
-    """``traytrader run`` with a display: the tray, unlocking the vault through the dialog."""
+    """``traytrader run`` with a display: the tray; the vault is unlocked through the dialog, or
+    up front when ``--password-file`` / ``--password-stdin`` is given."""
     from traytrader import paths
 
     if not has_display():
@@ -261,11 +261,18 @@ def run_tray(config: AppConfig, args: Any) -> int:
     journal = Path(getattr(args, "journal", None) or paths.journal_path())
     vault = Path(getattr(args, "vault", None) or paths.vault_path())
     socket_path = Path(getattr(args, "socket", None) or paths.control_socket_path())
+    profile = config.profile(args.profile).name if getattr(args, "profile", None) else ""
+    preset = None
+    if getattr(args, "password_file", None) or getattr(args, "password_stdin", False):
+        from traytrader.commands.common import read_password
+
+        preset = vault_unlocker(config, vault)(read_password(args))
     app = DesktopApp(config, engine_factory(config, journal), unlocker=vault_unlocker(config, vault),
-                     remembered=state_file(paths.state_path()), open_path=open_path, journal_path=journal)
+                     preset_credentials=preset, remembered=state_file(paths.state_path()),
+                     open_path=open_path, journal_path=journal, profile=profile)
     options = DesktopOptions(socket_path=socket_path, action_bar=bool(getattr(args, "action_bar", False)))
-    tray_app = TrayApp(app, options)
-    options.on_ready = lambda: app.do(Action.UNLOCK, source="start")
+    if preset is None:
+        options.on_ready = lambda: app.do(Action.UNLOCK, source="start")
     with contextlib.suppress(KeyboardInterrupt):
-        return tray_app.run()
+        return TrayApp(app, options).run()
     return 130
