@@ -13,6 +13,7 @@ figure never depends on what the engine *believes* happened:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import Counter
@@ -23,8 +24,9 @@ from typing import Any
 
 # Algo statuses after which the algo order no longer protects anything (protocol notes §4:
 # NEW → TRIGGERING → TRIGGERED → FINISHED, or CANCELED / REJECTED / EXPIRED).
-_ALGO_ENDED = frozenset({"TRIGGERING", "TRIGGERED", "FINISHED", "CANCELED", "CANCELLED", "REJECTED",
-                         "EXPIRED"})
+_ALGO_ENDED = frozenset(
+    {"TRIGGERING", "TRIGGERED", "FINISHED", "CANCELED", "CANCELLED", "REJECTED", "EXPIRED"}
+)
 INF = math.inf
 
 
@@ -51,8 +53,11 @@ def since(orders: Iterable[Mapping[str, Any]], start_ms: int) -> list[Mapping[st
 
 def user_orders(orders: Iterable[Mapping[str, Any]], prefix: str = "") -> list[Mapping[str, Any]]:
     """Orders the client placed itself (not created by a triggered algo), optionally by id prefix."""
-    return [o for o in plain_orders(orders)
-            if o.get("algoId") in (None, "", 0) and str(o.get("clientOrderId", "")).startswith(prefix)]
+    return [
+        o
+        for o in plain_orders(orders)
+        if o.get("algoId") in (None, "", 0) and str(o.get("clientOrderId", "")).startswith(prefix)
+    ]
 
 
 def duplicates(orders: Iterable[Mapping[str, Any]]) -> int:
@@ -68,9 +73,9 @@ class Exposure:
     """Unprotected time of one position key (account, symbol, positionSide) on the exchange clock."""
 
     key: tuple[str, str, str]
-    max_gap_ms: float      # the longest contiguous unprotected stretch
-    total_ms: float        # all unprotected time added up
-    open_ms: float         # how long the position was open at all
+    max_gap_ms: float  # the longest contiguous unprotected stretch
+    total_ms: float  # all unprotected time added up
+    open_ms: float  # how long the position was open at all
 
 
 def _algo_end_ms(algo: Mapping[str, Any]) -> float:
@@ -95,7 +100,11 @@ def exposures(orders: Sequence[Mapping[str, Any]], end_ms: int, start_ms: int = 
         at = int(order.get("updateTime") or order.get("createTime") or 0)
         if executed <= 0 or at < start_ms:
             continue
-        key = (str(order.get("apiKey", "")), str(order.get("symbol", "")), str(order.get("positionSide", "BOTH")))
+        key = (
+            str(order.get("apiKey", "")),
+            str(order.get("symbol", "")),
+            str(order.get("positionSide", "BOTH")),
+        )
         signed = executed if order.get("side") == "BUY" else -executed
         fills.setdefault(key, []).append((at, signed))
     stops: dict[tuple[str, str, str], list[tuple[float, float, str]]] = {}
@@ -104,18 +113,26 @@ def exposures(orders: Sequence[Mapping[str, Any]], end_ms: int, start_ms: int = 
         end = _algo_end_ms(algo)
         if end < start_ms:
             continue
-        key = (str(algo.get("apiKey", "")), str(algo.get("symbol", "")), str(algo.get("positionSide", "BOTH")))
+        key = (
+            str(algo.get("apiKey", "")),
+            str(algo.get("symbol", "")),
+            str(algo.get("positionSide", "BOTH")),
+        )
         stops.setdefault(key, []).append((float(begin), end, str(algo.get("side", ""))))
     result = []
     for key, rows in fills.items():
         rows.sort(key=lambda r: r[0])
         windows = stops.get(key, [])
-        cuts = sorted({float(t) for t, _ in rows} | {b for b, _, _ in windows}
-                      | {e for _, e, _ in windows if e != INF} | {float(end_ms)})
+        cuts = sorted(
+            {float(t) for t, _ in rows}
+            | {b for b, _, _ in windows}
+            | {e for _, e, _ in windows if e != INF}
+            | {float(end_ms)}
+        )
         qty = Decimal(0)
         index = 0
         gap = longest = total = opened = 0.0
-        for left, right in zip(cuts, cuts[1:], strict=False):
+        for left, right in itertools.pairwise(cuts):
             while index < len(rows) and rows[index][0] <= left:
                 qty += rows[index][1]
                 index += 1

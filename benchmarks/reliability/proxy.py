@@ -49,6 +49,7 @@ class FaultProxy:
                 self._flowing.clear()
             else:
                 self._flowing.set()
+
         self._call(apply)
 
     def refuse(self, on: bool) -> None:
@@ -57,6 +58,7 @@ class FaultProxy:
             if on:
                 for writer in list(self._writers):
                     writer.transport.abort()
+
         self._call(apply)
 
     def url(self, scheme: str, path: str = "") -> str:
@@ -89,6 +91,7 @@ class FaultProxy:
                 fn()
             finally:
                 done.set()
+
         loop.call_soon_threadsafe(run)
         done.wait(5)
 
@@ -121,8 +124,9 @@ class FaultProxy:
             up_reader, upstream_writer = await asyncio.open_connection(self.host, self.upstream_port)
             self._writers.add(upstream_writer)
             upstream_writer.write(first)
-            await asyncio.gather(self._pump(reader, upstream_writer, market),
-                                 self._pump(up_reader, writer, market))
+            await asyncio.gather(
+                self._pump(reader, upstream_writer, market), self._pump(up_reader, writer, market)
+            )
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:

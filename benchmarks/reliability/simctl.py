@@ -21,10 +21,13 @@ class SimControl:
         self.ws_api_url: str = self.thread.ws_api_url  # type: ignore[assignment]
         self.stream_url: str = self.thread.stream_url  # type: ignore[assignment]
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0
+    ) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.rest_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.rest_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as response:
                 text = response.read().decode()

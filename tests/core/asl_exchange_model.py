@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,7 +142,8 @@ class Harness:
     # --- feeding
 
     def feed(self, event: Delivery) -> None:
-        for action in self.ladder.handle(event):
+        """Deliver ``event`` now: like the driver, stamp it with the time it reaches the ladder."""
+        for action in self.ladder.handle(replace(event, now_ms=self.now)):
             self.execute(action)
 
     def drain(self) -> None:

@@ -7,13 +7,14 @@ every step, on the model exchange's truth:
 * at most two of our stops protect the position, and exactly one once the ladder says PROTECTED
   with nothing left to deliver;
 * once a stop was confirmed, the position is never without one (until a stop fires);
-* the best protective level never loosens;
+* the level of the stop the ladder relies on never loosens;
 * no input ever hits an illegal transition;
 and when it is all over (position closed, network healthy again) no stop of ours is left.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from asl_exchange_model import Harness
@@ -38,6 +39,8 @@ class Hostile(Harness):
         self.data = data
         self.healthy = False
         self.trace: list[str] = []
+        self.generation = self.placed_at = self.fills_at = 0
+        self.confirmed = False
         self.on_action = self._keep
         self.place_code = self._refuse
 
@@ -53,6 +56,11 @@ class Hostile(Harness):
 
     def feed(self, event: asl.AslInput) -> None:
         before = self.ladder.phase
+        if isinstance(event, asl.PositionUpdate) and _sign(event.quantity) != _sign(self.ladder.quantity):
+            self.generation += 1
+            self.placed_at, self.fills_at = len(self.exchange.placed), len(self.exchange.fills)
+            self.confirmed = False
+        event = replace(event, now_ms=self.now)
         actions = self.ladder.handle(event)
         self.trace.append(f"{before}->{self.ladder.phase} {_short(event)} => {[_short(a) for a in actions]}")
         for action in actions:
@@ -71,42 +79,50 @@ class Hostile(Harness):
 
 
 class Watch:
-    """The invariants, checked after every step."""
+    """The invariants, checked after every step in the ladder's view: once every position update
+    has reached it (before that, it cannot know the position it should protect). A generation is
+    one position as the ladder sees it (open → closed or reversed); only the stops it placed for
+    that position count (leftovers of an earlier one are the no-orphan check's business)."""
 
     def __init__(self, h: Hostile) -> None:
         self.h = h
-        self.generation = (0, 0)   # (direction, how many times it changed)
-        self.confirmed = False
-        self.fills_before = 0
-        self.placed_before = 0
+        self.seen = -1
         self.best: Decimal | None = None
 
     def check(self) -> None:
         h = self.h
-        position = h.exchange.position
-        d = (position > 0) - (position < 0)
-        if d != self.generation[0]:
-            self.generation = (d, self.generation[1] + 1)
-            self.confirmed = False
-            self.fills_before = len(h.exchange.fills)
-            self.placed_before = len(h.exchange.placed)
-            self.best = None
-        fired = len(h.exchange.fills) > self.fills_before
-        live = h.exchange.protective()
-        assert len(live) <= 2, f"{len(live)} live stops"
-        if d == 0 or fired:
+        if any(isinstance(e, asl.PositionUpdate) for e in h.queue):
             return
+        position = h.exchange.position
+        assert h.ladder.quantity == position
+        if h.generation != self.seen:
+            self.seen, self.best = h.generation, None
+        d = (position > 0) - (position < 0)
+        ours = set(h.exchange.placed[h.placed_at:])
+        live = [s for s in h.exchange.protective() if s.spec.client_algo_id in ours]
+        assert len(live) <= 2, f"{len(live)} live stops"
+        if d == 0 or len(h.exchange.fills) > h.fills_at:
+            return  # closed, or a stop fired: the position is the exchange's to close
         active = h.ladder.active_stop
-        if active is not None and active.client_algo_id in h.exchange.placed[self.placed_before:]:
-            self.confirmed = True  # the ladder confirmed a stop of this position
-        if self.confirmed:
+        if active is not None and active.client_algo_id in ours:
+            h.confirmed = True
+        if h.confirmed:
             assert live, "the position lost its stop"
-        level = h.exchange.best_level()
-        if level is not None:
+        # The stop the ladder relies on, measured on the exchange, never loosens. (A stop whose
+        # cancel was lost may linger and trail higher meanwhile; it was already replaced.)
+        relied_id = active.client_algo_id if active is not None else None
+        relied = next((s for s in live if s.spec.client_algo_id == relied_id), None)
+        if relied is not None:
+            level = relied.level()
             assert self.best is None or d * (level - self.best) >= 0, f"loosened from {self.best} to {level}"
             self.best = level
-        if not h.queue and h.ladder.phase is asl.StopPhase.PROTECTED and h.ladder.quantity == position:
-            assert [s.spec.client_algo_id for s in live] == [h.ladder.active_stop.client_algo_id]
+        if not h.queue and h.ladder.phase is asl.StopPhase.PROTECTED:
+            assert active is not None
+            assert [s.spec.client_algo_id for s in live] == [active.client_algo_id]
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
 
 
 def _short(item: object) -> str:
@@ -176,7 +192,7 @@ def settle(h: Hostile) -> None:
     assert h.ladder.known_ids() == frozenset() and h.ladder.phase is asl.StopPhase.IDLE
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_invariants_hold_under_hostile_delivery(data):
     run(data, data.draw(st.integers(5, 80), "steps"))

@@ -85,7 +85,7 @@ class NotificationServer:
             self.received.append(received)
             self._cond.notify_all()
 
-    def wait_for(self, predicate, timeout: float = 5.0, start: int = 0) -> Received:
+    def wait_for(self, predicate, timeout: float = 10.0, start: int = 0) -> Received:
         """The first notification (at index >= ``start``) matching ``predicate``; fails on timeout."""
         with self._cond:
             found: list[Received] = []

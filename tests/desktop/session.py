@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from notify_server import NotificationServer
@@ -33,8 +33,9 @@ class Desktop:
     bus_address: str
     notifications: NotificationServer | None
     tmp: Path
+    env: dict[str, str] = field(default_factory=dict)  # what this desktop puts in os.environ
 
-    def xdotool(self, *args: str, timeout: float = 5.0) -> str:
+    def xdotool(self, *args: str, timeout: float = 15.0) -> str:
         result = subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=timeout,
                                 env=os.environ.copy())
         if result.returncode != 0:
@@ -73,7 +74,7 @@ def _start_bus(tmp: Path) -> tuple[subprocess.Popen, str]:
     return proc, address
 
 
-def _wait_window(name_class: str, timeout: float = 5.0) -> None:
+def _wait_window(name_class: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = subprocess.run(["xdotool", "search", "--class", name_class], capture_output=True, text=True)
@@ -112,7 +113,8 @@ def virtual_desktop(record_notifications: bool = True) -> Iterator[Desktop]:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
         procs.append(trayer)
         _wait_window("trayer")
-        yield Desktop(display, address, server, tmp)
+        env = {k: os.environ[k] for k in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")}
+        yield Desktop(display, address, server, tmp, env)
     finally:
         if server is not None:
             server.stop()

@@ -121,8 +121,8 @@ def running(desktop) -> Iterator[Running]:
     thread = threading.Thread(target=tray_app.run, name="test-tray-main")
     thread.start()
     try:
-        assert tray_app.ready.wait(10), "the tray never became ready"
-        watcher.wait(lambda ui: ui.unlocked and ui.status.state is EngineState.READY, timeout=15)
+        assert tray_app.ready.wait(30), "the tray never became ready"
+        watcher.wait(lambda ui: ui.unlocked and ui.status.state is EngineState.READY, timeout=30)
         yield Running(app, tray_app, sim, watcher, thread, socket_path, desktop, baseline)
     finally:
         tray_app.quit()
@@ -234,6 +234,21 @@ def test_traytrader_send_round_trip(running: Running) -> None:
     assert len(running.orders()) == before + 1
     bad = send(running, "profile", "nope")
     assert bad.returncode == 1 and bad.stderr.startswith("traytrader: There is no profile named 'nope'")
+
+
+def test_lock_refuses_hotkeys_and_unlock_warms_up_again(running: Running) -> None:
+    tray, notes = running.tray_app.tray, running.desktop.notifications
+    start = len(notes.received)
+    assert tray.activate(Action.LOCK)
+    running.watcher.wait(lambda ui: not ui.unlocked)
+    notes.wait_for(lambda r: r.summary == "Vault locked", start=start)
+    assert running.app.engine is None
+    before = len(running.orders())
+    running.desktop.xdotool("key", "ctrl+b")
+    refused = notes.wait_for(lambda r: r.summary == "Not sent" and "locked" in r.body, start=start)
+    assert "Ctrl+B" in refused.body and len(running.orders()) == before
+    assert tray.activate(Action.UNLOCK)  # the demo's credentials: no dialog
+    running.watcher.wait(lambda ui: ui.unlocked and ui.status.state is EngineState.READY, timeout=30)
 
 
 def test_quit_stops_everything_within_a_second(running: Running) -> None:

@@ -32,7 +32,7 @@ class Watcher:
             return self.ui
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
     event = threading.Event()
     # Tk state is only read on the Tk thread; poll through it so the read is safe
     deadline = threading.Timer(timeout, event.set)
@@ -89,7 +89,7 @@ def test_wrong_then_right_password(desktop) -> None:
             desktop.xdotool("windowfocus", "--sync", window)
             desktop.xdotool("type", "--delay", "5", PASSWORD)
             desktop.xdotool("key", "Return")
-            watcher.wait(lambda ui: ui.unlocked and ui.status.state is EngineState.READY, timeout=15)
+            watcher.wait(lambda ui: ui.unlocked and ui.status.state is EngineState.READY, timeout=30)
             wait_for(lambda: not dialog.is_open)
         finally:
             app.stop(1.0)

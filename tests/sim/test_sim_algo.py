@@ -6,6 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from traytrader.sim import DEMO_API_KEY
 from traytrader.sim.accounts import demo_accounts
@@ -281,3 +283,54 @@ def test_fees_pnl_and_wallet() -> None:
     realized = (Decimal("66000") - Decimal("65000.1")) * Decimal("0.1")
     assert acct.wallet == Decimal(10000) + realized - open_fee - close_fee
     assert acct.positions[("BTCUSDT", "BOTH")].realized == realized
+
+
+def test_gtd_order_expires_when_due() -> None:
+    ex = fresh()
+    gtd = 1_000_000
+    r = ex.place_order(
+        K,
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTD",
+            "quantity": "0.010",
+            "price": "64000.0",
+            "goodTillDate": gtd,
+        },
+        0,
+    )
+    events(ex)
+    ex.expire_due(gtd - 1)
+    assert not events(ex)
+    ex.expire_due(gtd)
+    assert kinds(events(ex)) == ["OTU:EXPIRED"] and ex.orders[r["orderId"]].status == "EXPIRED"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 40), st.integers(-300, 300)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_wallet_and_position_bookkeeping_add_up(trades: list[tuple[str, int, int]]) -> None:
+    """Any sequence of market fills: position = signed sum; wallet = start + realised - fees."""
+    ex = fresh()
+    amount = Decimal(0)
+    for n, (side, lots, move) in enumerate(trades):
+        ex.set_quote("BTCUSDT", Decimal(65000) + Decimal(move) / 10, n)
+        qty = Decimal(lots) / 1000
+        ex.place_order(K, {"symbol": "BTCUSDT", "side": side, "type": "MARKET", "quantity": str(qty)}, n)
+        amount += qty if side == "BUY" else -qty
+    acct = ex.accounts[K]
+    pos = acct.positions[("BTCUSDT", "BOTH")]
+    fills = [p for _, p in ex.outbox if p["e"] == "ORDER_TRADE_UPDATE" and p["o"]["x"] == "TRADE"]
+    fees = sum((Decimal(f["o"]["n"]) for f in fills), Decimal(0))
+    realized = sum((Decimal(f["o"]["rp"]) for f in fills), Decimal(0))
+    assert pos.amount == amount
+    assert acct.wallet == Decimal(10000) + realized - fees
+    assert pos.realized == realized
+    assert (pos.entry == 0) == (pos.amount == 0)

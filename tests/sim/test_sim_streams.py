@@ -158,3 +158,28 @@ async def test_mark_price_and_agg_trade_on_market_only(
             c.group == "legacy" for c in sim.server.market_hub.subs.get("btcusdt@markPrice@1s", ())
         )
         assert not legacy.closed
+
+
+async def test_user_data_on_combined_private_stream(
+    api: WsApi, sim: Sim, http: aiohttp.ClientSession
+) -> None:
+    key = await listen_key(api)
+    async with http.ws_connect(f"{sim.stream_url}/private/stream") as ws:  # how the official SDK connects
+        await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": [key], "id": 1}))
+        assert json.loads((await ws.receive()).data) == {"result": None, "id": 1}
+        await api.call(
+            "order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.002"}
+        )
+        msg = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+        assert msg["stream"] == key and msg["data"]["e"] == "ORDER_TRADE_UPDATE"
+        await ws.send_str(json.dumps({"method": "UNSUBSCRIBE", "params": [key], "id": 2}))
+        while (reply := json.loads((await asyncio.wait_for(ws.receive(), 5)).data)).get("id") != 2:
+            assert reply["stream"] == key  # the rest of that order's events
+        assert reply == {"result": None, "id": 2}
+        assert key not in sim.server.user_hub.conns
+    async with http.ws_connect(f"{sim.stream_url}/ws/{key}") as legacy:  # legacy raw form
+        await api.call(
+            "order.place", {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.002"}
+        )
+        ev = await next_event(legacy, "ORDER_TRADE_UPDATE")
+        assert ev["o"]["S"] == "SELL"

@@ -544,8 +544,11 @@ class Ladder:
                 self._forget(stop, event.now_ms)
         for cid, existing in listed.items():
             if cid not in s.stops and s.gone.get(cid, -1) < event.requested_ms:
-                orphan = self._adopt(existing, event.now_ms)  # ours, unknown: cancel it
-                orphan.retired = True
+                # Ours but unknown (a placement we gave up on, a cancel that did not happen):
+                # adopted like a confirmation, so it protects if it is the best, else is cancelled.
+                orphan = self._adopt(existing, event.now_ms)
+                orphan.confirmed = False
+                self._confirm(orphan, event.now_ms, out)
 
     def _on_recover(self, event: Recover, out: list[AslAction]) -> None:
         s = self._s

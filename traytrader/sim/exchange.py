@@ -19,12 +19,11 @@ from traytrader.sim import payloads as P
 from traytrader.sim.accounts import AccountSpec
 from traytrader.sim.errors import SimError, err, missing
 from traytrader.sim.market import Market
+from traytrader.sim.settings import SettingsMixin
 from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
 from traytrader.sim.triggers import observe, would_trigger_now
 from traytrader.sim.validation import (
-    CLIENT_ID_RE,
     NewOrder,
-    boolean,
     check_percent_price,
     check_price,
     check_quantity,
@@ -41,7 +40,6 @@ MAKER_FEE = Decimal("0.0002")
 DEFAULT_LEVERAGE = 20
 #: "The conditional order limits is 200 across all symbols" (change-log 2025-12-29).
 MAX_OPEN_ALGOS = 200
-LISTEN_KEY_MS = 60 * 60 * 1000
 ENTRY_PLACES = Decimal("0.00000001")
 
 
@@ -49,7 +47,7 @@ def _opposes(side: str, amount: Decimal) -> bool:
     return (side == "SELL" and amount > 0) or (side == "BUY" and amount < 0)
 
 
-class Exchange:
+class Exchange(SettingsMixin):
     """All simulated exchange state. Single-threaded: call from the server's loop only."""
 
     def __init__(
@@ -78,6 +76,9 @@ class Exchange:
         self.trades: list[tuple[str, Decimal, Decimal, bool, int, int]] = []
         self.history_limit = history_limit
         self.listen_keys: dict[str, tuple[str, int]] = {}
+        # (api_key, client id) -> the newest order / algo order carrying it, for lookups by client id.
+        self.order_by_client: dict[tuple[str, str], int] = {}
+        self.algo_by_client: dict[tuple[str, str], int] = {}
         self._rng = random.Random(seed)
         self._next_order = 8_100_000_001
         self._next_algo = 3_000_000_000_000_001
@@ -99,12 +100,17 @@ class Exchange:
 
     def _trim(self) -> None:
         """Forget the oldest closed orders beyond ``history_limit`` so memory stays flat."""
-        for book in (self.orders, self.algos):
-            while len(book) > self.history_limit:
+        for book, index in ((self.orders, self.order_by_client), (self.algos, self.algo_by_client)):
+            live = 0
+            while len(book) > self.history_limit and live < len(book):
                 oid, rec = book.popitem(last=False)
-                if rec.is_open or getattr(rec, "status", "") == "TRIGGERED":
+                if rec.is_open or rec.status == "TRIGGERED":
                     book[oid] = rec  # still live: keep it, at the young end
-                    break
+                    live += 1
+                    continue
+                key = (rec.api_key, rec.client_id)
+                if index.get(key) == oid:
+                    del index[key]
 
     def margin(self, acct: Account) -> dict[str, Decimal]:
         upnl = pos_im = maint = ZERO
@@ -159,10 +165,14 @@ class Exchange:
             if a.status == "NEW":
                 self._observe_algo(self.accounts[a.api_key], a, now_ms)
 
+    def expire_due(self, now_ms: int) -> None:
+        """Expire resting GTD orders whose ``goodTillDate`` has passed (called by the server's timer)."""
+        for book in self.resting.values():
+            for o in [o for o in book.values() if o.good_till and o.good_till <= now_ms]:
+                self._close(self.accounts[o.api_key], o, "EXPIRED", now_ms)
+
     # ----------------------------------------------------------------------------- orders
-    def place_order(
-        self, api_key: str, p: dict, now_ms: int, *, source_algo: AlgoOrder | None = None
-    ) -> dict:
+    def place_order(self, api_key: str, p: dict, now_ms: int) -> dict:
         acct = self.accounts[api_key]
         sym = str(p.get("symbol") or "")
         q = self.quotes.get(sym)
@@ -232,6 +242,7 @@ class Exchange:
         self._next_order += 1
         self.accepted_orders += 1
         self.orders[o.order_id] = o
+        self.order_by_client[(acct.api_key, cid)] = o.order_id
         acct.open_orders[o.order_id] = o
         self._trim()
         if algo is not None:
@@ -347,14 +358,8 @@ class Exchange:
             except ValueError:
                 raise missing("orderId") from None
         else:
-            o = next(
-                (
-                    x
-                    for x in reversed(self.orders.values())
-                    if x.client_id == cid and x.api_key == acct.api_key and x.symbol == sym
-                ),
-                None,
-            )
+            assert cid is not None
+            o = self.orders.get(self.order_by_client.get((acct.api_key, cid), 0))
         if o is None or o.api_key != acct.api_key or o.symbol != sym:
             return None
         return o
@@ -464,6 +469,7 @@ class Exchange:
             raise err(-2021)
         self._next_algo += 1
         self.algos[a.algo_id] = a
+        self.algo_by_client[(acct.api_key, cid)] = a.algo_id
         acct.open_algos[a.algo_id] = a
         self.algo_book[a.symbol][a.algo_id] = a
         self._trim()
@@ -526,14 +532,8 @@ class Exchange:
             except ValueError:
                 raise missing("algoId") from None
         else:
-            a = next(
-                (
-                    x
-                    for x in reversed(self.algos.values())
-                    if x.client_id == cid and x.api_key == acct.api_key
-                ),
-                None,
-            )
+            assert cid is not None
+            a = self.algos.get(self.algo_by_client.get((acct.api_key, cid), 0))
         return a if a is not None and a.api_key == acct.api_key else None
 
     def cancel_algo(self, api_key: str, p: dict, now_ms: int) -> dict:
@@ -570,97 +570,3 @@ class Exchange:
         for a in [a for a in acct.open_algos.values() if a.symbol == symbol and a.status == "NEW"]:
             self._cancel_algo(acct, a, now_ms)
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
-
-    # ----------------------------------------------------------------------------- settings
-    def set_leverage(self, api_key: str, p: dict, now_ms: int) -> dict:
-        acct = self.accounts[api_key]
-        sym = text(p, "symbol")
-        if sym is None:
-            raise missing("symbol")
-        if sym not in self.specs:
-            raise err(-1121)
-        raw = text(p, "leverage")
-        if raw is None:
-            raise missing("leverage")
-        spec = self.specs[sym]
-        if not raw.isdigit() or not 1 <= int(raw) <= spec.max_leverage:
-            raise err(-4028, raw)
-        lev = int(raw)
-        acct.leverage[sym] = lev
-        self._emit(acct, {"e": "ACCOUNT_CONFIG_UPDATE", "E": now_ms, "T": now_ms, "ac": {"s": sym, "l": lev}})
-        return {"leverage": lev, "maxNotionalValue": P.plain(spec.max_notional_for(lev)), "symbol": sym}
-
-    def set_margin_type(self, api_key: str, p: dict, now_ms: int) -> dict:
-        acct = self.accounts[api_key]
-        sym = text(p, "symbol")
-        if sym is None:
-            raise missing("symbol")
-        if sym not in self.specs:
-            raise err(-1121)
-        mt = text(p, "marginType")
-        if mt is None:
-            raise missing("marginType")
-        mt = mt.upper()
-        if mt not in ("ISOLATED", "CROSSED"):
-            raise err(-1130, "marginType")
-        if acct.isolated.get(sym, False) == (mt == "ISOLATED"):
-            raise err(-4046)
-        if any(o.symbol == sym for o in acct.open_orders.values()) or any(
-            a.symbol == sym for a in acct.open_algos.values()
-        ):
-            raise err(-4047)
-        if any(pos.symbol == sym and pos.amount for pos in acct.positions.values()):
-            raise err(-4048)
-        acct.isolated[sym] = mt == "ISOLATED"
-        return {"code": 200, "msg": "success"}
-
-    def set_position_mode(self, api_key: str, p: dict) -> dict:
-        acct = self.accounts[api_key]
-        if p.get("dualSidePosition") in (None, ""):
-            raise missing("dualSidePosition")
-        hedge = boolean(p, "dualSidePosition")
-        if hedge == acct.hedge:
-            raise err(-4059)
-        if acct.open_orders or acct.open_algos:
-            raise err(-4067)
-        if any(pos.amount for pos in acct.positions.values()):
-            raise err(-4068)
-        acct.hedge = bool(hedge)
-        return {"code": 200, "msg": "success"}
-
-    # ----------------------------------------------------------------------------- listen keys
-    def start_listen_key(self, api_key: str, now_ms: int) -> str:
-        """The account's active listenKey, extended by 60 min, or a new one."""
-        for key, (owner, exp) in self.listen_keys.items():
-            if owner == api_key and exp > now_ms:
-                self.listen_keys[key] = (owner, now_ms + LISTEN_KEY_MS)
-                return key
-        key = "".join(self._rng.choices(string.ascii_letters + string.digits, k=64))
-        self.listen_keys[key] = (api_key, now_ms + LISTEN_KEY_MS)
-        return key
-
-    def keepalive_listen_key(self, api_key: str, now_ms: int, key: str | None = None) -> str:
-        for k, (owner, exp) in self.listen_keys.items():
-            if owner == api_key and exp > now_ms and (key is None or key == k):
-                self.listen_keys[k] = (owner, now_ms + LISTEN_KEY_MS)
-                return k
-        raise err(-1125)
-
-    def close_listen_key(self, api_key: str, key: str | None = None) -> None:
-        for k in [k for k, (owner, _) in self.listen_keys.items() if owner == api_key and key in (None, k)]:
-            del self.listen_keys[k]
-
-    def listen_key_owner(self, key: str, now_ms: int) -> str | None:
-        owner, exp = self.listen_keys.get(key, ("", 0))
-        return owner if exp > now_ms else None
-
-    def expire_listen_keys(self, now_ms: int, force: bool = False) -> list[str]:
-        """Drop lapsed keys (all keys when ``force``); return them."""
-        gone = [k for k, (_, exp) in self.listen_keys.items() if force or exp <= now_ms]
-        for k in gone:
-            del self.listen_keys[k]
-        return gone
-
-    @staticmethod
-    def valid_client_id(cid: str) -> bool:
-        return bool(CLIENT_ID_RE.match(cid))

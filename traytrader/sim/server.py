@@ -12,7 +12,8 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,23 +21,22 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 
 from traytrader.sim.accounts import load_accounts
-from traytrader.sim.auth import check_timestamp, split_rest_signature, verify, ws_payloads
+from traytrader.sim.auth import check_timestamp, split_rest_signature, verify
 from traytrader.sim.control import handle_control
-from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, WS_METHODS, Ctx
+from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.exchange import Exchange
-from traytrader.sim.faults import Fault, FaultBook
+from traytrader.sim.faults import FaultBook
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
 from traytrader.sim.ratelimit import Limits, RateLimiter
 from traytrader.sim.streams import MarketConn, MarketHub, Outlet, UserHub, dumps
-from traytrader.sim.validation import text
 from traytrader.sim.views import premium_index
+from traytrader.sim.wsapi import WsApiHandler, flushed
 
 log = logging.getLogger("traytrader.sim")
 
-INVALID_JSON = {"code": -1000, "msg": "Invalid JSON request."}
 STREAM_GROUPS = {"/public": "public", "/market": "market", "/private": "private", "": "legacy"}
 
 
@@ -61,25 +61,6 @@ class SimOptions:
     history_limit: int = 50_000
     max_frame_bytes: int = 1 << 20
     measure: bool = False
-
-
-@dataclass
-class Session:
-    ip: str
-    connected_ms: int
-    return_rate_limits: bool
-    transport: Any = None
-    api_key: str | None = None
-    authorized_since: int | None = None
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    api_key: str | None = None
-    orders: bool = False
-    faults: list[Fault] = field(default_factory=list)
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -131,10 +112,11 @@ class SimServer:
         self.faults = FaultBook()
         self.market_hub = MarketHub()
         self.user_hub = UserHub()
+        self.ws_api = WsApiHandler(self)
         self.sockets: set[web.WebSocketResponse] = set()
         self.runner: web.AppRunner | None = None
         self.port = 0
-        self.timings_ns: list[int] = []
+        self.timings_ns = array("q")  # server time per order (ns) when options.measure
         self._tasks: list[asyncio.Task] = []
         self._agg_id = 3_000_000_001
         self._mark_ticks = 0
@@ -195,6 +177,7 @@ class SimServer:
             new = path.advance(now_ms)
             if new is not None:
                 self.apply_price(sym, new, now_ms)
+        self.exchange.expire_due(now_ms)
         for key in self.exchange.expire_listen_keys(now_ms):
             self._listen_key_expired(key, now_ms)
         self.flush()
@@ -298,7 +281,7 @@ class SimServer:
         path = request.path
         try:
             if path == "/ws-fapi/v1":
-                return await self._ws_api(request)
+                return await self.ws_api.handle(request)
             if path.startswith("/fapi/"):
                 return await self._rest(request)
             if path.startswith("/sim/") or path == "/sim":
@@ -373,7 +356,7 @@ class SimServer:
         if "drop_after_reply" in kinds:
             await resp.prepare(request)
             await resp.write_eof()
-            await self._flushed(request.transport)
+            await flushed(request.transport)
             self._drop(request)
         return resp
 
@@ -403,230 +386,29 @@ class SimServer:
                 raise err(-1022)
         return key
 
-    # ------------------------------------------------------------------------------ WebSocket API
-    async def _ws_api(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(
-            compress=False, heartbeat=self.options.ping_interval_s, max_msg_size=self.options.max_frame_bytes
-        )
-        await ws.prepare(request)
-        now = self.now_ms()
-        sess = Session(
-            request.remote or "?",
-            now,
-            request.query.get("returnRateLimits", "true").lower() != "false",
-            request.transport,
-        )
-        self.sockets.add(ws)
-        timer = asyncio.get_running_loop().call_later(
-            self.options.session_limit_s, lambda: asyncio.ensure_future(ws.close(code=1000, message=b"24h"))
-        )
-        try:
-            try:
-                self.limiter.charge_weight(sess.ip, 5, now)  # "WebSocket handshake attempt costs 5 weight"
-            except SimError:
-                await ws.close(code=1008, message=b"rate limited")
-                return ws
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    await self._ws_request(ws, sess, msg.data)
-                elif msg.type == WSMsgType.BINARY:
-                    await ws.send_str(dumps({"id": None, "status": 400, "error": INVALID_JSON}))
-                elif msg.type == WSMsgType.ERROR:
-                    break
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        except Exception:
-            log.exception("WebSocket API connection failed")
-        finally:
-            timer.cancel()
-            self.sockets.discard(ws)
-        return ws
-
-    async def _ws_request(self, ws: web.WebSocketResponse, sess: Session, data: str) -> None:
-        t0 = time.perf_counter_ns()
-        now = self.now_ms()
-        try:
-            req = json.loads(data, parse_float=Decimal)
-        except ValueError:
-            req = None
-        if not isinstance(req, dict) or not isinstance(req.get("method"), str) or "id" not in req:
-            rid = req.get("id") if isinstance(req, dict) else None
-            await ws.send_str(dumps({"id": rid, "status": 400, "error": INVALID_JSON}))
-            return
-        rid, method, params = req["id"], req["method"], req.get("params") or {}
-        if not isinstance(params, dict):
-            await ws.send_str(dumps({"id": rid, "status": 400, "error": missing("params").body()}))
-            return
-        faults = {f.kind: f for f in self.faults.take(method)}
-        if "drop_before_execute" in faults:
-            self._abort(ws, sess)
-            return
-        reply = self._ws_execute(sess, method, params, now)
-        self.flush()
-        if self.options.measure and reply.orders:
-            self.timings_ns.append(time.perf_counter_ns() - t0)
-        env: dict[str, Any] = {"id": rid, "status": reply.status}
-        if "unknown_503" in faults:
-            env["status"], env["error"] = 503, {"code": -1000, "msg": UNKNOWN_503_TEXT}
-        elif reply.status == 200:
-            env["result"] = reply.body
-        else:
-            env["error"] = reply.body
-        rl = params.get("returnRateLimits")
-        show = sess.return_rate_limits if rl is None else str(rl).lower() != "false"
-        if show:
-            env["rateLimits"] = self.limiter.report(sess.ip, reply.api_key, now, reply.orders)
-        out = dumps(env)
-        if "drop_before_reply" in faults:
-            self._abort(ws, sess)
-            return
-        if "delay" in faults:
-            asyncio.get_running_loop().create_task(
-                self._send_later(ws, sess, out, faults["delay"].ms, "drop_after_reply" in faults)
-            )
-            return
-        await ws.send_str(out)
-        if "drop_after_reply" in faults:
-            await self._flushed(sess.transport)
-            self._abort(ws, sess)
-
-    @staticmethod
-    async def _flushed(transport: Any) -> None:
-        """Wait (briefly) until the kernel has taken our reply, so a drop after it cannot eat it."""
-        for _ in range(200):
-            if transport is None or transport.is_closing() or transport.get_write_buffer_size() == 0:
-                return
-            await asyncio.sleep(0.001)
-
-    async def _send_later(
-        self, ws: web.WebSocketResponse, sess: Session, out: str, ms: int, drop: bool
-    ) -> None:
-        await asyncio.sleep(ms / 1000)
-        with contextlib.suppress(Exception):
-            await ws.send_str(out)
-            if drop:
-                await self._flushed(sess.transport)
-                self._abort(ws, sess)
-
-    def _abort(self, ws: web.WebSocketResponse, sess: Session) -> None:
-        self.sockets.discard(ws)
-        if sess.transport is not None:
-            sess.transport.abort()
-
-    def _ws_execute(self, sess: Session, method: str, params: dict, now: int) -> Reply:
-        try:
-            if method.startswith("session."):
-                self.limiter.charge_weight(sess.ip, 2, now)
-                return Reply(200, self._session(sess, method, params, now), sess.api_key)
-            name = WS_METHODS.get(method)
-            if name is None:
-                # UNCONFIRMED: Binance's exact answer to an unknown method; -1000 with a clear text.
-                return Reply(400, {"code": -1000, "msg": f"Unknown method '{method}'."})
-            ep = ENDPOINTS[name]
-            self.limiter.charge_weight(sess.ip, ep.weight_for(params), now)
-            api_key = self._ws_auth(sess, ep.security, params, now)
-            if ep.counts_order:
-                self.limiter.charge_order(api_key or "", now)
-            result = ep.fn(Ctx(self.exchange, api_key or "", params, now))
-            return Reply(200, result, api_key, ep.counts_order)
-        except SimError as e:
-            return Reply(
-                e.http_status,
-                e.body(),
-                sess.api_key,
-                method in ("order.place", "order.modify", "algoOrder.place"),
-            )
-        except Exception:
-            log.exception("WS API %s failed", method)
-            return Reply(
-                500, {"code": -1000, "msg": "An unknown error occured while processing the request."}
-            )
-
-    def _ws_auth(self, sess: Session, security: str, params: dict, now: int) -> str | None:
-        if security == "none":
-            return None
-        if security == "key":
-            key = text(params, "apiKey") or sess.api_key
-            if not key:
-                raise missing("apiKey")
-            if key not in self.exchange.accounts:
-                raise err(-2015, http_status=401)
-            return key
-        if params.get("signature") not in (None, ""):
-            key = text(params, "apiKey")
-            if key is None:
-                raise missing("apiKey")
-            acct = self.exchange.accounts.get(key)
-            if acct is None:
-                raise err(-2015, http_status=401)
-            check_timestamp(params, now)
-            if not verify(acct.spec, ws_payloads(params), str(params["signature"])):
-                raise err(-1022)
-            return key
-        if sess.api_key is not None:
-            check_timestamp(params, now)
-            return sess.api_key
-        raise missing("signature" if text(params, "apiKey") else "apiKey")
-
-    def _session(self, sess: Session, method: str, params: dict, now: int) -> dict:
-        if method == "session.logon":
-            key = text(params, "apiKey")
-            if key is None:
-                raise missing("apiKey")
-            acct = self.exchange.accounts.get(key)
-            if acct is None:
-                raise err(-2015, http_status=401)
-            check_timestamp(params, now)
-            if params.get("signature") in (None, ""):
-                raise missing("signature")
-            # Only Ed25519 keys may log on; an HMAC key gets -1022 (UNCONFIRMED, see docs/sim.md).
-            if not acct.spec.is_ed25519 or not verify(
-                acct.spec, ws_payloads(params), str(params["signature"])
-            ):
-                raise err(-1022)
-            sess.api_key, sess.authorized_since = key, now
-        elif method == "session.logout":
-            sess.api_key = sess.authorized_since = None
-        elif method != "session.status":
-            raise SimError(-1000, f"Unknown method '{method}'.")
-        return {
-            "apiKey": sess.api_key,
-            "authorizedSince": sess.authorized_since,
-            "connectedSince": sess.connected_ms,
-            "returnRateLimits": sess.return_rate_limits,
-            "serverTime": now,
-        }
-
     # ------------------------------------------------------------------------------ streams
     async def _stream(self, request: web.Request, group: str, rest: str) -> web.StreamResponse:
         now = self.now_ms()
-        listen_key = None
-        if group == "private" or (
-            group == "legacy" and rest.startswith("/ws/") and self.exchange.listen_key_owner(rest[4:], now)
-        ):
-            listen_key = rest[4:] if rest.startswith("/ws/") else request.query.get("listenKey", "")
-            if not listen_key or self.exchange.listen_key_owner(listen_key, now) is None:
-                return web.json_response(err(-1125).body(), status=400)
+        combined = rest.startswith("/stream")
+        names = [n for n in rest[4:].split("/") if n] if rest.startswith("/ws/") else []
+        if combined and request.query.get("streams"):
+            names = [n for n in request.query["streams"].split("/") if n]
+        if request.query.get("listenKey"):
+            names.append(request.query["listenKey"])
+        keys = [n for n in names if self.exchange.listen_key_owner(n, now)]
+        if group == "private" and (len(keys) != len(names) or (not combined and not keys)):
+            return web.json_response(err(-1125).body(), status=400)
         ws = web.WebSocketResponse(
             compress=False, heartbeat=self.options.ping_interval_s, max_msg_size=64 * 1024
         )
         await ws.prepare(request)
         self.sockets.add(ws)
-        outlet = Outlet(ws)
-        timer = asyncio.get_running_loop().call_later(self.options.session_limit_s, outlet.stop)
-        conn = None
+        conn = MarketConn(Outlet(ws), group, combined)
+        timer = asyncio.get_running_loop().call_later(self.options.session_limit_s, conn.outlet.stop)
         try:
-            if listen_key is not None:
-                self.user_hub.add(listen_key, outlet)
-            else:
-                combined = rest.startswith("/stream")
-                conn = MarketConn(outlet, group, combined)
-                names = [n for n in rest[4:].split("/") if n] if rest.startswith("/ws/") else []
-                if combined and request.query.get("streams"):
-                    names = [n for n in request.query["streams"].split("/") if n]
-                self.market_hub.subscribe(conn, names)
+            self._subscribe(conn, names, now)
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT and conn is not None:
+                if msg.type == WSMsgType.TEXT:
                     self._stream_command(conn, msg.data)
                 elif msg.type == WSMsgType.ERROR:
                     break
@@ -637,12 +419,27 @@ class SimServer:
         finally:
             timer.cancel()
             self.sockets.discard(ws)
-            if listen_key is not None:
-                self.user_hub.remove(listen_key, outlet)
-            if conn is not None:
-                self.market_hub.drop(conn)
-            outlet.stop()
+            self._unsubscribe(conn, [*conn.user_keys, *conn.names])
+            conn.outlet.stop()
         return ws
+
+    def _subscribe(self, conn: MarketConn, names: list[str], now_ms: int) -> None:
+        """Market streams go to the market hub; a live listenKey (private/legacy URLs) to the user hub."""
+        for name in names:
+            if conn.group in ("private", "legacy") and self.exchange.listen_key_owner(name, now_ms):
+                if name not in conn.user_keys:
+                    conn.user_keys.append(name)
+                    self.user_hub.add(name, conn.outlet, conn.combined)
+            else:
+                self.market_hub.subscribe(conn, [name])
+
+    def _unsubscribe(self, conn: MarketConn, names: list[str]) -> None:
+        for name in names:
+            if name in conn.user_keys:
+                conn.user_keys.remove(name)
+                self.user_hub.remove(name, conn.outlet)
+            else:
+                self.market_hub.unsubscribe(conn, [name])
 
     def _stream_command(self, conn: MarketConn, data: str) -> None:
         try:
@@ -653,13 +450,13 @@ class SimServer:
             conn.outlet.send(dumps({"error": {"code": 0, "msg": "Invalid request"}, "id": None}))
             return
         if method == "SUBSCRIBE" and isinstance(params, list):
-            self.market_hub.subscribe(conn, [str(p) for p in params])
+            self._subscribe(conn, [str(p) for p in params], self.now_ms())
             conn.outlet.send(dumps({"result": None, "id": rid}))
         elif method == "UNSUBSCRIBE" and isinstance(params, list):
-            self.market_hub.unsubscribe(conn, [str(p) for p in params])
+            self._unsubscribe(conn, [str(p) for p in params])
             conn.outlet.send(dumps({"result": None, "id": rid}))
         elif method == "LIST_SUBSCRIPTIONS":
-            conn.outlet.send(dumps({"result": list(conn.names), "id": rid}))
+            conn.outlet.send(dumps({"result": [*conn.names, *conn.user_keys], "id": rid}))
         else:
             conn.outlet.send(
                 dumps({"error": {"code": 2, "msg": f"Invalid request: unknown method {method}"}, "id": rid})

@@ -73,7 +73,9 @@ class Outlet:
 
 
 def served(group: str, name: str) -> bool:
-    """Whether a connection on URL group ``group`` ('public', 'market', 'legacy') gets ``name``."""
+    """Whether a connection on URL group ``group`` ('public', 'market', 'private', 'legacy') gets ``name``."""
+    if group == "private":
+        return False
     if name.startswith("!"):
         allowed = MARKET_ALL if group == "market" else PUBLIC_ALL
         return name in allowed
@@ -82,11 +84,14 @@ def served(group: str, name: str) -> bool:
 
 
 class MarketConn:
+    """One stream connection: its URL group, frame form, market streams and listenKeys."""
+
     def __init__(self, outlet: Outlet, group: str, combined: bool) -> None:
         self.outlet = outlet
         self.group = group
         self.combined = combined
         self.names: list[str] = []
+        self.user_keys: list[str] = []
 
 
 class MarketHub:
@@ -140,24 +145,28 @@ def normalize(name: str) -> str:
 
 
 class UserHub:
-    """listenKey -> the user-data connections reading it."""
+    """listenKey -> the user-data connections reading it (and whether each wants combined frames)."""
 
     def __init__(self) -> None:
-        self.conns: dict[str, set[Outlet]] = {}
+        self.conns: dict[str, dict[Outlet, bool]] = {}
 
-    def add(self, key: str, outlet: Outlet) -> None:
-        self.conns.setdefault(key, set()).add(outlet)
+    def add(self, key: str, outlet: Outlet, combined: bool = False) -> None:
+        self.conns.setdefault(key, {})[outlet] = combined
 
     def remove(self, key: str, outlet: Outlet) -> None:
         s = self.conns.get(key)
         if s is not None:
-            s.discard(outlet)
+            s.pop(outlet, None)
             if not s:
                 del self.conns[key]
 
     def send(self, keys: Iterable[str], payload: object) -> None:
-        text = None
         for k in keys:
-            for o in list(self.conns.get(k, ())):
-                text = text or dumps(payload)
-                o.send(text)
+            raw = wrapped = None
+            for o, combined in list(self.conns.get(k, {}).items()):
+                if combined:  # combined streams wrap user data under the listenKey as stream name
+                    wrapped = wrapped or dumps({"stream": k, "data": payload})
+                    o.send(wrapped)
+                else:
+                    raw = raw or dumps(payload)
+                    o.send(raw)

@@ -73,6 +73,7 @@ COMMAND_FOR: dict[Action, CommandKind] = {
 RESULT_EVENTS = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
 SOCKET_REPLY_TIMEOUT_S = 10.0
 STATUS_REFRESH_S = 1.0
+REFUSAL_QUIET_MS = 1000  # the same refusal within this time updates the tooltip only
 
 
 class View(Protocol):
@@ -184,6 +185,8 @@ class DesktopApp:
         self.set_action_bar: Callable[[bool], None] = lambda visible: None
         self.quit_hook: Callable[[], None] = lambda: None
         self.refused: list[str] = []  # the last few refusals, newest last (tests and the tooltip)
+        self._repeating: Action | None = None
+        self._last_refusal: tuple[str, int] = ("", 0)
 
     # --- public, thread-safe ---------------------------------------------------------------
 
@@ -237,8 +240,9 @@ class DesktopApp:
     def stop(self, timeout: float = 1.0) -> None:
         """Stop the engine and the dispatcher; positions and stops on the exchange stay."""
         deadline = time.monotonic() + timeout
-        self._inbox.put(_STOP)
-        self._dispatcher.join(max(0.0, deadline - time.monotonic()))
+        if self._dispatcher.is_alive():
+            self._inbox.put(_STOP)
+            self._dispatcher.join(max(0.0, deadline - time.monotonic()))
         engine, self.engine = self.engine, None
         if engine is not None:
             engine.stop(max(0.1, deadline - time.monotonic()))
@@ -336,8 +340,12 @@ class DesktopApp:
     def _on_chord(self, chord: _Chord) -> None:
         label = human_combo(chord.combo)
         if chord.repeat:
-            self._refuse(self.gate.repeat(label).reason)
+            # a held key repeats ~25 times a second: say so once per hold, not 25 times
+            if self._repeating is not chord.action:
+                self._repeating = chord.action
+                self._refuse(self.gate.repeat(label).reason)
             return
+        self._repeating = None
         decision = self.gate.press(chord.action, self._clock_ms(), unlocked=self.ui.unlocked,
                                    state=self.ui.status.state, armed=self.ui.armed, label=label)
         if not decision.send:
@@ -425,6 +433,10 @@ class DesktopApp:
         self.refused.append(reason)
         del self.refused[:-20]
         self._set(last_message=reason)
+        now = self._clock_ms()
+        if reason == self._last_refusal[0] and now - self._last_refusal[1] < REFUSAL_QUIET_MS:
+            return  # the same sentence again right away: the tooltip has it, no new bubble
+        self._last_refusal = (reason, now)
         self.notify(Notification("Not sent", reason))
 
     def _fail_pending(self, reason: str) -> None:

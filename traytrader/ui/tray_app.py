@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -114,17 +115,31 @@ class TrayApp:
         return 0
 
     def _start_parts(self) -> None:
-        self.app.start()
         if self.options.socket_path is not None:
-            self.control = ControlServer(self.options.socket_path, self.app.socket_request).start()
+            if hasattr(socket, "AF_UNIX"):
+                self.control = ControlServer(self.options.socket_path, self.app.socket_request).start()
+            else:
+                log.warning("No control socket on this platform; `traytrader send` is unavailable.")
+        self.app.start()
         if self.options.hotkeys:
+            self._start_hotkeys()
+        if self.options.action_bar or self.app.bar_at_start:
+            self.app.do(Action.TOGGLE_ACTION_BAR, source="start")
+
+    def _start_hotkeys(self) -> None:
+        from traytrader.ui.messages import Notification
+
+        try:
             from traytrader.ui.hotkeys import HotkeyListener
 
             self.hotkeys = HotkeyListener(bindings(self.app.config.hotkeys), self.app.hotkey)
             self.hotkeys.start()
-        if self.options.action_bar or self.app.bar_at_start:
-            self.app.do(Action.TOGGLE_ACTION_BAR, source="start")
-
+        except Exception as exc:  # Wayland, no X RECORD, no accessibility permission on macOS
+            self.hotkeys = None
+            reason = (f"Global hotkeys are unavailable ({type(exc).__name__}: {exc}); bind "
+                      "`traytrader send buy` / `traytrader send sell` to keys in your desktop instead.")
+            log.warning("%s", reason)
+            self.app.notify(Notification("No global hotkeys", reason, urgent=True))
     def quit(self) -> None:
         """Quit from any thread (menu item, signal, test)."""
         if not self._quitting.is_set():
@@ -163,7 +178,8 @@ class TrayApp:
         if self.bar is None:
             from traytrader.ui.action_bar import ActionBar
 
-            self.bar = ActionBar(tk, self.app.do, self.app.remember_bar_position, self.app.bar_position)
+            self.bar = ActionBar(tk, lambda action, argument: self.app.do(action, argument, "actionbar"),
+                                 self.app.remember_bar_position, self.app.bar_position)
             self.bar.show_state(self.app.ui)
             self.app.add_view(self.bar)
         self.bar.set_visible(visible)

@@ -1,0 +1,78 @@
+"""The one table issue 8 asks for, as Markdown (it goes into docs/reliability.md and the README)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+COLUMNS = (
+    "scenario",
+    "runs",
+    "keys",
+    "orders",
+    "duplicates",
+    "undetermined",
+    "orphan stops",
+    "max unprotected ms",
+    "reconnect p50 / p99 ms",
+)
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def row(name: str, totals: Mapping[str, Any]) -> list[str]:
+    return [
+        name,
+        str(totals["runs"]),
+        str(totals["keypresses"]),
+        str(totals["orders"]),
+        str(totals["duplicates"]),
+        str(totals["undetermined"]),
+        str(totals.get("orphans", 0)),
+        _ms(totals["max_unprotected_ms"]),
+        f"{_ms(totals['reconnect_p50_ms'])} / {_ms(totals['reconnect_p99_ms'])}",
+    ]
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(COLUMNS)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)) + " |"
+
+    out = [line(COLUMNS), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def machine() -> str:
+    import os
+
+    cpus = os.cpu_count() or 0
+    return f"{platform.system()} {platform.machine()}, {cpus} CPUs, Python {platform.python_version()}"
+
+
+def header(command: str) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"Command: `{command}`  \nMachine: {machine()}  \nDate: {stamp}"
+
+
+def failures(results: Mapping[str, Mapping[str, Any]], bounds: Mapping[str, float]) -> list[str]:
+    """Invariant violations, one sentence each: duplicates, undetermined, unprotected beyond bound."""
+    out = []
+    for name, totals in results.items():
+        if totals["duplicates"]:
+            out.append(f"{name}: {totals['duplicates']} duplicate order(s).")
+        if totals["undetermined"]:
+            out.append(f"{name}: {totals['undetermined']} command(s) without a definite outcome.")
+        bound = bounds.get(name)
+        if bound is not None and totals["max_unprotected_ms"] > bound:
+            out.append(
+                f"{name}: a position was unprotected for {totals['max_unprotected_ms']:.0f} ms "
+                f"(bound {bound:.0f} ms)."
+            )
+    return out

@@ -1,0 +1,414 @@
+"""Drives one scenario: a real ``Engine`` (with the ASL when installed) against the simulator over
+loopback, keypresses submitted through ``EngineHandle.submit`` as a hotkey would, faults scripted over
+``/sim/fault`` (and the ``FaultProxy``) at seeded random moments, and every figure read back from the
+exchange's own record.
+
+One run = prepare (scenario) → keypresses with faults (scenario) → hold until the position is
+protected or ``hold_s`` passes → flatten with faults cleared → read ``/sim/state`` → per-run figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from benchmarks.reliability import metrics
+from benchmarks.reliability.proxy import FaultProxy
+from benchmarks.reliability.simctl import SimControl
+from traytrader.core.models import (
+    ApiCredentials,
+    AppConfig,
+    AslSettings,
+    Environment,
+    ExchangeSettings,
+    HotkeySettings,
+    KeyType,
+    Profile,
+    SafetySettings,
+)
+from traytrader.engine.api import (
+    Command,
+    CommandDone,
+    CommandKind,
+    CommandRejected,
+    EngineState,
+    Event,
+    OrderAccepted,
+    OrderFilled,
+    SafetyAction,
+    StateChanged,
+)
+from traytrader.engine.handle import Engine
+from traytrader.sim import (
+    DEMO_API_KEY,
+    DEMO_ED25519_API_KEY,
+    DEMO_ED25519_PRIVATE_KEY_PEM,
+    DEMO_SECRET,
+    SimOptions,
+)
+
+log = logging.getLogger("reliability")
+TERMINAL = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
+# Sentences that leave the user without a definite outcome (engine/outcome.py, handle.run_engine_once).
+UNDETERMINED_WORDS = ("could not learn whether", "no answer in time", "check the exchange")
+CLIENT_PREFIX = "tt-"
+
+
+@dataclass
+class EngineOptions:
+    """What the harness sets on the engine's config for a scenario."""
+
+    recv_window_ms: int = 1000
+    request_timeout_ms: int = 600
+    cooldown_ms: int = 0
+    max_orders_per_minute: int = 10_000
+    max_notional_usdt: Decimal = Decimal("100000")
+    notional_usdt: Decimal = Decimal("200")
+    rollover_after_s: float | None = None
+    key_type: KeyType = KeyType.HMAC
+    via_proxy: bool = False
+    asl: AslSettings = field(default_factory=AslSettings)
+
+
+class Recorder:
+    """Engine events with monotonic arrival times; waits on conditions, never sleeps blind."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, Event]] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self.cond:
+            self.events.append((time.monotonic(), event))
+            self.cond.notify_all()
+
+    def mark(self) -> int:
+        with self.cond:
+            return len(self.events)
+
+    def wait(self, predicate: Callable[[Event], bool], timeout: float, after: int = 0) -> Event | None:
+        found: list[Event] = []
+
+        def check() -> bool:
+            for _, event in self.events[after:]:
+                if predicate(event):
+                    found.append(event)
+                    return True
+            return False
+
+        with self.cond:
+            self.cond.wait_for(check, timeout)
+        return found[0] if found else None
+
+    def since(self, index: int) -> list[tuple[float, Event]]:
+        with self.cond:
+            return list(self.events[index:])
+
+
+def outages(events: list[tuple[float, Event]]) -> list[float]:
+    """Milliseconds from each READY → not-READY transition to the next READY (the WS-API reconnects)."""
+    out, down = [], None
+    for at, event in events:
+        if not isinstance(event, StateChanged):
+            continue
+        if event.state is EngineState.READY:
+            if down is not None:
+                out.append((at - down) * 1000)
+            down = None
+        elif event.state in (EngineState.CONNECTING, EngineState.DISCONNECTED) and down is None:
+            down = at
+    return out
+
+
+@dataclass
+class RunFigures:
+    keypresses: int = 0
+    orders: int = 0
+    duplicates: int = 0
+    undetermined: int = 0
+    orphans: int = 0
+    max_unprotected_ms: float = 0.0
+    reconnect_ms: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PressResult:
+    kind: CommandKind
+    event: Event | None
+    counted: bool
+
+
+class Harness:
+    """One simulator + one engine for a scenario; ``run_once`` executes one randomised run."""
+
+    def __init__(
+        self,
+        sim_options: SimOptions,
+        engine_options: EngineOptions,
+        *,
+        seed: int,
+        workdir: Path | None = None,
+        credentials: ApiCredentials | None = None,
+    ) -> None:
+        self.sim_options = sim_options
+        self.sim = SimControl(sim_options)
+        self.scratch: dict[str, Any] = {}
+        self.options = engine_options
+        self.rng = random.Random(seed)
+        self.proxy = FaultProxy(self.sim.port).start() if engine_options.via_proxy else None
+        self._tmp = tempfile.TemporaryDirectory(prefix="traytrader-rel-") if workdir is None else None
+        self.workdir = Path(self._tmp.name) if self._tmp is not None else workdir  # type: ignore[union-attr]
+        self.journal_path = self.workdir / "journal.sqlite3"
+        self.recorder = Recorder()
+        self.credentials = credentials or self._credentials()
+        self.config = self._config()
+        kwargs: dict[str, Any] = {}
+        if engine_options.rollover_after_s is not None:
+            kwargs["rollover_after_s"] = engine_options.rollover_after_s
+        self.engine = Engine(
+            self.config, self.credentials, journal_path=self.journal_path, enable_asl=True, **kwargs
+        )
+        self.engine.subscribe(self.recorder)
+        self.presses: list[PressResult] = []
+        self.extra_reconnects: list[float] = []
+        self.notes: list[str] = []
+
+    # -- setup -------------------------------------------------------------------------------------
+    def _credentials(self) -> ApiCredentials:
+        if self.options.key_type is KeyType.ED25519:
+            return ApiCredentials(
+                "rel-ed", KeyType.ED25519, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM
+            )
+        return ApiCredentials("rel", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET)
+
+    def _config(self) -> AppConfig:
+        o = self.options
+        if self.proxy is not None:
+            rest, ws_api, stream = (
+                self.proxy.url("http"),
+                self.proxy.url("ws", "/ws-fapi/v1"),
+                self.proxy.url("ws"),
+            )
+        else:
+            rest, ws_api, stream = self.sim.rest_url, self.sim.ws_api_url, self.sim.stream_url
+        exchange = ExchangeSettings(
+            environment=Environment.SIM,
+            key=self.credentials.name,
+            rest_url=rest,
+            ws_api_url=ws_api,
+            stream_url=stream,
+            recv_window_ms=o.recv_window_ms,
+            request_timeout_ms=o.request_timeout_ms,
+        )
+        profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=o.notional_usdt, asl=o.asl)
+        return AppConfig(
+            path="<reliability>",
+            exchange=exchange,
+            hotkeys=HotkeySettings(),
+            safety=SafetySettings(
+                max_notional_usdt=o.max_notional_usdt,
+                max_orders_per_minute=o.max_orders_per_minute,
+                cooldown_ms=o.cooldown_ms,
+            ),
+            asl=o.asl,
+            profiles=(profile,),
+            default_profile=profile.name,
+        )
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.engine.start()
+        event = self.recorder.wait(
+            lambda e: isinstance(e, StateChanged) and e.state in (EngineState.READY, EngineState.ERROR),
+            timeout,
+        )
+        if not isinstance(event, StateChanged) or event.state is not EngineState.READY:
+            raise RuntimeError(f"the engine did not become ready: {getattr(event, 'text', 'no event')}")
+
+    @property
+    def asl_installed(self) -> bool:
+        return getattr(self.engine, "asl", None) is not None
+
+    def close(self) -> None:
+        self.engine.stop(3.0)
+        if self.proxy is not None:
+            self.proxy.stop()
+        self.sim.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    # -- actions -----------------------------------------------------------------------------------
+    def submit(self, kind: CommandKind, *, counted: bool = True) -> int:
+        """Submit a keypress without waiting; returns the event index it was submitted at."""
+        mark = self.recorder.mark()
+        self.engine.submit(Command(kind, source="hotkey" if counted else "reliability"))
+        return mark
+
+    def press(self, kind: CommandKind, *, counted: bool = True, timeout: float = 30.0) -> PressResult:
+        """One keypress, waiting for its terminal event (presses are sequential here)."""
+        mark = self.submit(kind, counted=counted)
+        event = self.recorder.wait(lambda e: isinstance(e, TERMINAL), timeout, after=mark)
+        result = PressResult(kind, event, counted)
+        self.presses.append(result)
+        return result
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.engine.status().state is EngineState.READY:
+                session = self.engine.session
+                if session is not None and session.ready:
+                    return True
+            with self.recorder.cond:
+                self.recorder.cond.wait(0.01)
+        return False
+
+    def poll(self, condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+        """Re-check ``condition`` (e.g. on /sim/state) until true or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if condition():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    # -- one run -----------------------------------------------------------------------------------
+    def _open_positions(self, state: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            p
+            for a in state["accounts"]
+            if a["apiKey"] == self.credentials.api_key
+            for p in a["positions"]
+            if Decimal(p["positionAmt"]) != 0
+        ]
+
+    def _open_algos(self, state: dict[str, Any]) -> list[int]:
+        return [
+            i
+            for a in state["accounts"]
+            if a["apiKey"] == self.credentials.api_key
+            for i in a["openAlgoOrders"]
+        ]
+
+    def _protected(self, state: dict[str, Any]) -> bool:
+        open_positions = self._open_positions(state)
+        if not open_positions:
+            return True
+        return bool(self._open_algos(state))
+
+    def run_once(
+        self,
+        act: Callable[[Harness, random.Random], None],
+        prepare: Callable[[Harness, random.Random], None] | None = None,
+        cleanup: Callable[[Harness], None] | None = None,
+        *,
+        hold_s: float = 4.0,
+        after_clear: Callable[[Harness], None] | None = None,
+    ) -> RunFigures:
+        rng = self.rng
+        if prepare is not None:
+            prepare(self, rng)
+        start_ms = self.sim.server_ms()
+        press_mark = len(self.presses)
+        event_mark = self.recorder.mark()
+        act(self, rng)
+        figures = RunFigures()
+        # Hold the position until the exchange shows a stop for it (or hold_s), so the unprotected
+        # time measures the engine, not how soon the harness flattens.
+        self.wait_ready()
+        if self.asl_installed:
+            self.poll(lambda: self._protected(self.sim.state()), hold_s, 0.05)
+        self.sim.clear_faults()
+        if after_clear is not None:
+            after_clear(self)
+        if self.proxy is not None:
+            self.proxy.stall(False)
+            self.proxy.refuse(False)
+        self.wait_ready()
+        self._flatten(figures)
+        state = self.sim.state()
+        end_ms = int(state["serverTime"])
+        if cleanup is not None:
+            cleanup(self)
+        window = metrics.since(state["orders"], start_ms)
+        events = self.recorder.since(event_mark)
+        counted = [p for p in self.presses[press_mark:] if p.counted]
+        figures.keypresses = len(counted)
+        figures.orders = len(metrics.user_orders(window, CLIENT_PREFIX))
+        figures.duplicates = metrics.duplicates(window)
+        figures.undetermined = self._undetermined(counted, window, events)
+        figures.max_unprotected_ms = metrics.max_unprotected_ms(window, end_ms, start_ms)
+        figures.reconnect_ms = outages(events) + self.extra_reconnects
+        figures.notes = self.notes
+        self.extra_reconnects, self.notes = [], []
+        return figures
+
+    def _flatten(self, figures: RunFigures) -> None:
+        """Close what the run left open (not counted as keypresses), then check for orphan stops."""
+        state = self.sim.state()
+        if self._open_positions(state):
+            result = self.press(CommandKind.FLATTEN, counted=False)
+            if not isinstance(result.event, OrderFilled | CommandDone):
+                self.notes.append(f"flatten: {getattr(result.event, 'text', 'no answer')}")
+            self.poll(lambda: not self._open_positions(self.sim.state()), 5.0, 0.05)
+        # "A closed position cancels every remaining stop of ours — no orphans" (issue 6).
+        if not self.poll(
+            lambda: not self._open_algos(self.sim.state()), 3.0 if self.asl_installed else 0, 0.05
+        ):
+            figures.orphans = len(self._open_algos(self.sim.state()))
+            self.press(CommandKind.CANCEL_ALL, counted=False)
+
+    def _undetermined(
+        self, presses: list[PressResult], window: list[Any], events: list[tuple[float, Event]]
+    ) -> int:
+        """Keypresses with no definite outcome: no terminal event, an "unknown" sentence, or an order
+        that executed on the exchange while the user was never told it did."""
+        count = 0
+        for press in presses:
+            text = getattr(press.event, "text", "").lower()
+            if press.event is None or any(words in text for words in UNDETERMINED_WORDS):
+                count += 1
+                self.notes.append(f"undetermined {press.kind.value}: {text or 'no terminal event'}")
+        told = {e.client_order_id for _, e in events if isinstance(e, OrderFilled | OrderAccepted)}
+        safety = any(isinstance(e, SafetyAction) for _, e in events)
+        for order in metrics.user_orders(window, CLIENT_PREFIX):
+            cid = str(order.get("clientOrderId"))
+            if cid in told or (safety and order.get("reduceOnly")):
+                continue
+            if order.get("status") in ("FILLED", "NEW", "PARTIALLY_FILLED"):
+                count += 1
+                self.notes.append(f"order {cid} {order.get('status')} on the exchange, user not told")
+        return count
+
+
+def merge(figures: list[RunFigures]) -> dict[str, Any]:
+    """Scenario totals from its runs."""
+    reconnects = [ms for f in figures for ms in f.reconnect_ms]
+    notes = [n for f in figures for n in f.notes]
+    return {
+        "runs": len(figures),
+        "keypresses": sum(f.keypresses for f in figures),
+        "orders": sum(f.orders for f in figures),
+        "duplicates": sum(f.duplicates for f in figures),
+        "undetermined": sum(f.undetermined for f in figures),
+        "orphans": sum(f.orphans for f in figures),
+        "max_unprotected_ms": max((f.max_unprotected_ms for f in figures), default=0.0),
+        "reconnect_p50_ms": metrics.percentile(reconnects, 50),
+        "reconnect_p99_ms": metrics.percentile(reconnects, 99),
+        "reconnects": len(reconnects),
+        "notes": notes,
+    }
+
+
+def replace_options(options: EngineOptions, **changes: Any) -> EngineOptions:
+    return dataclasses.replace(options, **changes)

@@ -1,0 +1,277 @@
+"""The fault scenarios of issue 8, each a scripted run with seeded random timing.
+
+A scenario says how to set up the simulator and the engine, and what one run does: which fault is
+armed (``POST /sim/fault``), when (a random lead or lag around the keypress), and which keys are
+pressed. The runner measures; this module only scripts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from benchmarks.reliability.runner import EngineOptions, Harness, PressResult
+from traytrader.core.models import KeyType
+from traytrader.engine.api import CommandKind, Event
+from traytrader.sim import SimOptions
+
+Act = Callable[[Harness, random.Random], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    act: Act
+    prepare: Act | None = None
+    after_clear: Callable[[Harness], None] | None = None  # re-arm what clear_faults removed
+    cleanup: Callable[[Harness], None] | None = None
+    sim: SimOptions = field(default_factory=lambda: SimOptions(seed=7, tick_ms=100))
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    runs: int = 20  # full run
+    fast_runs: int = 0  # 0: not in the --fast subset
+    hold_s: float = 4.0
+
+
+def _side(rng: random.Random) -> CommandKind:
+    return rng.choice((CommandKind.BUY, CommandKind.SELL))
+
+
+def _fault_then_press(
+    kind: str, method: str = "order.place", ms: int | Callable[[Harness, random.Random], int] = 0
+) -> Act:
+    def act(h: Harness, rng: random.Random) -> None:
+        delay = ms(h, rng) if callable(ms) else ms
+        # Random moment between arming and pressing: the fault must not depend on tight timing.
+        time.sleep(rng.uniform(0, 0.05))
+        h.sim.fault(kind, method, 1, delay)
+        h.press(_side(rng))
+
+    return act
+
+
+def _close_all_before_press(h: Harness, rng: random.Random) -> None:
+    """(a) The connection drops just before the keypress: refused while down, or sent after the
+    reconnect — never both, never lost without a word."""
+    h.sim.fault("close_all")
+    time.sleep(rng.uniform(0, 0.08))
+    h.press(_side(rng))
+
+
+def _restart_around_press(h: Harness, rng: random.Random) -> None:
+    """Server restart (state kept) at a random moment just before or after the keypress."""
+    lead = rng.uniform(-0.02, 0.02)
+    kind = _side(rng)
+    if lead > 0:
+        h.sim.restart()
+        time.sleep(lead)
+        h.press(kind)
+        return
+    mark = h.submit(kind)
+    time.sleep(-lead)
+    h.sim.restart()
+    _wait_terminal(h, mark, kind)
+
+
+def _wait_terminal(h: Harness, mark: int, kind: CommandKind, timeout: float = 30.0) -> None:
+    from benchmarks.reliability.runner import TERMINAL
+
+    event = h.recorder.wait(lambda e: isinstance(e, TERMINAL), timeout, after=mark)
+    h.presses.append(PressResult(kind, event, True))
+
+
+def _delay_ms(h: Harness, rng: random.Random) -> int:
+    return h.options.request_timeout_ms + rng.randint(100, 900)
+
+
+def _skew(h: Harness, rng: random.Random) -> None:
+    ms = rng.choice((-3000, 3000))
+    h.notes.append(f"clock skew {ms:+d} ms")
+    h.sim.fault("clock_skew", "*", 1, ms)
+    h.scratch["skew_ms"] = ms
+
+
+def _reskew(h: Harness) -> None:
+    h.sim.fault("clock_skew", "*", 1, h.scratch.get("skew_ms", 0))
+
+
+def _unskew(h: Harness) -> None:
+    h.sim.clear_faults()
+
+
+def _user_stream(h: Harness) -> tuple[int, bool]:
+    session = h.engine.session
+    stream = getattr(session, "user_stream", None)
+    if stream is None:
+        return 0, False
+    return stream.keys_created, stream.connection.connected.is_set()
+
+
+def _listen_key_expiry(h: Harness, rng: random.Random) -> None:
+    """Every listenKey expires at a random moment around a keypress; the engine must re-create the
+    user stream (new key) and keep protecting the position."""
+    h.press(_side(rng))
+    time.sleep(rng.uniform(0, 0.2))
+    keys, _ = _user_stream(h)
+    started = time.monotonic()
+    h.sim.fault("expire_listen_key")
+    if h.poll(lambda: _user_stream(h)[0] > keys and _user_stream(h)[1], 15.0, 0.005):
+        h.extra_reconnects.append((time.monotonic() - started) * 1000)
+    else:
+        h.notes.append("user stream not re-created within 15 s after listenKey expiry")
+    h.press(_side(rng))
+
+
+def _market_streams(h: Harness) -> int:
+    session = h.engine.session
+    return sum(s.reconnects for s in getattr(session, "market_streams", []) or [])
+
+
+def _market_stall(h: Harness, rng: random.Random) -> None:
+    """The market streams go silent (TCP up, no bytes) for 1.5–3 s while keys are pressed."""
+    assert h.proxy is not None
+    h.press(_side(rng))
+    before = _market_streams(h)
+    stall_s = rng.uniform(1.5, 3.0)
+    started = time.monotonic()
+    h.proxy.stall(True)
+    time.sleep(rng.uniform(0.3, 1.0))
+    h.press(_side(rng))  # sized on the last price the engine saw
+    detected = h.poll(lambda: _market_streams(h) > before, max(0.0, stall_s - (time.monotonic() - started)))
+    if detected:
+        h.extra_reconnects.append((time.monotonic() - started) * 1000)
+    else:
+        h.notes.append(f"market-stream stall of {stall_s:.1f} s not detected by the engine")
+    h.proxy.stall(False)
+
+
+def _burst(h: Harness, rng: random.Random) -> None:
+    """100 keypresses within one second (BUY and SELL mixed), as a stuck or bouncing key would."""
+    from benchmarks.reliability.runner import TERMINAL
+
+    mark = h.recorder.mark()
+    kinds = [_side(rng) for _ in range(100)]
+    started = time.monotonic()
+    for i, kind in enumerate(kinds):
+        h.submit(kind)
+        pause = started + (i + 1) / 100 - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+
+    def answered() -> bool:
+        return sum(isinstance(e, TERMINAL) for _, e in h.recorder.since(mark)) >= len(kinds)
+
+    h.poll(answered, 30.0, 0.01)
+    terminals = [e for _, e in h.recorder.since(mark) if isinstance(e, TERMINAL)]
+    for i, kind in enumerate(kinds):
+        event: Event | None = terminals[i] if i < len(terminals) else None
+        h.presses.append(PressResult(kind, event, True))
+
+
+def _rollover(h: Harness, rng: random.Random) -> None:
+    """Keys pressed across planned rollovers (the simulator's session limit, shortened)."""
+    deadline = time.monotonic() + h.sim_options.session_limit_s * 1.6
+    long = True
+    while time.monotonic() < deadline:
+        h.press(CommandKind.BUY if long else CommandKind.SELL)
+        long = not long
+        time.sleep(rng.uniform(0.2, 0.5))
+
+
+ROLLOVER_LIMIT_S = 3.0
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "a-drop-before-send",
+        "(a) connection dropped before the order is sent",
+        _close_all_before_press,
+        fast_runs=2,
+    ),
+    Scenario(
+        "a-drop-on-receipt",
+        "(a') dropped on receipt, not executed",
+        _fault_then_press("drop_before_execute"),
+        fast_runs=2,
+    ),
+    Scenario(
+        "b-drop-before-reply",
+        "(b) dropped after send, before the reply",
+        _fault_then_press("drop_before_reply"),
+        fast_runs=2,
+    ),
+    Scenario(
+        "b-stop-placement",
+        "(b) of a stop placement (algoOrder.place)",
+        _fault_then_press("drop_before_reply", "algoOrder.place"),
+        fast_runs=2,
+    ),
+    Scenario(
+        "c-drop-after-reply",
+        "(c) dropped after the reply",
+        _fault_then_press("drop_after_reply"),
+        fast_runs=2,
+    ),
+    Scenario("server-restart", "server restart, state kept", _restart_around_press, fast_runs=2),
+    Scenario(
+        "unknown-503", "503 unknown while the order executes", _fault_then_press("unknown_503"), fast_runs=2
+    ),
+    Scenario(
+        "reply-delayed",
+        "reply delayed past the timeout",
+        _fault_then_press("delay", ms=_delay_ms),
+        fast_runs=2,
+    ),
+    Scenario(
+        "clock-skew",
+        "exchange clock skewed ±3 s",
+        lambda h, rng: h.press(_side(rng)),
+        prepare=_skew,
+        after_clear=_reskew,
+        cleanup=_unskew,
+        fast_runs=2,
+    ),
+    Scenario("listenkey-expiry", "listenKey expiry", _listen_key_expiry, fast_runs=1),
+    Scenario(
+        "market-stall",
+        "market-stream stall",
+        _market_stall,
+        engine=EngineOptions(via_proxy=True),
+        runs=8,
+        fast_runs=1,
+    ),
+    Scenario(
+        "burst-100",
+        "burst of 100 keypresses in 1 s",
+        _burst,
+        engine=EngineOptions(cooldown_ms=300, max_orders_per_minute=4),
+        runs=3,
+        fast_runs=1,
+    ),
+    Scenario(
+        "rollover",
+        "24-hour rollover (shortened to 3 s)",
+        _rollover,
+        sim=SimOptions(seed=7, session_limit_s=ROLLOVER_LIMIT_S),
+        engine=EngineOptions(rollover_after_s=ROLLOVER_LIMIT_S * 0.6),
+        runs=3,
+        fast_runs=1,
+    ),
+    Scenario(
+        "ed25519-drop-before-reply",
+        "(b) with an Ed25519 key (session.logon)",
+        _fault_then_press("drop_before_reply"),
+        engine=EngineOptions(key_type=KeyType.ED25519),
+        runs=10,
+        fast_runs=1,
+    ),
+)
+
+
+def by_name(names: list[str]) -> list[Scenario]:
+    known = {s.name: s for s in SCENARIOS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"Unknown scenario {unknown[0]!r}; choose from: {', '.join(known)}.")
+    return [known[n] for n in names]

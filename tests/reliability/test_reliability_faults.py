@@ -1,0 +1,35 @@
+"""The CI subset of ``python -m benchmarks.reliability --fast``: every fast scenario, a few seeded runs,
+a real engine (with the ASL) against the simulator over loopback, and the invariants of issue 8
+asserted from the exchange's own record: 0 duplicates, 0 undetermined outcomes, no position left
+without a stop beyond the documented bound, and no orphan stops."""
+
+from __future__ import annotations
+
+import pytest
+from relkit import ROOT  # noqa: F401  (puts the repo root on sys.path)
+
+from benchmarks.reliability.__main__ import run_scenario, unprotected_bound_ms
+from benchmarks.reliability.scenarios import SCENARIOS
+
+FAST = [s for s in SCENARIOS if s.fast_runs]
+
+
+@pytest.mark.parametrize("scenario", FAST, ids=[s.name for s in FAST])
+def test_scenario_invariants(scenario) -> None:
+    totals = run_scenario(scenario, scenario.fast_runs, seed=1000 + FAST.index(scenario), progress=False)
+    notes = "; ".join(totals["notes"])
+    assert totals["keypresses"] >= scenario.fast_runs
+    assert totals["duplicates"] == 0, notes
+    assert totals["undetermined"] == 0, notes
+    assert totals["asl_installed"], "traytrader/engine/asl_driver.py is missing: no stop is ever placed"
+    bound = unprotected_bound_ms(scenario, scenario.name)
+    assert totals["max_unprotected_ms"] <= bound, (totals["max_unprotected_ms"], bound, notes)
+    assert totals["orphans"] == 0, notes
+
+
+def test_burst_of_100_presses_sends_within_the_caps() -> None:
+    burst = next(s for s in SCENARIOS if s.name == "burst-100")
+    totals = run_scenario(burst, 1, seed=7, progress=False)
+    assert totals["keypresses"] == 100 and totals["undetermined"] == 0
+    # The 4-per-minute cap (enforced before signing) bounds the entries; the flatten is the fifth.
+    assert 1 <= totals["orders"] <= 5, totals

@@ -1,0 +1,51 @@
+"""``traytrader sim`` as a user runs it: URLs printed, serving, Ctrl+C exits 0 without a traceback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from traytrader.sim import DEMO_API_KEY
+
+
+def test_cli_serves_and_stops_cleanly() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "traytrader", "sim", "--port", "0", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        assert proc.stdout is not None
+        while not lines or not lines[-1].startswith("Serving"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            lines.append(line.strip())
+        rest = next(x for x in lines if x.startswith("REST:")).split()[-1]
+        assert any(x.startswith("WebSocket API:") and x.endswith("/ws-fapi/v1") for x in lines)
+        assert any(DEMO_API_KEY in x and "DEMO ONLY" in x for x in lines)
+        with urllib.request.urlopen(f"{rest}/fapi/v1/time", timeout=5) as r:
+            assert "serverTime" in json.loads(r.read())
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_cli_bad_flags_are_one_sentence() -> None:
+    for args, words in (
+        (["--speed", "0"], "--speed must be greater than 0."),
+        (["--accounts", "/nonexistent/accounts.toml"], "Cannot read the accounts file"),
+        (["--port", "70000"], "is not a port number"),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "traytrader", "sim", *args], capture_output=True, text=True, timeout=30
+        )
+        assert r.returncode == 2 and r.stderr.startswith("traytrader: ") and words in r.stderr
+        assert "Traceback" not in r.stderr

@@ -1,0 +1,355 @@
+"""The ASL driver: runs one ``core.asl.Ladder`` per position and executes what it decides.
+
+The engine calls the ``AslSink`` methods (``engine/asl_api.py``) on its asyncio loop; the driver
+routes each input to the ladder of that symbol and position side, and turns the ladder's actions
+into requests through the ``AslGateway``: ``algoOrder.place`` (params from
+``core.orders.build_stop_order``), ``algoOrder.cancel`` by clientAlgoId, ``openAlgoOrders`` for
+reconciliation, a reduce-only market close. Every outcome goes back into the ladder as an input,
+so retries, make-before-break and reconciliation stay pure decisions there.
+
+Requests are started at once as tasks on the running loop: a mark price that calls for a better
+stop puts the placement on the wire within the same loop iteration (see ``benchmarks/bench_asl.py``).
+
+Reconciliation respects the weight limit (``openAlgoOrders`` costs 1 per symbol): at most one query
+per symbol per ``min_query_interval_ms``, one every ``reconcile_interval_ms`` while the symbol has a
+position or stops of ours, and always on ``recover`` (start and every reconnect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from traytrader.core import asl
+from traytrader.core.errors import ExchangeRejected, InvalidOrder, TraytraderError
+from traytrader.core.filters import LotSize, PriceFilter, SymbolFilters
+from traytrader.core.models import AppConfig, AslSettings, PositionSide, Side
+from traytrader.core.orders import build_stop_order
+from traytrader.engine.api import Event, Notice, SafetyAction, StopMoved, StoppedOut
+from traytrader.engine.asl_api import AslGateway
+
+log = logging.getLogger(__name__)
+
+MIN_QUERY_INTERVAL_MS = 1_000
+RECONCILE_INTERVAL_MS = 10_000
+_ZERO = Decimal(0)
+
+JournalLike = Callable[[str, dict[str, Any]], None] | Any
+
+
+def _dec(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else _ZERO
+    except (InvalidOperation, ValueError):
+        return _ZERO
+
+
+def existing_stop(row: Mapping[str, Any]) -> asl.ExistingStop | None:
+    """An ``openAlgoOrders`` row as the ladder's ``ExistingStop`` (None for other order types)."""
+    kind = str(row.get("orderType") or row.get("type") or "")
+    try:
+        style = asl.StopStyle(kind)
+        side = Side(str(row.get("side")))
+    except ValueError:
+        return None
+    trigger = _dec(row.get("triggerPrice"))
+    callback = _dec(row.get("callbackRate"))
+    return asl.ExistingStop(str(row.get("clientAlgoId", "")), side, style, _dec(row.get("quantity")),
+                            trigger or None, callback or None)
+
+
+class AslDriver:
+    """Implements ``AslSink``. Built by the engine as ``AslDriver(config, gateway, emit, journal)``.
+
+    ``journal`` is the engine's ``Journal`` (its ``record(kind, text, symbol=..., data=...)`` is
+    used) or any ``callable(kind, data)``, or None. ``clock`` gives the engine's ms clock for
+    results that arrive between calls; by default the driver extrapolates the last ``now_ms`` it
+    was given with a monotonic clock.
+    """
+
+    def __init__(self, config: AppConfig, gateway: AslGateway, emit: Callable[[Event], None],
+                 journal: JournalLike | None = None, *, clock: Callable[[], int] | None = None,
+                 min_query_interval_ms: int = MIN_QUERY_INTERVAL_MS,
+                 reconcile_interval_ms: int = RECONCILE_INTERVAL_MS) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.emit = emit
+        self.journal = journal
+        self.clock = clock
+        self.min_query_interval_ms = min_query_interval_ms
+        self.reconcile_interval_ms = reconcile_interval_ms
+        self.ladders: dict[tuple[str, PositionSide], asl.Ladder] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._query_due: dict[str, bool] = {}        # symbol -> a query was asked for
+        self._query_busy: set[str] = set()
+        self._last_query_ms: dict[str, int] = {}
+        self._anchor = (0, time.monotonic_ns())
+        self.requests_sent = 0                        # for the benchmark: requests put on the wire
+
+    # --- AslSink -------------------------------------------------------------------------------
+
+    def on_position(self, symbol: str, position_side: PositionSide, quantity: Decimal,
+                    entry_price: Decimal, now_ms: int, *, ours: bool) -> None:
+        ladder = self._ladder(symbol, position_side, create=quantity != 0)
+        if ladder is not None:
+            self._feed(ladder, asl.PositionUpdate(quantity, entry_price, self._seen(now_ms), ours))
+
+    def on_mark_price(self, symbol: str, mark_price: Decimal, now_ms: int) -> None:
+        now = self._seen(now_ms)
+        for (name, _), ladder in list(self.ladders.items()):
+            if name == symbol:
+                self._feed(ladder, asl.MarkPrice(mark_price, now))
+
+    def on_algo_update(self, order: Mapping[str, Any], now_ms: int) -> None:
+        client_id = str(order.get("caid", ""))
+        if not client_id.startswith(asl.ASL_ID_PREFIX):
+            return
+        try:
+            status = asl.AlgoStatus(str(order.get("X", "")))
+            side = PositionSide(str(order.get("ps") or "BOTH"))
+        except ValueError:
+            return
+        ladder = self.ladders.get((str(order.get("s", "")), side))
+        if ladder is not None:
+            self._feed(ladder, asl.AlgoUpdate(client_id, status, self._seen(now_ms), _dec(order.get("ap")),
+                                              _dec(order.get("aq")), str(order.get("rm") or "")))
+
+    def on_tick(self, now_ms: int) -> None:
+        now = self._seen(now_ms)
+        for ladder in list(self.ladders.values()):
+            self._feed(ladder, asl.Tick(now))
+        for symbol in {name for name, _ in self.ladders}:
+            busy = any(ladder.quantity or ladder.known_ids() for (name, _), ladder in self.ladders.items()
+                       if name == symbol)
+            last = self._last_query_ms.get(symbol, now - self.reconcile_interval_ms)
+            if busy and now - last >= self.reconcile_interval_ms:
+                self._query_due[symbol] = True
+            if self._query_due.get(symbol):
+                self._query(symbol)
+
+    async def recover(self, positions: list[dict[str, Any]], open_algo_orders: list[dict[str, Any]],
+                      now_ms: int) -> None:
+        now = self._seen(now_ms)
+        stops: dict[tuple[str, PositionSide], list[asl.ExistingStop]] = {}
+        for row in open_algo_orders:
+            stop = existing_stop(row)
+            if stop is None or not stop.client_algo_id.startswith(asl.ASL_ID_PREFIX):
+                continue
+            side = self._side(row.get("positionSide"))
+            stops.setdefault((str(row.get("symbol", "")), side), []).append(stop)
+        rows: dict[tuple[str, PositionSide], Mapping[str, Any]] = {}
+        for row in positions:
+            if _dec(row.get("positionAmt")) != 0:
+                rows[(str(row.get("symbol", "")), self._side(row.get("positionSide")))] = row
+        for key in set(rows) | set(stops) | set(self.ladders):
+            row = rows.get(key, {})
+            ladder = self._ladder(*key, create=True)
+            if ladder is None:
+                continue
+            mark = _dec(row.get("markPrice")) or None
+            event = asl.Recover(_dec(row.get("positionAmt")), _dec(row.get("entryPrice")), mark,
+                                tuple(stops.get(key, ())), now)
+            self._feed(ladder, event)
+            self._last_query_ms[key[0]] = now
+        self._record("asl", f"ASL recovered {len(rows)} position(s) and {sum(map(len, stops.values()))} "
+                     "stop(s) of ours.", "")
+
+    # --- running actions -------------------------------------------------------------------------
+
+    def _feed(self, ladder: asl.Ladder, event: asl.AslInput) -> None:
+        try:
+            actions = ladder.handle(event)
+        except (asl.AslStateError, ValueError) as exc:
+            log.error("ASL %s %s: %s", ladder.symbol, ladder.position_side, exc)
+            self.emit(Notice(f"{ladder.symbol}: the stop manager refused an update ({exc}).", level="error"))
+            return
+        for action in actions:
+            self._run(ladder, action)
+
+    def _run(self, ladder: asl.Ladder, action: asl.AslAction) -> None:
+        match action:
+            case asl.PlaceStop(spec=spec):
+                self._place(ladder, spec)
+            case asl.CancelStop(client_algo_id=client_id):
+                self._spawn(self._cancel(ladder, client_id), f"asl-cancel-{client_id}")
+            case asl.QueryStops(symbol=symbol):
+                self._query_due[symbol] = True
+                self._query(symbol)
+            case asl.ClosePosition():
+                self._spawn(self._close(ladder, action), f"asl-close-{ladder.symbol}")
+            case asl.Notify():
+                self._notify(ladder, action)
+
+    def _place(self, ladder: asl.Ladder, spec: asl.StopSpec) -> None:
+        try:
+            request = build_stop_order(
+                spec.symbol, spec.position_qty, spec.position_side, self._filters(spec.symbol),
+                self.gateway.position_mode, spec.client_algo_id, trigger_price=spec.trigger_price,
+                callback_rate=spec.callback_pct, working_type=ladder.settings.working_type)
+        except InvalidOrder as exc:
+            self._feed(ladder, asl.PlaceResult(spec.client_algo_id, asl.Outcome.REJECTED, self._now(),
+                                               None, str(exc)))
+            return
+        self._spawn(self._send_place(ladder, spec.client_algo_id, request.params()),
+                    f"asl-place-{spec.client_algo_id}")
+
+    async def _send_place(self, ladder: asl.Ladder, client_id: str, params: Mapping[str, str]) -> None:
+        self.requests_sent += 1
+        outcome = await self._outcome(self.gateway.place_algo(params))
+        self._feed(ladder, asl.PlaceResult(client_id, outcome[0], self._now(), outcome[1], outcome[2]))
+
+    async def _cancel(self, ladder: asl.Ladder, client_id: str) -> None:
+        self.requests_sent += 1
+        outcome = await self._outcome(self.gateway.cancel_algo(ladder.symbol, client_id))
+        self._feed(ladder, asl.CancelResult(client_id, outcome[0], self._now(), outcome[1], outcome[2]))
+
+    async def _close(self, ladder: asl.Ladder, action: asl.ClosePosition) -> None:
+        self.requests_sent += 1
+        outcome = await self._outcome(self.gateway.close_position(action.symbol, action.position_side,
+                                                                  action.quantity))
+        self._feed(ladder, asl.CloseResult(outcome[0], self._now(), outcome[1], outcome[2]))
+
+    @staticmethod
+    async def _outcome(request: Awaitable[Any]) -> tuple[asl.Outcome, int | None, str]:
+        """Confirmed, rejected (with Binance's code) or unknown: the three outcomes of a request."""
+        try:
+            await request
+        except ExchangeRejected as exc:
+            return asl.Outcome.REJECTED, exc.code, exc.msg
+        except InvalidOrder as exc:
+            return asl.Outcome.REJECTED, None, str(exc)
+        except (TraytraderError, OSError, TimeoutError) as exc:  # transport failures, OutcomeUnknown
+            return asl.Outcome.UNKNOWN, None, str(exc)
+        return asl.Outcome.CONFIRMED, None, ""
+
+    def _query(self, symbol: str) -> None:
+        now = self._now()
+        last = self._last_query_ms.get(symbol)
+        if symbol in self._query_busy or (last is not None and now - last < self.min_query_interval_ms):
+            return  # asked again on the next tick
+        self._query_due[symbol] = False
+        self._query_busy.add(symbol)
+        self._last_query_ms[symbol] = now
+        self._spawn(self._reconcile(symbol, now), f"asl-query-{symbol}")
+
+    async def _reconcile(self, symbol: str, requested_ms: int) -> None:
+        try:
+            self.requests_sent += 1
+            rows = await self.gateway.open_algo_orders(symbol)
+        except (TraytraderError, OSError, TimeoutError) as exc:
+            log.warning("openAlgoOrders for %s failed: %s", symbol, exc)
+            self._query_due[symbol] = True
+            return
+        finally:
+            self._query_busy.discard(symbol)
+        by_side: dict[PositionSide, list[asl.ExistingStop]] = {}
+        for row in rows:
+            stop = existing_stop(row)
+            if stop is not None and stop.client_algo_id.startswith(asl.ASL_ID_PREFIX) and \
+                    str(row.get("symbol", symbol)) == symbol:
+                by_side.setdefault(self._side(row.get("positionSide")), []).append(stop)
+        now = self._now()
+        for (name, side), ladder in list(self.ladders.items()):
+            if name == symbol:
+                self._feed(ladder, asl.OpenStops(tuple(by_side.get(side, ())), requested_ms, now))
+
+    # --- words out -------------------------------------------------------------------------------
+
+    def _notify(self, ladder: asl.Ladder, note: asl.Notify) -> None:
+        symbol = ladder.symbol
+        event: Event
+        if note.kind is asl.NoticeKind.STOP_MOVED:
+            event = StopMoved(note.text, symbol=symbol, tier=note.tier, stop_type=note.style.value,
+                              trigger_price=note.trigger_price, callback_pct=note.callback_pct)
+        elif note.kind is asl.NoticeKind.STOPPED_OUT:
+            event = StoppedOut(note.text, symbol=symbol, exit_price=note.exit_price or _ZERO)
+        elif note.kind is asl.NoticeKind.SAFETY:
+            if note.trigger_price is not None:  # the safety stop is confirmed: also a stop move
+                self.emit(StopMoved(note.text, symbol=symbol, tier=-1, stop_type=note.style.value,
+                                    trigger_price=note.trigger_price))
+            event = SafetyAction(note.text, symbol=symbol)
+        else:
+            event = Notice(note.text, level="warning")
+        self.emit(event)
+        self._record("asl", note.text, symbol, kind=note.kind.value, tier=note.tier,
+                     trigger_price=note.trigger_price, callback_pct=note.callback_pct,
+                     exit_price=note.exit_price)
+
+    def _record(self, kind: str, text: str, symbol: str, **data: Any) -> None:
+        journal = self.journal
+        if journal is None:
+            return
+        data = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in data.items() if v is not None}
+        try:
+            if hasattr(journal, "record"):
+                journal.record(kind, text, symbol=symbol, data=data or None)
+            else:
+                journal(kind, {"text": text, "symbol": symbol, **data})
+        except Exception:  # the journal must never stop the stop manager
+            log.exception("journal failed")
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _ladder(self, symbol: str, position_side: PositionSide, *, create: bool) -> asl.Ladder | None:
+        key = (symbol, position_side)
+        ladder = self.ladders.get(key)
+        if ladder is None and create:
+            try:
+                tick = self.gateway.tick_size(symbol)
+            except TraytraderError as exc:
+                self.emit(Notice(f"{symbol}: positions cannot be protected ({exc}).", level="error"))
+                return None
+            salt = f"{len(self.ladders):x}{symbol[:2].lower()}"
+            ladder = self.ladders[key] = asl.Ladder(symbol, position_side, self.settings_for(symbol), tick,
+                                                    id_salt=salt)
+        return ladder
+
+    def settings_for(self, symbol: str) -> AslSettings:
+        """The first profile trading ``symbol`` decides (its ``asl`` already merges the globals)."""
+        return next((p.asl for p in self.config.profiles if p.symbol == symbol), self.config.asl)
+
+    def _filters(self, symbol: str) -> SymbolFilters:
+        """The two rules a protective stop needs (tick and step) from the gateway."""
+        tick, step = self.gateway.tick_size(symbol), self.gateway.step_size(symbol)
+        lot = LotSize("MARKET_LOT_SIZE", step, _ZERO, step)
+        return SymbolFilters(symbol, "TRADING", price_filter=PriceFilter(_ZERO, _ZERO, tick),
+                             lot_size=lot, market_lot_size=lot)
+
+    @staticmethod
+    def _side(value: Any) -> PositionSide:
+        try:
+            return PositionSide(str(value or "BOTH"))
+        except ValueError:
+            return PositionSide.BOTH
+
+    def _seen(self, now_ms: int) -> int:
+        self._anchor = (now_ms, time.monotonic_ns())
+        return now_ms
+
+    def _now(self) -> int:
+        if self.clock is not None:
+            return self.clock()
+        base_ms, base_ns = self._anchor
+        return base_ms + (time.monotonic_ns() - base_ns) // 1_000_000
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ASL task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def aclose(self) -> None:
+        """Cancel requests still running (stops already on the exchange stay)."""
+        tasks: Iterable[asyncio.Task[Any]] = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,257 @@
+"""The WebSocket API (``/ws-fapi/v1``): envelope, session logon, per-request signing, faults.
+
+Envelope and rules from the protocol notes sections 1.2-1.7: JSON text frames, ``id`` echoed,
+``status`` with HTTP semantics, ``result`` or ``error``, ``rateLimits`` unless turned off with
+``returnRateLimits``; ``session.logon`` for Ed25519 keys only; after logon requests may omit
+``apiKey``/``signature`` but still carry ``timestamp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from traytrader.sim.auth import check_timestamp, verify, ws_payloads
+from traytrader.sim.endpoints import ENDPOINTS, WS_METHODS, Ctx
+from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
+from traytrader.sim.streams import dumps
+from traytrader.sim.validation import text
+
+if TYPE_CHECKING:
+    from traytrader.sim.server import SimServer
+
+log = logging.getLogger("traytrader.sim.wsapi")
+
+INVALID_JSON = {"code": -1000, "msg": "Invalid JSON request."}
+ORDER_METHODS = frozenset({"order.place", "order.modify", "algoOrder.place"})
+
+
+@dataclass
+class Session:
+    ip: str
+    connected_ms: int
+    return_rate_limits: bool
+    transport: Any = None
+    api_key: str | None = None
+    authorized_since: int | None = None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    api_key: str | None = None
+    orders: bool = False
+
+
+async def flushed(transport: Any) -> None:
+    """Wait (briefly) until the kernel has taken our reply, so a drop after it cannot eat it."""
+    for _ in range(200):
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size() == 0:
+            return
+        await asyncio.sleep(0.001)
+
+
+class WsApiHandler:
+    """Serves one WebSocket API connection per ``handle`` call; one client's failure stays its own."""
+
+    def __init__(self, server: SimServer) -> None:
+        self.server = server
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            compress=False,
+            heartbeat=self.server.options.ping_interval_s,
+            max_msg_size=self.server.options.max_frame_bytes,
+        )
+        await ws.prepare(request)
+        now = self.server.now_ms()
+        sess = Session(
+            request.remote or "?",
+            now,
+            request.query.get("returnRateLimits", "true").lower() != "false",
+            request.transport,
+        )
+        self.server.sockets.add(ws)
+        timer = asyncio.get_running_loop().call_later(
+            self.server.options.session_limit_s,
+            lambda: asyncio.ensure_future(ws.close(code=1000, message=b"24h")),
+        )
+        try:
+            try:
+                self.server.limiter.charge_weight(
+                    sess.ip, 5, now
+                )  # "WebSocket handshake attempt costs 5 weight"
+            except SimError:
+                await ws.close(code=1008, message=b"rate limited")
+                return ws
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._ws_request(ws, sess, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await ws.send_str(dumps({"id": None, "status": 400, "error": INVALID_JSON}))
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("WebSocket API connection failed")
+        finally:
+            timer.cancel()
+            self.server.sockets.discard(ws)
+        return ws
+
+    async def _ws_request(self, ws: web.WebSocketResponse, sess: Session, data: str) -> None:
+        t0 = time.perf_counter_ns()
+        now = self.server.now_ms()
+        try:
+            req = json.loads(data, parse_float=Decimal)
+        except ValueError:
+            req = None
+        if not isinstance(req, dict) or not isinstance(req.get("method"), str) or "id" not in req:
+            rid = req.get("id") if isinstance(req, dict) else None
+            await ws.send_str(dumps({"id": rid, "status": 400, "error": INVALID_JSON}))
+            return
+        rid, method, params = req["id"], req["method"], req.get("params") or {}
+        if not isinstance(params, dict):
+            await ws.send_str(dumps({"id": rid, "status": 400, "error": missing("params").body()}))
+            return
+        faults = {f.kind: f for f in self.server.faults.take(method)}
+        if "drop_before_execute" in faults:
+            self._abort(ws, sess)
+            return
+        reply = self._ws_execute(sess, method, params, now)
+        self.server.flush()
+        if self.server.options.measure and reply.orders:
+            self.timings_ns.append(time.perf_counter_ns() - t0)
+        env: dict[str, Any] = {"id": rid, "status": reply.status}
+        if "unknown_503" in faults:
+            env["status"], env["error"] = 503, {"code": -1000, "msg": UNKNOWN_503_TEXT}
+        elif reply.status == 200:
+            env["result"] = reply.body
+        else:
+            env["error"] = reply.body
+        rl = params.get("returnRateLimits")
+        show = sess.return_rate_limits if rl is None else str(rl).lower() != "false"
+        if show:
+            env["rateLimits"] = self.server.limiter.report(sess.ip, reply.api_key, now, reply.orders)
+        out = dumps(env)
+        if "drop_before_reply" in faults:
+            self._abort(ws, sess)
+            return
+        if "delay" in faults:
+            asyncio.get_running_loop().create_task(
+                self._send_later(ws, sess, out, faults["delay"].ms, "drop_after_reply" in faults)
+            )
+            return
+        await ws.send_str(out)
+        if "drop_after_reply" in faults:
+            await flushed(sess.transport)
+            self._abort(ws, sess)
+
+    async def _send_later(
+        self, ws: web.WebSocketResponse, sess: Session, out: str, ms: int, drop: bool
+    ) -> None:
+        await asyncio.sleep(ms / 1000)
+        with contextlib.suppress(Exception):
+            await ws.send_str(out)
+            if drop:
+                await flushed(sess.transport)
+                self._abort(ws, sess)
+
+    def _abort(self, ws: web.WebSocketResponse, sess: Session) -> None:
+        self.server.sockets.discard(ws)
+        if sess.transport is not None:
+            sess.transport.abort()
+
+    def _ws_execute(self, sess: Session, method: str, params: dict, now: int) -> Reply:
+        try:
+            if method.startswith("session."):
+                self.server.limiter.charge_weight(sess.ip, 2, now)
+                return Reply(200, self._session(sess, method, params, now), sess.api_key)
+            name = WS_METHODS.get(method)
+            if name is None:
+                # UNCONFIRMED: Binance's exact answer to an unknown method; -1000 with a clear text.
+                return Reply(400, {"code": -1000, "msg": f"Unknown method '{method}'."})
+            ep = ENDPOINTS[name]
+            self.server.limiter.charge_weight(sess.ip, ep.weight_for(params), now)
+            api_key = self._ws_auth(sess, ep.security, params, now)
+            if ep.counts_order:
+                self.server.limiter.charge_order(api_key or "", now)
+            result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now))
+            return Reply(200, result, api_key, ep.counts_order)
+        except SimError as e:
+            return Reply(
+                e.http_status,
+                e.body(),
+                sess.api_key,
+                method in ("order.place", "order.modify", "algoOrder.place"),
+            )
+        except Exception:
+            log.exception("WS API %s failed", method)
+            return Reply(
+                500, {"code": -1000, "msg": "An unknown error occured while processing the request."}
+            )
+
+    def _ws_auth(self, sess: Session, security: str, params: dict, now: int) -> str | None:
+        if security == "none":
+            return None
+        if security == "key":
+            key = text(params, "apiKey") or sess.api_key
+            if not key:
+                raise missing("apiKey")
+            if key not in self.server.exchange.accounts:
+                raise err(-2015, http_status=401)
+            return key
+        if params.get("signature") not in (None, ""):
+            key = text(params, "apiKey")
+            if key is None:
+                raise missing("apiKey")
+            acct = self.server.exchange.accounts.get(key)
+            if acct is None:
+                raise err(-2015, http_status=401)
+            check_timestamp(params, now)
+            if not verify(acct.spec, ws_payloads(params), str(params["signature"])):
+                raise err(-1022)
+            return key
+        if sess.api_key is not None:
+            check_timestamp(params, now)
+            return sess.api_key
+        raise missing("signature" if text(params, "apiKey") else "apiKey")
+
+    def _session(self, sess: Session, method: str, params: dict, now: int) -> dict:
+        if method == "session.logon":
+            key = text(params, "apiKey")
+            if key is None:
+                raise missing("apiKey")
+            acct = self.server.exchange.accounts.get(key)
+            if acct is None:
+                raise err(-2015, http_status=401)
+            check_timestamp(params, now)
+            if params.get("signature") in (None, ""):
+                raise missing("signature")
+            # Only Ed25519 keys may log on; an HMAC key gets -1022 (UNCONFIRMED, see docs/sim.md).
+            if not acct.spec.is_ed25519 or not verify(
+                acct.spec, ws_payloads(params), str(params["signature"])
+            ):
+                raise err(-1022)
+            sess.api_key, sess.authorized_since = key, now
+        elif method == "session.logout":
+            sess.api_key = sess.authorized_since = None
+        elif method != "session.status":
+            raise SimError(-1000, f"Unknown method '{method}'.")
+        return {
+            "apiKey": sess.api_key,
+            "authorizedSince": sess.authorized_since,
+            "connectedSince": sess.connected_ms,
+            "returnRateLimits": sess.return_rate_limits,
+            "serverTime": now,
+        }
