@@ -97,7 +97,7 @@ def _take(desktop) -> int:  # type: ignore[no-untyped-def]
         app.do(Action.TOGGLE_ACTION_BAR)
         wait(lambda: tray_app.bar is not None and tray_app.bar.visible)
         time.sleep(0.5)
-        print(shot("action-bar", (480, 10, 800, 90)))
+        print(shot("action-bar", (400, 12, 880, 84)))
         app.do(Action.TOGGLE_ACTION_BAR)
         wait(lambda: not tray_app.bar.visible)
         subprocess.run(["xdotool", "mousemove", "1264", "16", "click", "3"], check=True)

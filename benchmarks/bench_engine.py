@@ -1,7 +1,7 @@
 """Benchmark: the engine's hot path and order round trip, beside the official SDK, ccxt and a
 hand-written floor, all in ONE run against the SAME simulator.
 
-The simulator runs in a separate process (rate limits off) so it shares neither the event loop nor
+The simulator runs in a separate process (limits raised out of the way), sharing neither loop nor
 the GIL with the clients. Each client sends alternating MARKET BUY/SELL orders of 0.002 BTCUSDT
 (newOrderRespType RESULT), one at a time, after a warm-up.
 
@@ -53,12 +53,18 @@ from traytrader.sim import DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIV
 SIM_CODE = """
 import sys
 from traytrader.sim import SimOptions, SimThread
-sim = SimThread(SimOptions(port=0, seed=1, rate_limits=False)).start()
+sim = SimThread(SimOptions(port=0, seed=1, weight_limit_1m=10**8, orders_limit_10s=10**8,
+                             orders_limit_1m=10**8)).start()
 print(sim.rest_url, sim.ws_api_url, sim.stream_url, flush=True)
 sys.stdin.read()
 sim.stop()
 """
 QUANTITY = "0.002"
+SIM_PREFIX: list[str] = []
+# Pause between orders for every client: a keypress comes when the previous order's events are in,
+# not 50 µs after its answer (back to back, the simulator's user-stream burst for the previous
+# order would collide with the next order on the same machine).
+GAP_S = 0.0
 
 
 class SimProcess:
@@ -105,10 +111,12 @@ def credentials(ed25519: bool) -> ApiCredentials:
 # --- traytrader -------------------------------------------------------------------------------------
 
 
-def bench_traytrader(sim: SimProcess, ed25519: bool, orders: int, warmup: int) -> dict[str, list[float]]:
+def bench_traytrader(
+    sim: SimProcess, ed25519: bool, orders: int, warmup: int, use_journal: bool = True
+) -> dict[str, list[float]]:
     from traytrader.engine.handle import Engine
 
-    journal = Path(tempfile.mkdtemp(prefix="tt-bench-")) / "journal.sqlite3"
+    journal = Path(tempfile.mkdtemp(prefix="tt-bench-")) / "journal.sqlite3" if use_journal else None
     engine = Engine(config_for(sim), credentials(ed25519), journal_path=journal, enable_asl=False)
     fills: list[tuple[OrderFilled, int]] = []
     arrived = threading.Event()
@@ -129,6 +137,21 @@ def bench_traytrader(sim: SimProcess, ed25519: bool, orders: int, warmup: int) -
         time.sleep(0.01)
     out: dict[str, list[float]] = {"to_wire_loop": [], "rtt_loop": [], "to_wire_thread": [], "rtt_thread": []}
 
+    settled: dict[str, asyncio.Event] = {}
+
+    def on_user(message: dict[str, Any]) -> None:
+        order = message.get("o") or {}
+        if message.get("e") == "ORDER_TRADE_UPDATE" and order.get("X") == "FILLED":
+            settled.setdefault(str(order.get("c")), asyncio.Event()).set()
+
+    assert engine.session is not None
+    engine.session.user_listeners.append(on_user)
+
+    async def quiet(client_id: str) -> None:
+        """Like a trader's next keypress: after the previous order's stream events arrived."""
+        await asyncio.wait_for(settled.setdefault(client_id, asyncio.Event()).wait(), 5)
+        await asyncio.sleep(GAP_S)
+
     async def in_loop() -> None:
         dispatcher, profile = engine.dispatcher, engine.active_profile
         assert dispatcher is not None
@@ -139,6 +162,7 @@ def bench_traytrader(sim: SimProcess, ed25519: bool, orders: int, warmup: int) -
             if len(fills) != before + 1:
                 raise SystemExit("an order did not fill")
             event, at_ns = fills[-1]
+            await quiet(event.client_order_id)
             if i >= warmup:
                 out["to_wire_loop"].append(event.to_wire_us)
                 out["rtt_loop"].append((at_ns - command.accepted_ns) / 1000)
@@ -154,6 +178,7 @@ def bench_traytrader(sim: SimProcess, ed25519: bool, orders: int, warmup: int) -
         if not arrived.wait(5):
             raise SystemExit("no fill from a submitted command")
         event, at_ns = fills[-1]
+        asyncio.run_coroutine_threadsafe(quiet(event.client_order_id), engine._loop).result(10)
         if i >= warmup:
             out["to_wire_thread"].append(event.to_wire_us)
             out["rtt_thread"].append((at_ns - command.accepted_ns) / 1000)
@@ -172,6 +197,7 @@ async def timed(call: Callable[[int], Awaitable[Any]], orders: int, warmup: int)
         await call(i)
         if i >= warmup:
             values.append((time.perf_counter_ns() - start) / 1000)
+        await asyncio.sleep(GAP_S)
     return values
 
 
@@ -288,32 +314,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=400, help="measured orders per client (400)")
     parser.add_argument("--warmup", type=int, default=40, help="unmeasured orders first (40)")
+    parser.add_argument("--no-journal", action="store_true", help="run the engine without its journal")
+    parser.add_argument("--only-traytrader", action="store_true", help="skip the peers")
     args = parser.parse_args(argv)
     sim = SimProcess()
     try:
         results: dict[str, list[float]] = {}
         for ed in (False, True):
             key = "Ed25519" if ed else "HMAC"
-            got = bench_traytrader(sim, ed, args.orders, args.warmup)
+            got = bench_traytrader(sim, ed, args.orders, args.warmup, not args.no_journal)
             results[f"traytrader {key}: accepted→wire (on loop)"] = got["to_wire_loop"]
             results[f"traytrader {key}: accepted→wire (submit from thread)"] = got["to_wire_thread"]
             results[f"traytrader {key}: command→fill (on loop)"] = got["rtt_loop"]
             results[f"traytrader {key}: command→fill (submit from thread)"] = got["rtt_thread"]
-        results["floor: hand-written websockets (HMAC)"] = asyncio.run(
-            bench_floor(sim, args.orders, args.warmup)
-        )
-        results["official SDK WS API new_order (HMAC)"] = asyncio.run(
-            bench_sdk(sim, False, args.orders, args.warmup)
-        )
-        results["official SDK WS API new_order (Ed25519)"] = asyncio.run(
-            bench_sdk(sim, True, args.orders, args.warmup)
-        )
-        results["ccxt binanceusdm create_order_ws (HMAC)"] = asyncio.run(
-            bench_ccxt(sim, True, args.orders, args.warmup)
-        )
-        results["ccxt binanceusdm create_order REST (HMAC)"] = asyncio.run(
-            bench_ccxt(sim, False, args.orders, args.warmup)
-        )
+        floor_name = "floor: hand-written websockets (HMAC)"
+        results[floor_name] = asyncio.run(bench_floor(sim, args.orders, args.warmup))
+        peers: dict[str, Callable[[], Awaitable[list[float]]]] = {
+            "official SDK WS API new_order (HMAC)": lambda: bench_sdk(sim, False, args.orders, args.warmup),
+            "official SDK WS API new_order (Ed25519)": lambda: bench_sdk(sim, True, args.orders, args.warmup),
+            "ccxt binanceusdm create_order_ws (HMAC)": lambda: bench_ccxt(
+                sim, True, args.orders, args.warmup
+            ),
+            "ccxt binanceusdm create_order REST (HMAC)": lambda: bench_ccxt(
+                sim, False, args.orders, args.warmup
+            ),
+        }
+        for name, run in peers.items():
+            if args.only_traytrader and "SDK" not in name:
+                continue
+            results[name] = asyncio.run(run())  # type: ignore[arg-type]
     finally:
         sim.stop()
 

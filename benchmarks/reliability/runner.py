@@ -318,7 +318,9 @@ class Harness:
         rng = self.rng
         if prepare is not None:
             prepare(self, rng)
-        start_ms = self.sim.server_ms()
+        before = self.sim.state()
+        start_ms = int(before["serverTime"])
+        known = {_order_key(o) for o in before["orders"]}
         press_mark = len(self.presses)
         event_mark = self.recorder.mark()
         act(self, rng)
@@ -340,27 +342,35 @@ class Harness:
         end_ms = int(state["serverTime"])
         if cleanup is not None:
             cleanup(self)
-        window = metrics.since(state["orders"], start_ms)
+        # The run's orders by identity, not by time: a clock-skew run moves the exchange clock.
+        window = [o for o in state["orders"] if _order_key(o) not in known]
         events = self.recorder.since(event_mark)
         counted = [p for p in self.presses[press_mark:] if p.counted]
         figures.keypresses = len(counted)
         figures.orders = len(metrics.user_orders(window, CLIENT_PREFIX))
         figures.duplicates = metrics.duplicates(window)
         figures.undetermined = self._undetermined(counted, window, events)
-        figures.max_unprotected_ms = metrics.max_unprotected_ms(window, end_ms, start_ms)
+        first = min((int(o.get("createTime") or end_ms) for o in window), default=start_ms)
+        figures.max_unprotected_ms = metrics.max_unprotected_ms(window, end_ms, min(first, start_ms))
         figures.reconnect_ms = outages(events) + self.extra_reconnects
         figures.notes = self.notes
         self.extra_reconnects, self.notes = [], []
         return figures
 
     def _flatten(self, figures: RunFigures) -> None:
-        """Close what the run left open (not counted as keypresses), then check for orphan stops."""
-        state = self.sim.state()
-        if self._open_positions(state):
+        """Close what the run left open (not counted as keypresses), then check for orphan stops.
+
+        A refusal because the engine is (still or again) reconnecting is retried: a dropped
+        connection can be noticed just after the run's last answer arrived."""
+        for _ in range(5):
+            if not self._open_positions(self.sim.state()):
+                break
+            self.wait_ready()
             result = self.press(CommandKind.FLATTEN, counted=False)
-            if not isinstance(result.event, OrderFilled | CommandDone):
-                self.notes.append(f"flatten: {getattr(result.event, 'text', 'no answer')}")
-            self.poll(lambda: not self._open_positions(self.sim.state()), 5.0, 0.05)
+            if isinstance(result.event, OrderFilled | CommandDone):
+                self.poll(lambda: not self._open_positions(self.sim.state()), 5.0, 0.05)
+            else:
+                self.notes.append(f"flatten retried: {getattr(result.event, 'text', 'no answer')}")
         # "A closed position cancels every remaining stop of ours — no orphans" (issue 6).
         if not self.poll(
             lambda: not self._open_algos(self.sim.state()), 3.0 if self.asl_installed else 0, 0.05
@@ -389,6 +399,10 @@ class Harness:
                 count += 1
                 self.notes.append(f"order {cid} {order.get('status')} on the exchange, user not told")
         return count
+
+
+def _order_key(order: dict[str, Any]) -> tuple[str, Any]:
+    return (str(order.get("kind")), order.get("algoId") if order.get("kind") == "algo" else order.get("orderId"))
 
 
 def merge(figures: list[RunFigures]) -> dict[str, Any]:

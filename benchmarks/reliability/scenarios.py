@@ -32,7 +32,7 @@ class Scenario:
     engine: EngineOptions = field(default_factory=EngineOptions)
     runs: int = 20  # full run
     fast_runs: int = 0  # 0: not in the --fast subset
-    hold_s: float = 4.0
+    hold_s: float = 6.0
 
 
 def _side(rng: random.Random) -> CommandKind:

@@ -8,7 +8,7 @@ every step, on the model exchange's truth:
   with nothing left to deliver;
 * once a stop was confirmed, the position is never without one (until a stop fires);
 * the level of the stop the ladder relies on never loosens;
-* no input ever hits an illegal transition;
+* no input ever hits an illegal transition, restarts (recovery from a snapshot) included;
 and when it is all over (position closed, network healthy again) no stop of ours is left.
 """
 
@@ -27,7 +27,7 @@ D = Decimal
 START = D("100000")
 
 OPS = ["deliver", "deliver", "deliver", "deliver", "duplicate", "mark", "mark", "mark", "tick",
-       "fill", "snapshot"]
+       "fill", "snapshot", "restart"]
 
 
 class Hostile(Harness):
@@ -39,7 +39,8 @@ class Hostile(Harness):
         self.data = data
         self.healthy = False
         self.trace: list[str] = []
-        self.generation = self.placed_at = self.fills_at = 0
+        self.generation = self.fills_at = 0
+        self.ours: set[str] = set()
         self.confirmed = False
         self.on_action = self._keep
         self.place_code = self._refuse
@@ -56,10 +57,13 @@ class Hostile(Harness):
 
     def feed(self, event: asl.AslInput) -> None:
         before = self.ladder.phase
-        if isinstance(event, asl.PositionUpdate) and _sign(event.quantity) != _sign(self.ladder.quantity):
+        turned = isinstance(event, asl.PositionUpdate) and _sign(event.quantity) != _sign(self.ladder.quantity)
+        if turned or isinstance(event, asl.Recover):
             self.generation += 1
-            self.placed_at, self.fills_at = len(self.exchange.placed), len(self.exchange.fills)
+            self.fills_at = len(self.exchange.fills)
             self.confirmed = False
+            # the stops of this position: those placed from now on, and those a recovery adopts
+            self.ours = {s.client_algo_id for s in event.stops} if isinstance(event, asl.Recover) else set()
         event = replace(event, now_ms=self.now)
         actions = self.ladder.handle(event)
         self.trace.append(f"{before}->{self.ladder.phase} {_short(event)} => {[_short(a) for a in actions]}")
@@ -71,6 +75,11 @@ class Hostile(Harness):
         ordered; a lagging stream would start a trailing stop from a price the ladder has not seen)."""
         super().mark(price)
         self.feed(self.queue.pop())
+
+    def execute(self, action: asl.AslAction) -> None:
+        if isinstance(action, asl.PlaceStop):
+            self.ours.add(action.spec.client_algo_id)
+        super().execute(action)
 
     def deliverable(self) -> list[int]:
         positions = [i for i, e in enumerate(self.queue) if isinstance(e, asl.PositionUpdate)]
@@ -98,7 +107,7 @@ class Watch:
         if h.generation != self.seen:
             self.seen, self.best = h.generation, None
         d = (position > 0) - (position < 0)
-        ours = set(h.exchange.placed[h.placed_at:])
+        ours = h.ours
         live = [s for s in h.exchange.protective() if s.spec.client_algo_id in ours]
         assert len(live) <= 2, f"{len(live)} live stops"
         if d == 0 or len(h.exchange.fills) > h.fills_at:
@@ -165,8 +174,13 @@ def run(data: st.DataObject, steps: int) -> None:
             qty = D(data.draw(st.sampled_from(["0.01", "-0.01", "0.02", "-0.02"]), "qty"))
             h.now += 50
             h.fill(qty)
-        else:
+        elif op == "snapshot":
             h.queue.append(h.snapshot())
+        elif not any(isinstance(e, asl.PositionUpdate) for e in h.queue):
+            # A restart or reconnect: the engine reads the position and our open stops back.
+            # Answers to requests sent before it may still arrive (or be lost) afterwards.
+            stops = h.snapshot().stops
+            h.feed(asl.Recover(h.exchange.position, h.exchange.entry, h.exchange.mark, stops, h.now, True))
         try:
             watch.check()
         except AssertionError as exc:
@@ -192,7 +206,7 @@ def settle(h: Hostile) -> None:
     assert h.ladder.known_ids() == frozenset() and h.ladder.phase is asl.StopPhase.IDLE
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_invariants_hold_under_hostile_delivery(data):
     run(data, data.draw(st.integers(5, 80), "steps"))

@@ -10,7 +10,6 @@ can also run pystray menu items exactly as a click would.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import subprocess
@@ -31,9 +30,6 @@ from traytrader.ui.menu_model import Action, UiState
 pytestmark = pytest.mark.desktop
 
 ROOT = Path(__file__).resolve().parents[2]
-# The engine plugs the ASL driver in when engine/asl_driver.py exists (engine/handle.py); until
-# then there is no stop to see.
-ASL_INSTALLED = importlib.util.find_spec("traytrader.engine.asl_driver") is not None
 COOLDOWN_MS = 300  # shorter than the example's 500 ms, longer than xdotool's 3 x 20 ms repeat
 
 
@@ -83,6 +79,7 @@ class Running:
     socket_path: Path
     desktop: Any
     baseline: set[threading.Thread]
+    notes_start: int  # notifications before this module (the server is shared by the session)
 
     def sim_state(self) -> dict:
         with urllib.request.urlopen(self.sim.rest_url + "/sim/state", timeout=5) as response:
@@ -109,6 +106,7 @@ def running(desktop) -> Iterator[Running]:
 
     sim = SimThread(SimOptions(port=0, seed=7)).start()
     baseline = set(threading.enumerate())
+    notes_start = len(desktop.notifications.received)
     config = demo_config(sim.rest_url, sim.ws_api_url, sim.stream_url)
     config = dataclasses.replace(config, safety=dataclasses.replace(config.safety, cooldown_ms=COOLDOWN_MS))
     journal = desktop.tmp / "journal.sqlite3"
@@ -123,7 +121,7 @@ def running(desktop) -> Iterator[Running]:
     try:
         assert tray_app.ready.wait(30), "the tray never became ready"
         watcher.wait(lambda ui: ui.unlocked and ui.status.state is EngineState.READY, timeout=30)
-        yield Running(app, tray_app, sim, watcher, thread, socket_path, desktop, baseline)
+        yield Running(app, tray_app, sim, watcher, thread, socket_path, desktop, baseline, notes_start)
     finally:
         tray_app.quit()
         thread.join(3)
@@ -139,11 +137,18 @@ def test_ctrl_b_sends_an_order_and_a_fill_notification_arrives(running: Running)
     assert orders[0]["side"] == "BUY" and orders[0]["symbol"] == "BTCUSDT" and orders[0]["type"] == "MARKET"
     fill = notes.wait_for(lambda r: r.summary.startswith("BUY ") and "filled" in r.summary, start=start)
     assert "BTCUSDT" in fill.summary and "ms" in fill.body and fill.app_name == "traytrader"
-    if ASL_INSTALLED:  # the newcomer's promise: a stop appears within seconds of the fill
-        stop = notes.wait_for(lambda r: "stop moved" in r.summary, start=start, timeout=10)
-        assert "BTCUSDT" in stop.summary
     running.watcher.wait(lambda ui: ui.status.position_qty > 0)
     assert running.tray_app.tray.icon.title.splitlines()[1].startswith("BTCUSDT long")
+
+
+def test_a_stop_follows_the_fill(running: Running) -> None:
+    """The newcomer's promise: within seconds of the fill, a stop-loss sits on the exchange and a
+    notification says so (the ASL driver, engine/asl_driver.py, places it)."""
+    notes = running.desktop.notifications
+    stop = notes.wait_for(lambda r: r.summary == "BTCUSDT stop moved", start=running.notes_start, timeout=10)
+    assert "BTCUSDT long: stop" in stop.body
+    algos = [o for o in running.sim_state()["orders"] if o["kind"] == "algo" and o["status"] == "NEW"]
+    assert algos and algos[0]["side"] == "SELL"
 
 
 def test_repeat_inside_cooldown_sends_nothing_and_says_so(running: Running) -> None:
@@ -205,6 +210,30 @@ def test_action_bar_buttons_are_clickable(running: Running) -> None:
     running.desktop.xdotool("mousemove", "--window", str(window), "195", "30", "click", "1")
     orders = wait_until(lambda: running.orders()[before:], what="an order from the SELL button")
     assert orders[0]["side"] == "SELL"
+
+
+def test_action_bar_is_keyboard_usable_and_escape_only_hides_it(running: Running) -> None:
+    bar = running.tray_app.bar
+    running.watcher.wait(lambda ui: ui.action_bar)
+    window = str(bar.window_id())
+    after_cooldown()
+    before = len(running.orders())
+    running.desktop.xdotool("windowfocus", "--sync", window)
+    running.desktop.xdotool("key", "b")
+    orders = wait_until(lambda: running.orders()[before:], what="an order from the b key")
+    assert orders[0]["side"] == "BUY"
+    after_cooldown()
+    before = len(running.orders())
+    running.desktop.xdotool("windowfocus", "--sync", window)
+    running.desktop.xdotool("key", "Tab", "Return")  # focus moves BUY → SELL; Enter presses it
+    orders = wait_until(lambda: running.orders()[before:], what="an order from Tab + Enter")
+    assert orders[0]["side"] == "SELL"
+    running.desktop.xdotool("windowfocus", "--sync", window)
+    running.desktop.xdotool("key", "Escape")
+    running.watcher.wait(lambda ui: not ui.action_bar)
+    assert running.app.ui.status.state is EngineState.READY and running.app.engine is not None
+    assert running.tray_app.tray.activate(Action.TOGGLE_ACTION_BAR)  # back, for the menu test
+    running.watcher.wait(lambda ui: ui.action_bar)
 
 
 def test_the_real_gtk_menu_hides_the_action_bar(running: Running) -> None:

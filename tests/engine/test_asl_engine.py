@@ -88,7 +88,8 @@ def test_fill_gets_a_hard_stop_then_tiers_then_stopped_out(sim: SimControl, run_
     assert hard["type"] == "STOP_MARKET" and hard["side"] == "SELL" and hard["reduceOnly"] is True
     assert D(hard["quantity"]) == fill.quantity and hard["workingType"] == "MARK_PRICE"
     entry = fill.avg_price
-    assert D(hard["triggerPrice"]) == (entry * D("0.98") / D("0.1")).to_integral_value("ROUND_CEILING") * D("0.1")
+    ticks = (entry * D("0.98") / D("0.1")).to_integral_value("ROUND_CEILING")   # towards the market
+    assert D(hard["triggerPrice"]) == ticks * D("0.1")
 
     mark = log.mark()
     sim.set_price("BTCUSDT", str((entry * D("1.025")).quantize(D("0.1"))))   # +2.5%: tier 2

@@ -1,6 +1,7 @@
-"""A loopback HTTP proxy in front of the simulator's REST API that rewrites one answer: the
-exchangeInfo body passes through ``rewrite`` (drop a symbol, add an unknown filter...). Every other
-request is forwarded unchanged, signatures and headers included."""
+"""A loopback HTTP proxy in front of the simulator's REST API that rewrites chosen answers: the body of
+a successful answer for a path in ``rewrites`` goes through its function (drop a symbol, add an unknown
+filter, garble it...), which returns a JSON-able object or raw bytes. Every other request is forwarded
+unchanged, signatures and headers included."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive
 
 
 class RewritingRestProxy:
-    def __init__(self, upstream: str, rewrite: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, upstream: str, rewrites: dict[str, Callable[[Any], Any]]) -> None:
         self.upstream = upstream.rstrip("/")
-        self.rewrite = rewrite
+        self.rewrites = rewrites
         self.port = 0
         self.rewritten = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -56,9 +57,12 @@ class RewritingRestProxy:
                 ) as answer:
                     data = await answer.read()
                     out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
-                    if request.path == "/fapi/v1/exchangeInfo" and answer.status == 200:
-                        data = json.dumps(self.rewrite(json.loads(data))).encode()
-                        self.rewritten += 1
+                    rewrite = self.rewrites.get(request.path)
+                    if rewrite is not None and answer.status == 200:
+                        out = rewrite(json.loads(data))
+                        if out is not None:
+                            data = out if isinstance(out, bytes) else json.dumps(out).encode()
+                            self.rewritten += 1
                     return web.Response(status=answer.status, body=data, headers=out_headers)
 
             app = web.Application()

@@ -108,7 +108,7 @@ def _mutate(body: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def engine_world(tmp_path: Path) -> Iterator[tuple[Engine, Recorder, SimControl, RewritingRestProxy]]:
     sim = SimControl(SimOptions(seed=4))
-    proxy = RewritingRestProxy(sim.rest_url, _mutate).start()
+    proxy = RewritingRestProxy(sim.rest_url, {"/fapi/v1/exchangeInfo": _mutate}).start()
     exchange = ExchangeSettings(
         Environment.SIM,
         "demo",

@@ -294,3 +294,111 @@ def test_absurd_prices_never_become_the_engines_prices(world: World, frame: str)
         _, book, mark = next(x for x in world.seen[start:] if x[0].get("e") == marker["e"])
     for value in (*(book or ()), mark):
         assert value is not None and value.is_finite() and value > 0 and value < Decimal("1e12"), (book, mark)
+
+
+def _garbler(queue: dict[str, list[Any]]) -> dict[str, Callable[[Any], Any]]:
+    """Per path: answer the next queued garbage body instead of the real one, until the queue is empty."""
+
+    def make(path: str) -> Callable[[Any], Any]:
+        return lambda _real: queue[path].pop(0) if queue[path] else None
+
+    return {path: make(path) for path in queue}
+
+
+class RestFuzzWorld:
+    """The engine with REST through a garbling proxy (WS API and streams straight to the simulator)."""
+
+    def __init__(self, tmp_path: Path, queue: dict[str, list[Any]]) -> None:
+        from rest_proxy import RewritingRestProxy
+
+        self.queue = queue
+        self.sim = SimControl(SimOptions(seed=12))
+        self.proxy = RewritingRestProxy(self.sim.rest_url, _garbler(queue)).start()
+        exchange = ExchangeSettings(
+            Environment.SIM,
+            "demo",
+            self.proxy.url,
+            self.sim.ws_api_url,
+            self.sim.stream_url,
+            recv_window_ms=1000,
+            request_timeout_ms=1000,
+        )
+        config = AppConfig(
+            "<fuzz>",
+            exchange,
+            HotkeySettings(),
+            SafetySettings(cooldown_ms=0),
+            AslSettings(),
+            (Profile("btc", SYMBOL, 5, notional_usdt=Decimal("200")),),
+            "btc",
+        )
+        self.engine = Engine(
+            config,
+            ApiCredentials("demo", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET),
+            journal_path=tmp_path / "journal.sqlite3",
+        )
+        self.recorder = Recorder()
+        self.engine.subscribe(self.recorder)
+        self.engine.start()
+
+    def settled(self, timeout: float = 30) -> Any:
+        return self.recorder.wait(
+            lambda e: isinstance(e, StateChanged) and e.state in (EngineState.READY, EngineState.ERROR),
+            timeout,
+        )
+
+    def close(self) -> None:
+        self.engine.stop(3)
+        self.proxy.stop()
+        self.sim.stop()
+
+
+def test_garbled_exchange_info_during_warm_up_is_retried_not_fatal(tmp_path: Path) -> None:
+    """A garbled exchangeInfo body (truncated JSON, wrong shapes) is the exchange's transient problem:
+    the engine says it is retrying and gets READY once the body is good again."""
+    world = RestFuzzWorld(tmp_path, {"/fapi/v1/exchangeInfo": [b"{", {"symbols": "x"}, [1, 2]]})
+    try:
+        ready = world.settled()
+        assert isinstance(ready, StateChanged) and ready.state is EngineState.READY, ready
+        retries = [
+            e.text
+            for _, e in world.recorder.events
+            if isinstance(e, StateChanged) and "retrying" in e.text.lower()
+        ]
+        assert len(retries) >= 3 and all("Traceback" not in t for t in retries), retries
+    finally:
+        world.close()
+
+
+def test_garbled_position_rows_in_a_resync_never_change_the_position(tmp_path: Path) -> None:
+    """Garbage positionRisk / openAlgoOrders bodies during the reconnect resync: the engine keeps
+    running and keeps the position the exchange really has."""
+    queue: dict[str, list[Any]] = {"/fapi/v2/positionRisk": [], "/fapi/v1/openAlgoOrders": []}
+    world = RestFuzzWorld(tmp_path, queue)
+    try:
+        ready = world.settled()
+        assert isinstance(ready, StateChanged) and ready.state is EngineState.READY, ready
+        mark = world.recorder.mark()
+        world.engine.submit(Command(CommandKind.BUY, source="test"))
+        assert isinstance(world.recorder.wait(lambda e: isinstance(e, TERMINAL), 20, after=mark), OrderFilled)
+        session = world.engine.session
+        assert session is not None
+        held = sum((p.quantity for p in session.tracker.open_positions(SYMBOL)), Decimal(0))
+        assert held > 0
+        queue["/fapi/v2/positionRisk"] += [
+            [{"symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": "abc", "entryPrice": "x"}],
+            [{"symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": ["1"], "entryPrice": None}],
+        ]
+        queue["/fapi/v1/openAlgoOrders"] += [{"not": "a list"}, [None, 5, "x"]]
+        mark = world.recorder.mark()
+        world.sim.restart()  # every connection drops: the reconnect resync reads the garbage
+        back = world.recorder.wait(
+            lambda e: isinstance(e, StateChanged) and e.state is EngineState.READY, 20, after=mark
+        )
+        assert back is not None
+        assert poll(lambda: not queue["/fapi/v2/positionRisk"], 10), "the resync never read positions"
+        assert world.engine._thread is not None and world.engine._thread.is_alive()
+        after = sum((p.quantity for p in session.tracker.open_positions(SYMBOL)), Decimal(0))
+        assert after == held, f"garbage positionRisk rows changed the engine's position: {held} → {after}"
+    finally:
+        world.close()

@@ -92,3 +92,15 @@ def test_history_is_bounded_and_lookups_survive() -> None:
     assert (
         ex.query_order(DEMO_API_KEY, {"symbol": "BTCUSDT", "origClientOrderId": "c499"})["status"] == "FILLED"
     )
+
+
+async def test_measure_records_server_time_per_order(http: aiohttp.ClientSession) -> None:
+    sim = await start_sim(SimOptions(measure=True))
+    try:
+        async with http.ws_connect(sim.ws_api_url) as ws:
+            api = WsApi(ws)
+            await api.call("order.place", MKT)
+            await api.call("ticker.price", {"symbol": "BTCUSDT"}, sign=False)  # not an order: not timed
+        assert len(sim.server.timings_ns) == 1 and 0 < sim.server.timings_ns[0] < 1_000_000_000
+    finally:
+        await sim.stop()

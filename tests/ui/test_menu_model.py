@@ -150,6 +150,27 @@ def test_stop_text(tier: int | None, text: str) -> None:
     assert stop_text(Status(stop_tier=tier, stop_text="trailing 1.5%")) == "trailing 1.5%"
 
 
+def test_engine_stop_text_loses_its_symbol_prefix() -> None:
+    engine_text = "BTCUSDT long: stop → 75,375.4 (hard, 2% below entry)"
+    status = Status(symbol="BTCUSDT", stop_tier=0, stop_text=engine_text)
+    assert stop_text(status) == "stop → 75,375.4 (hard, 2% below entry)"
+    assert tooltip(UiState(status=status)).splitlines()[2] == "Stop → 75,375.4 (hard, 2% below entry)"
+    assert stop_text(Status(symbol="ETHUSDT", stop_text="trailing 1%: tier 2")) == "trailing 1%: tier 2"
+
+
 def test_position_text_flat() -> None:
     assert position_text(Status(symbol="ETHUSDT")) == "ETHUSDT flat"
     assert position_text(Status()) == "— flat"
+
+
+def test_action_bar_facts() -> None:
+    from traytrader.ui.action_bar import DOT_COLOURS, facts
+
+    snapshot = ui(qty="0.002", entry_price=Decimal("97000"), last_latency_us=512.0, stop_tier=1)
+    texts = facts(snapshot)
+    assert texts["profile"] == "eth-50" and texts["state"] == "ready"
+    assert texts["latency"] == "last 0.5 ms" and texts["stop"] == "stop: trailing (tier 1)"
+    assert texts["dot"] == DOT_COLOURS[EngineState.READY]
+    locked = facts(ui(EngineState.READY, unlocked=False, armed=False))
+    assert locked["state"] == "locked · disarmed" and locked["dot"] == DOT_COLOURS[EngineState.LOCKED]
+    assert locked["latency"] == "last —"

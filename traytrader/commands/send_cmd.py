@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from traytrader.core.errors import CommandRefused
-from traytrader.ui.control_socket import WORDS, reply_ok, send_request
+from traytrader.ui.control_socket import WORDS, parse_request, reply_ok, send_request
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,6 +31,7 @@ def handler(args: argparse.Namespace) -> int:
 
     path = Path(args.socket) if args.socket else paths.control_socket_path()
     line = f"{args.request} {args.name}".strip()
+    parse_request(line)  # a malformed request is refused here, running instance or not
     reply = send_request(path, line, timeout=args.timeout)
     word, _, sentence = reply.partition(" ")
     if reply_ok(reply):

@@ -293,6 +293,11 @@ _OUTCOME_FROM = {  # a confirmation, a loss or a rejection (results, ALGO_UPDATE
     _P.CANCELLING_OLD: {_P.CANCELLING_OLD, _P.PROTECTED, _P.REPLACING, _P.PLACING, _P.UNPROTECTED},
     _P.CLOSING: {_P.CLOSING},
 }
+_SNAPSHOT_FROM = {  # as outcomes, plus an unknown stop of ours turning up (adopted or cancelled)
+    **_OUTCOME_FROM,
+    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING, _P.PROTECTED, _P.REPLACING, _P.CANCELLING_OLD},
+    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING, _P.UNPROTECTED, _P.PLACING, _P.CANCELLING_OLD},
+}
 _POSITION_FROM = {  # open, resize, reverse, close
     _P.IDLE: {_P.IDLE, _P.PLACING},
     _P.PLACING: {_P.PLACING, _P.IDLE},
@@ -310,8 +315,9 @@ for _phase in StopPhase:
     TRANSITIONS[(_phase, Tick)] = frozenset(_PLAN_FROM[_phase])
     TRANSITIONS[(_phase, PositionUpdate)] = frozenset(_POSITION_FROM[_phase])
     TRANSITIONS[(_phase, Recover)] = _ANY
-    for _kind in (PlaceResult, AlgoUpdate, CancelResult, OpenStops):
+    for _kind in (PlaceResult, AlgoUpdate, CancelResult):
         TRANSITIONS[(_phase, _kind)] = frozenset(_OUTCOME_FROM[_phase])
+    TRANSITIONS[(_phase, OpenStops)] = frozenset(_SNAPSHOT_FROM[_phase])
     TRANSITIONS[(_phase, CloseResult)] = frozenset(_PLAN_FROM[_phase])
 # Only a placement result can start a close (safety stop refused with -2021); a failed close
 # resumes the watchdog.

@@ -37,7 +37,9 @@ class AslGateway(Protocol):
     async def open_algo_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         """``GET /fapi/v1/openAlgoOrders`` (weight 1 per symbol, 40 without)."""
 
-    async def close_position(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> dict[str, Any]:
+    async def close_position(
+        self, symbol: str, position_side: PositionSide, quantity: Decimal
+    ) -> dict[str, Any]:
         """Reduce-only MARKET order closing ``quantity`` (unsigned) of that position; returns the result."""
 
 

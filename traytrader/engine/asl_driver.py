@@ -275,20 +275,20 @@ class AslDriver:
         else:
             event = Notice(note.text, level="warning")
         self.emit(event)
-        self._record("asl", note.text, symbol, kind=note.kind.value, tier=note.tier,
+        self._record("asl", note.text, symbol, notice=note.kind.value, tier=note.tier,
                      trigger_price=note.trigger_price, callback_pct=note.callback_pct,
                      exit_price=note.exit_price)
 
-    def _record(self, kind: str, text: str, symbol: str, **data: Any) -> None:
+    def _record(self, entry: str, text: str, symbol: str, **data: Any) -> None:
         journal = self.journal
         if journal is None:
             return
         data = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in data.items() if v is not None}
         try:
             if hasattr(journal, "record"):
-                journal.record(kind, text, symbol=symbol, data=data or None)
+                journal.record(entry, text, symbol=symbol, data=data or None)
             else:
-                journal(kind, {"text": text, "symbol": symbol, **data})
+                journal(entry, {"text": text, "symbol": symbol, **data})
         except Exception:  # the journal must never stop the stop manager
             log.exception("journal failed")
 

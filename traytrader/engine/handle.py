@@ -163,7 +163,8 @@ class Engine:
             return None
         module = importlib.import_module("traytrader.engine.asl_driver")
         gateway = EngineGateway(session, dispatcher)
-        driver: AslSink = module.AslDriver(self.config, gateway, self._emit, journal)
+        driver: AslSink = module.AslDriver(self.config, gateway, self._emit, journal,
+                                           clock=session.clock.now_ms)
         return driver
 
     async def _warm_up(self, session: Session) -> None:

@@ -101,7 +101,13 @@ class PositionTracker:
                    price: Decimal, at_ms: int, *, ours: bool = True) -> Position | None:
         """Apply our own fill (from a RESULT response) unless an ACCOUNT_UPDATE already covered it."""
         position = self.get(symbol, position_side)
-        if quantity <= 0 or (at_ms and at_ms <= position.updated_ms):
+        if quantity <= 0:
+            return None
+        if at_ms and at_ms <= position.updated_ms:
+            # Already counted by an ACCOUNT_UPDATE (pushed before the reply); the position is still
+            # ours when this fill opened or added to it (the ASL protects only ours).
+            if ours and position.quantity != 0 and (position.quantity > 0) == (side is Side.BUY):
+                position.ours = True
             return None
         signed = quantity if side is Side.BUY else -quantity
         old = position.quantity

@@ -61,6 +61,7 @@ class SimOptions:
     history_limit: int = 50_000
     max_frame_bytes: int = 1 << 20
     measure: bool = False
+    mark_interval_ms: int = 1000  # markPrice@1s cadence in real time (tests replaying at high speed lower it)
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -134,7 +135,7 @@ class SimServer:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(self.options.tick_ms / 1000, self.tick)),
-            loop.create_task(self._every(1.0, self.mark_tick)),
+            loop.create_task(self._every(self.options.mark_interval_ms / 1000, self.mark_tick)),
         ]
 
     async def stop(self) -> None:

@@ -131,7 +131,7 @@ class WsApiHandler:
         reply = self._ws_execute(sess, method, params, now)
         self.server.flush()
         if self.server.options.measure and reply.orders:
-            self.timings_ns.append(time.perf_counter_ns() - t0)
+            self.server.timings_ns.append(time.perf_counter_ns() - t0)
         env: dict[str, Any] = {"id": rid, "status": reply.status}
         if "unknown_503" in faults:
             env["status"], env["error"] = 503, {"code": -1000, "msg": UNKNOWN_503_TEXT}

@@ -16,7 +16,7 @@ from traytrader.ui.menu_model import Action, UiState, position_text, stop_text
 from traytrader.ui.tk_thread import TkThread
 
 HEIGHT = 60
-WIDTH = 760
+WIDTH = 840
 BUY_GREEN = "#16a34a"
 SELL_RED = "#dc2626"
 BACKGROUND = "#0f172a"
@@ -39,11 +39,15 @@ def facts(ui: UiState) -> dict[str, str]:
     return {
         "profile": ui.active_profile or "no profile",
         "position": position_text(status),
-        "stop": f"stop: {stop_text(status)}",
+        "stop": _stop_label(stop_text(status)),
         "latency": f"last {latency}",
         "state": state.value + ("" if ui.armed else " · disarmed"),
         "dot": DOT_COLOURS.get(state, "#64748b"),
     }
+
+
+def _stop_label(text: str) -> str:
+    return text if text.startswith("stop") else f"stop: {text}"
 
 
 class ActionBar:
@@ -124,9 +128,10 @@ class ActionBar:
         bottom = tk.Frame(column, background=BACKGROUND)
         bottom.pack(side="top", fill="x")
         for name, parent, bold in (("profile", top, True), ("state", top, False), ("latency", top, False),
-                                   ("position", bottom, False), ("stop", bottom, False)):
+                                   ("stop", top, False), ("position", bottom, False)):
             font = ("DejaVu Sans", 10, "bold" if bold else "normal")
-            labels[name] = tk.Label(parent, text="", background=BACKGROUND, foreground=TEXT, font=font)
+            labels[name] = tk.Label(parent, text="", background=BACKGROUND, foreground=TEXT, font=font,
+                                    anchor="w")
             labels[name].pack(side="left", padx=(0, 12))
         for key, action in (("b", Action.BUY), ("s", Action.SELL), ("p", Action.CYCLE_PROFILE)):
             win.bind(f"<KeyPress-{key}>", lambda _e, a=action: self._on_action(a, ""))

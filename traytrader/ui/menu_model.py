@@ -173,8 +173,11 @@ def position_text(status: Status) -> str:
 
 
 def stop_text(status: Status) -> str:
-    """The protective stop in a few words."""
+    """The protective stop in a few words (the engine's text without its "BTCUSDT long: " prefix)."""
     if status.stop_text:
+        head, sep, tail = status.stop_text.partition(": ")
+        if sep and status.symbol and head.startswith(status.symbol):
+            return tail
         return status.stop_text
     tier = status.stop_tier
     if tier is None:
@@ -184,6 +187,11 @@ def stop_text(status: Status) -> str:
     if tier < 0:
         return "safety stop"
     return f"trailing (tier {tier})"
+
+
+def _stop_line(status: Status) -> str:
+    text = stop_text(status)
+    return text[0].upper() + text[1:] if text.startswith("stop") else f"Stop: {text}"
 
 
 def _ms(value: float | None) -> str:
@@ -208,7 +216,7 @@ def tooltip(ui: UiState, max_len: int = 0) -> str:
     lines = [
         f"traytrader · {env} · {ui.active_profile or 'no profile'} · {hotkey_text(ui)}",
         position_text(ui.status),
-        f"Stop: {stop_text(ui.status)}",
+        _stop_line(ui.status),
         f"RTT {_ms(ui.status.rtt_ms)} · clock offset {_ms(ui.status.clock_offset_ms)}",
     ]
     if not ui.notifications_ok and ui.last_message:

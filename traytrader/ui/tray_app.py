@@ -140,6 +140,12 @@ class TrayApp:
                       "`traytrader send buy` / `traytrader send sell` to keys in your desktop instead.")
             log.warning("%s", reason)
             self.app.notify(Notification("No global hotkeys", reason, urgent=True))
+            return
+        if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
+            reason = ("This is a Wayland session: hotkeys only see keys pressed in X11 windows. Bind "
+                      "`traytrader send buy` / `traytrader send sell` to keys in your compositor.")
+            log.warning("%s", reason)
+            self.app.notify(Notification("Hotkeys limited on Wayland", reason))
     def quit(self) -> None:
         """Quit from any thread (menu item, signal, test)."""
         if not self._quitting.is_set():

@@ -1,0 +1,112 @@
+"""The harness's own arithmetic (``benchmarks/reliability/metrics.py``): duplicates, unprotected time
+from the exchange's timestamps, percentiles, slopes. Example tables, each able to fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from relkit import ROOT  # noqa: F401  (repo root on sys.path)
+
+from benchmarks.reliability import metrics
+from benchmarks.reliability.runner import Recorder, outages
+from traytrader.engine.api import EngineState, StateChanged
+
+
+def fill(t: int, side: str, qty: str = "0.01", cid: str = "tt-1", **kw: Any) -> dict[str, Any]:
+    return {
+        "kind": "order",
+        "apiKey": "k",
+        "symbol": "BTCUSDT",
+        "positionSide": "BOTH",
+        "side": side,
+        "executedQty": qty,
+        "status": "FILLED",
+        "clientOrderId": cid,
+        "createTime": t,
+        "updateTime": t,
+        "algoId": None,
+        **kw,
+    }
+
+
+def algo(t0: int, side: str, status: str = "NEW", end: int = 0, cid: str = "sl-1") -> dict[str, Any]:
+    return {
+        "kind": "algo",
+        "apiKey": "k",
+        "symbol": "BTCUSDT",
+        "positionSide": "BOTH",
+        "side": side,
+        "status": status,
+        "clientAlgoId": cid,
+        "createTime": t0,
+        "updateTime": end or t0,
+        "triggerTime": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("orders", "end", "expected"),
+    [
+        ([fill(100, "BUY"), algo(103, "SELL")], 1000, 3),  # one round trip to the stop
+        ([fill(100, "BUY")], 1000, 900),  # never protected
+        ([fill(100, "BUY"), algo(100, "BUY")], 1000, 900),  # wrong side protects nothing
+        ([fill(100, "BUY"), algo(101, "SELL", "CANCELED", 500)], 1000, 500),  # stop gone at 500
+        ([fill(100, "BUY"), algo(101, "SELL", "CANCELED", 500), algo(499, "SELL", cid="sl-2")], 1000, 1),
+        ([fill(100, "BUY"), algo(101, "SELL"), fill(300, "SELL")], 1000, 1),  # closed at 300
+        (
+            [fill(100, "SELL"), algo(110, "BUY"), fill(200, "BUY"), fill(400, "BUY")],
+            1000,
+            600,
+        ),  # reversed long
+        ([], 1000, 0),
+    ],
+)
+def test_max_unprotected(orders: list[dict[str, Any]], end: int, expected: float) -> None:
+    assert metrics.max_unprotected_ms(orders, end) == expected
+
+
+def test_longest_stretch_not_the_sum() -> None:
+    orders = [fill(0, "BUY"), algo(10, "SELL", "CANCELED", 100), algo(130, "SELL")]
+    [exposure] = metrics.exposures(orders, 1000)
+    assert exposure.max_gap_ms == 30 and exposure.total_ms == 40 and exposure.open_ms == 1000
+
+
+def test_orders_before_the_window_are_ignored() -> None:
+    assert metrics.max_unprotected_ms([fill(50, "BUY"), fill(60, "SELL")], 1000, start_ms=100) == 0
+
+
+def test_duplicates_count_client_ids_seen_twice_plain_and_algo() -> None:
+    orders = [
+        fill(1, "BUY", cid="a"),
+        fill(2, "BUY", cid="a"),
+        fill(3, "BUY", cid="a"),
+        fill(4, "BUY", cid="b"),
+        algo(1, "SELL", cid="s"),
+        algo(2, "SELL", cid="s"),
+        fill(5, "SELL", cid="s", algoId=7),
+    ]  # the order a triggered algo created is not ours
+    assert metrics.duplicates(orders) == 3
+    assert len(metrics.user_orders(orders, "a")) == 3
+
+
+def test_percentile_and_slope() -> None:
+    assert metrics.percentile([], 50) is None
+    assert metrics.percentile([5, 1, 3], 50) == 3
+    assert metrics.percentile(list(range(1, 101)), 99) == 99
+    assert metrics.slope_per_minute([(0, 10), (60, 10)]) == 0
+    assert metrics.slope_per_minute([(0, 10), (30, 11), (60, 12)]) == pytest.approx(2)
+    assert metrics.rss_bytes() > 0
+
+
+def test_outages_pair_each_loss_with_the_next_ready() -> None:
+    rec = Recorder()
+    events = [
+        (0.0, StateChanged("", state=EngineState.READY)),
+        (1.0, StateChanged("", state=EngineState.CONNECTING)),
+        (1.2, StateChanged("", state=EngineState.CONNECTING)),
+        (1.5, StateChanged("", state=EngineState.READY)),
+        (3.0, StateChanged("", state=EngineState.DISCONNECTED)),
+    ]
+    rec.events = list(events)
+    assert outages(rec.since(0)) == [pytest.approx(500)]
