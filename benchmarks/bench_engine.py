@@ -59,6 +59,23 @@ print(sim.rest_url, sim.ws_api_url, sim.stream_url, flush=True)
 sys.stdin.read()
 sim.stop()
 """
+LISTENER_CODE = """
+import asyncio, json, sys, urllib.request
+import websockets
+rest, stream, key = sys.argv[1:4]
+request = urllib.request.Request(rest + "/fapi/v1/listenKey", method="POST", headers={"X-MBX-APIKEY": key})
+listen_key = json.loads(urllib.request.urlopen(request).read())["listenKey"]
+async def main():
+    async with websockets.connect(f"{stream}/private/ws/{listen_key}", compression=None) as ws:
+        print("listening", flush=True)
+        reader = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        drain = asyncio.ensure_future(ws.recv())
+        while not reader.done():
+            done, _ = await asyncio.wait({reader, drain}, return_when=asyncio.FIRST_COMPLETED)
+            if drain in done:
+                drain = asyncio.ensure_future(ws.recv())
+asyncio.run(main())
+"""
 QUANTITY = "0.002"
 SIM_PREFIX: list[str] = []
 # Pause between orders for every client: a keypress comes when the previous order's events are in,
@@ -78,6 +95,27 @@ class SimProcess:
         )
         assert self.proc.stdout is not None
         self.rest_url, self.ws_api_url, self.stream_url = self.proc.stdout.readline().split()
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+class UserStreamListener:
+    """A passive user-data stream for a peer's account, in its own process: every client then has
+    one listener, as a real trading client would, so the simulator does the same work for all."""
+
+    def __init__(self, sim: SimProcess, api_key: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LISTENER_CODE, sim.rest_url, sim.stream_url, api_key],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "listening":
+            raise SystemExit("the user-stream listener did not start")
 
     def stop(self) -> None:
         assert self.proc.stdin is not None
@@ -135,7 +173,13 @@ def bench_traytrader(
         if time.monotonic() > deadline:
             raise SystemExit(f"engine not ready: {engine.status()}")
         time.sleep(0.01)
-    out: dict[str, list[float]] = {"to_wire_loop": [], "rtt_loop": [], "to_wire_thread": [], "rtt_thread": []}
+    out: dict[str, list[float]] = {
+        "to_wire_loop": [],
+        "rtt_loop": [],
+        "to_wire_thread": [],
+        "rtt_thread": [],
+        "ready_loop": [],
+    }
 
     settled: dict[str, asyncio.Event] = {}
 
@@ -164,6 +208,7 @@ def bench_traytrader(
             event, at_ns = fills[-1]
             await quiet(event.client_order_id)
             if i >= warmup:
+                out["ready_loop"].append((dispatcher.frame_ready_ns - command.accepted_ns) / 1000)
                 out["to_wire_loop"].append(event.to_wire_us)
                 out["rtt_loop"].append((at_ns - command.accepted_ns) / 1000)
 
@@ -323,10 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         for ed in (False, True):
             key = "Ed25519" if ed else "HMAC"
             got = bench_traytrader(sim, ed, args.orders, args.warmup, not args.no_journal)
+            results[f"traytrader {key}: accepted→frame ready (on loop)"] = got["ready_loop"]
             results[f"traytrader {key}: accepted→wire (on loop)"] = got["to_wire_loop"]
             results[f"traytrader {key}: accepted→wire (submit from thread)"] = got["to_wire_thread"]
             results[f"traytrader {key}: command→fill (on loop)"] = got["rtt_loop"]
             results[f"traytrader {key}: command→fill (submit from thread)"] = got["rtt_thread"]
+        listeners = [UserStreamListener(sim, DEMO_API_KEY), UserStreamListener(sim, DEMO_ED25519_API_KEY)]
         floor_name = "floor: hand-written websockets (HMAC)"
         results[floor_name] = asyncio.run(bench_floor(sim, args.orders, args.warmup))
         peers: dict[str, Callable[[], Awaitable[list[float]]]] = {
@@ -343,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.only_traytrader and "SDK" not in name:
                 continue
             results[name] = asyncio.run(run())  # type: ignore[arg-type]
+        for listener in listeners:
+            listener.stop()
     finally:
         sim.stop()
 
@@ -354,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * 90)
     for name, values in results.items():
         median, p99 = stats(values)
-        ratio = f"{median / floor:.2f}" if "wire" not in name else ""
+        ratio = "" if "accepted" in name else f"{median / floor:.2f}"
         print(f"{name:<58} {median:>10.1f} {p99:>10.1f} {ratio:>8}")
     goals = []
     for key, limit in (("HMAC", 50.0), ("Ed25519", 90.0)):

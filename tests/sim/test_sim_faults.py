@@ -166,3 +166,19 @@ async def test_client_vanishing_mid_request_and_garbage(sim: Sim, http) -> None:
         assert all(r["status"] == 200 for r in many)
         r = await api.call("order.place", {"apiKey": 5, "signature": []}, sign=False)
         assert r["status"] in (400, 401)
+
+
+async def test_state_filters(api: WsApi, sim: Sim, http) -> None:
+    await api.call("order.place", {**MKT, "newClientOrderId": "f1"})
+    t = sim.server.now_ms() + 1
+    await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": "65000.0"})
+    async with http.get(f"{sim.control_url}/state", params={"orders": "0"}) as r:
+        assert (await r.json())["orders"] == []
+    async with http.get(f"{sim.control_url}/state", params={"apiKey": "nobody"}) as r:
+        assert (await r.json())["orders"] == []
+    async with http.get(f"{sim.control_url}/state", params={"since": str(t + 60_000)}) as r:
+        assert (await r.json())["orders"] == []
+    async with http.get(f"{sim.control_url}/state", params={"since": "0"}) as r:
+        assert [o["clientOrderId"] for o in (await r.json())["orders"]] == ["f1"]
+    async with http.get(f"{sim.control_url}/state", params={"since": "soon"}) as r:
+        assert r.status == 400

@@ -84,6 +84,7 @@ class Dispatcher:
         self._counter = 0
         self._tag = session_tag(os.urandom(4))
         self.last_latency_us: float | None = None
+        self.frame_ready_ns = 0
 
     # -- admission -------------------------------------------------------------------------------
     def admit(self, command: Command, profile: Profile) -> str | None:
@@ -244,6 +245,7 @@ class Dispatcher:
             session.journal.record("request", "order.place", symbol=request.symbol, client_id=client_id,
                                    request_id=request_id, data=params)
             session.limiter.record_order(timestamp)
+            self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins
             try:
                 reply = await ws.send_frame(request_id, "order.place", frame)
             except ExchangeRejected as exc:

@@ -1,9 +1,9 @@
 """The journal: an append-only SQLite file (WAL) of every command, request, response, stream event
 and latency, so that what happened can always be reconstructed.
 
-The hot path pays a list append (< 1 µs) per row: rows are encoded (JSON, redaction) by a
-callback that the loop runs at its next iteration — after the frame went out, while the answer is
-awaited — and handed to one writer thread, which commits them in small WAL transactions and
+The hot path pays a list append (< 1 µs) per row: rows are encoded (JSON, redaction) by a loop
+callback ``HANDOFF_DELAY_S`` later — after the frame went out and its answer was handled — and
+handed to one writer thread, which commits them in small WAL transactions and
 holds the GIL as little as possible. A request is recorded *before* its frame is sent and its
 response when it arrives; ``flush()`` waits until everything recorded is on disk. Rows recorded
 outside an event loop are handed over at once.
@@ -30,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 REDACTED = "<redacted>"
+# Rows wait this long on the loop before being encoded and handed to the writer, so that encoding
+# never competes with an answer that is arriving (an order's reply and its stream events come
+# together). A crash can lose at most this window plus one commit.
+HANDOFF_DELAY_S = 0.002
 SECRET_KEYS = frozenset({"apikey", "signature", "secret", "secretkey", "listenkey", "privatekey",
                          "private_key", "password", "api_key"})
 
@@ -129,7 +133,7 @@ class Journal:
             self._handoff()
             return
         self._handoff_scheduled = True
-        loop.call_soon(self._handoff)
+        loop.call_later(HANDOFF_DELAY_S, self._handoff)
 
     def _handoff(self) -> None:
         """Encode the pending rows (on the caller's thread) and pass them to the writer."""

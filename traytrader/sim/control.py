@@ -11,6 +11,7 @@ Contract (docs/sim.md has the JSON examples): ``GET /sim/state``; ``POST /sim/pr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -61,8 +62,14 @@ def _account(server: SimServer, body: dict) -> str:
     return str(key)
 
 
-def state(server: SimServer) -> dict:
-    doc = views.state(server.exchange)
+def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
+    q = query or {}
+    since = q.get("since", "0")
+    if not since.isdigit():
+        raise BadControl("'since' must be a time in milliseconds.")
+    doc = views.state(
+        server.exchange, q.get("apiKey"), int(since), q.get("orders", "1") not in ("0", "false")
+    )
     doc.update(
         {
             "serverTime": server.now_ms(),
@@ -102,7 +109,7 @@ async def _route(
     now = server.now_ms()
     match route:
         case ("GET", "/sim/state"):
-            return _ok(state(server))
+            return _ok(state(server, request.query))
         case ("POST", "/sim/price"):
             sym = _symbol(server, body)
             assert sym is not None

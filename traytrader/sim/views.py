@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from traytrader.sim.exchange import TAKER_FEE, Exchange
 from traytrader.sim.payloads import at_least, break_even, fixed, plain
-from traytrader.sim.state import ZERO, Account, Position
+from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position
 
 
 def _sides(acct: Account) -> tuple[str, ...]:
@@ -223,8 +223,8 @@ def _dec(d: Decimal | None) -> str | None:
     return None if d is None else plain(d)
 
 
-def state(ex: Exchange) -> dict:
-    """The ``GET /sim/state`` document (see docs/sim.md)."""
+def state(ex: Exchange, api_key: str | None = None, since_ms: int = 0, with_orders: bool = True) -> dict:
+    """The ``GET /sim/state`` document (see docs/sim.md); ``orders`` filtered by account and age."""
     accounts = []
     for acct in ex.accounts.values():
         m = ex.margin(acct)
@@ -253,7 +253,11 @@ def state(ex: Exchange) -> dict:
             }
         )
     orders: list[dict] = []
-    for o in ex.orders.values():
+
+    def wanted(rec: Order | AlgoOrder) -> bool:
+        return with_orders and rec.create_ms >= since_ms and api_key in (None, rec.api_key)
+
+    for o in filter(wanted, ex.orders.values()):
         orders.append(
             {
                 "kind": "order",
@@ -275,7 +279,7 @@ def state(ex: Exchange) -> dict:
                 "updateTime": o.update_ms,
             }
         )
-    for a in ex.algos.values():
+    for a in filter(wanted, ex.algos.values()):
         orders.append(
             {
                 "kind": "algo",
