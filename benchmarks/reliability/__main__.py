@@ -88,12 +88,12 @@ def run_scenario(scenario: Scenario, runs: int, seed: int, progress: bool = True
     return totals
 
 
-def run_soak(seconds: float, seed: int) -> dict[str, Any]:
+def run_soak(seconds: float, seed: int, fault_rate: float = 0.05) -> dict[str, Any]:
     sim_options, engine_options = soak_options(seconds, seed)
     harness = Harness(sim_options, engine_options, seed=seed)
     try:
         harness.start()
-        figures = harness.run_once(soak_act(seconds), hold_s=4.0)  # type: ignore[arg-type]
+        figures = harness.run_once(soak_act(seconds, fault_rate), hold_s=4.0)  # type: ignore[arg-type]
         samples = harness.scratch.get("rss", [])
         totals = merge([figures])
         totals["asl_installed"] = harness.asl_installed
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", default=[], help="only this scenario (repeatable)")
     parser.add_argument("--seed", type=int, default=8, help="seed of the random timing (default 8)")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="also run a soak of this length")
+    parser.add_argument("--soak-fault-rate", type=float, default=0.05, metavar="P",
+                        help="chance of a fault before each soak keypress (default 0.05: one every ~5 s)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the totals as JSON here")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the table as Markdown here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine warnings")
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         bounds[scenario.name] = unprotected_bound_ms(scenario, scenario.name)
     if args.soak:
         name = "soak"
-        results[name] = run_soak(args.soak, args.seed)
+        results[name] = run_soak(args.soak, args.seed, args.soak_fault_rate)
         bounds[name] = unprotected_bound_ms(None, name)
     command = "python -m benchmarks.reliability" + (
         " " + " ".join(argv if argv is not None else sys.argv[1:])

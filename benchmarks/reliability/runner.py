@@ -402,7 +402,8 @@ class Harness:
 
 
 def _order_key(order: dict[str, Any]) -> tuple[str, Any]:
-    return (str(order.get("kind")), order.get("algoId") if order.get("kind") == "algo" else order.get("orderId"))
+    kind = str(order.get("kind"))
+    return (kind, order.get("algoId") if kind == "algo" else order.get("orderId"))
 
 
 def merge(figures: list[RunFigures]) -> dict[str, Any]:

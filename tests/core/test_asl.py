@@ -470,3 +470,66 @@ def test_transition_table_covers_every_phase_and_input():
         for kind in kinds:
             assert phase in asl.TRANSITIONS[(phase, kind)] or kind is asl.Recover
     assert asl.StopPhase.CLOSING not in asl.TRANSITIONS[(asl.StopPhase.PROTECTED, asl.MarkPrice)]
+
+
+def test_reconnect_keeps_protecting_our_position_and_ignores_older_snapshots():
+    lad = ladder()
+    hard = opened(lad, now=1000)
+    lad.handle(asl.PlaceResult(hard.client_algo_id, asl.Outcome.UNKNOWN, 1500))   # lost with the link
+    # the engine reconnects: the stop never reached the exchange; the position is still ours
+    (again,) = places(lad.handle(asl.Recover(D("0.01"), D("100000"), D("100000"), (), 1600)))
+    assert lad.phase is asl.StopPhase.PLACING and again.trigger_price == hard.trigger_price
+    # still watched from the first fill: 2 s after it (not after the reconnect) the hard stop's
+    # retry goes out with the safety stop beside it
+    lad.handle(asl.PlaceResult(again.client_algo_id, asl.Outcome.REJECTED, 1700, -1008))
+    assert [s.label for s in places(lad.handle(asl.Tick(2900)))] == ["hard"]
+    assert [s.label for s in places(lad.handle(asl.Tick(3000)))] == ["safety"]
+    # a snapshot asked for before the reconnect lists a stop since cancelled: ignored
+    stale = fixed_listing("ttasl-h0-zzzz-old-9", "97000")
+    assert lad.handle(asl.OpenStops((stale,), 1550, 3100)) == []
+    assert "ttasl-h0-zzzz-old-9" not in lad.known_ids()
+
+
+def test_a_stop_that_landed_late_is_adopted_and_one_of_the_two_cancelled():
+    lad = ladder()
+    first = opened(lad, now=1000)
+    lad.handle(asl.PlaceResult(first.client_algo_id, asl.Outcome.UNKNOWN, 1100))
+    (second,) = places(lad.handle(asl.OpenStops((), 1150, 1200)))       # not there (yet): placed again
+    confirm(lad, second, 1300)
+    listed = (fixed_listing(first.client_algo_id, "98000"), fixed_listing(second.client_algo_id, "98000"))
+    out = lad.handle(asl.OpenStops(listed, 1400, 1500))                  # the first one landed after all
+    assert len(cancels(out)) == 1 and lad.phase is asl.StopPhase.CANCELLING_OLD
+    assert lad.active_stop is not None and lad.active_stop.client_algo_id not in cancels(out)
+
+
+def test_rejection_by_algo_update_before_the_answer_retries():
+    lad = ladder()
+    hard = opened(lad, now=1000)
+    rejected = asl.AlgoUpdate(hard.client_algo_id, asl.AlgoStatus.REJECTED, 1010, reason="Reduce Only reject")
+    out = lad.handle(rejected)
+    assert any(isinstance(a, asl.Notify) and "Reduce Only reject" in a.text for a in out)
+    assert lad.phase is asl.StopPhase.UNPROTECTED and places(lad.handle(asl.Tick(1300)))
+
+
+def test_failed_close_is_reported_and_the_watchdog_tries_again():
+    lad = ladder()
+    hard = opened(lad, now=1000)
+    lad.handle(asl.MarkPrice(D("85000"), 1100))
+    lad.handle(asl.PlaceResult(hard.client_algo_id, asl.Outcome.REJECTED, 1110, -2021))
+    (safety,) = [s for s in places(lad.handle(asl.Tick(3000))) if s.label == "safety"]
+    lad.handle(asl.PlaceResult(safety.client_algo_id, asl.Outcome.REJECTED, 3010, -2021))
+    out = lad.handle(asl.CloseResult(asl.Outcome.REJECTED, 3020, -1008, "throttled"))
+    assert lad.phase in (asl.StopPhase.UNPROTECTED, asl.StopPhase.PLACING)
+    assert any(isinstance(a, asl.Notify) and "closing the position failed" in a.text for a in out)
+
+
+def test_an_external_position_becomes_ours_when_we_add_to_it():
+    lad = ladder()
+    assert lad.handle(asl.PositionUpdate(D("0.5"), D("100000"), 1000, ours=False)) == []
+    (spec,) = places(lad.handle(asl.PositionUpdate(D("0.6"), D("100000"), 2000, ours=True)))
+    assert spec.quantity == D("0.6") and lad.phase is asl.StopPhase.PLACING
+
+
+def test_something_that_is_not_an_input_is_refused():
+    with pytest.raises(asl.AslStateError):
+        ladder().handle(object())  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ class Hostile(Harness):
         self.trace: list[str] = []
         self.generation = self.fills_at = 0
         self.ours: set[str] = set()
+        self.adopted: set[str] = set()
         self.confirmed = False
         self.on_action = self._keep
         self.place_code = self._refuse
@@ -57,13 +58,15 @@ class Hostile(Harness):
 
     def feed(self, event: asl.AslInput) -> None:
         before = self.ladder.phase
-        turned = isinstance(event, asl.PositionUpdate) and _sign(event.quantity) != _sign(self.ladder.quantity)
-        if turned or isinstance(event, asl.Recover):
+        recover = isinstance(event, asl.Recover)
+        if recover or (isinstance(event, asl.PositionUpdate) and
+                       _sign(event.quantity) != _sign(self.ladder.quantity)):
             self.generation += 1
             self.fills_at = len(self.exchange.fills)
             self.confirmed = False
             # the stops of this position: those placed from now on, and those a recovery adopts
-            self.ours = {s.client_algo_id for s in event.stops} if isinstance(event, asl.Recover) else set()
+            self.adopted = {s.client_algo_id for s in event.stops} if recover else set()
+            self.ours = set(self.adopted)
         event = replace(event, now_ms=self.now)
         actions = self.ladder.handle(event)
         self.trace.append(f"{before}->{self.ladder.phase} {_short(event)} => {[_short(a) for a in actions]}")
@@ -121,7 +124,11 @@ class Watch:
         # cancel was lost may linger and trail higher meanwhile; it was already replaced.)
         relied_id = active.client_algo_id if active is not None else None
         relied = next((s for s in live if s.spec.client_algo_id == relied_id), None)
-        if relied is not None:
+        if relied_id in h.adopted:
+            # Adopted at a restart: Binance does not tell how far a trailing stop has trailed, so
+            # the ladder's estimate (the mark at recovery) is conservative; measure from its own.
+            self.best = None
+        elif relied is not None:
             level = relied.level()
             assert self.best is None or d * (level - self.best) >= 0, f"loosened from {self.best} to {level}"
             self.best = level
@@ -206,7 +213,7 @@ def settle(h: Hostile) -> None:
     assert h.ladder.known_ids() == frozenset() and h.ladder.phase is asl.StopPhase.IDLE
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_invariants_hold_under_hostile_delivery(data):
     run(data, data.draw(st.integers(5, 80), "steps"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SimControl, hmac_credentials
+from engine_kit import SimControl, hmac_credentials
 
 from traytrader.vault import Vault
 

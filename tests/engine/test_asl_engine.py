@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EventLog, SimControl, hmac_credentials, make_config
+from engine_kit import EventLog, SimControl, hmac_credentials, make_config
 
 from traytrader.core.models import AppConfig
 from traytrader.engine.api import (
@@ -23,6 +23,7 @@ from traytrader.engine.api import (
     StoppedOut,
 )
 from traytrader.engine.handle import Engine
+from traytrader.engine.journal import read_journal
 
 D = Decimal
 
@@ -78,7 +79,8 @@ def wait_algos(log: EventLog, sim: SimControl, predicate, timeout: float = 10.0)
     return found[-1]
 
 
-def test_fill_gets_a_hard_stop_then_tiers_then_stopped_out(sim: SimControl, run_engine) -> None:
+def test_fill_gets_a_hard_stop_then_tiers_then_stopped_out(sim: SimControl, run_engine,
+                                                           journal_file: Path) -> None:
     sim.set_price("BTCUSDT", "100000")
     engine, log = run_engine(make_config(sim, cooldown_ms=0))
     fill = buy(engine, log)
@@ -105,6 +107,10 @@ def test_fill_gets_a_hard_stop_then_tiers_then_stopped_out(sim: SimControl, run_
     out = log.wait_type(StoppedOut, after=mark)
     assert out.exit_price > 0 and "stopped out" in out.text
     log.wait_until(lambda: position(sim) == 0 and not our_algos(sim))
+    engine.stop(2.0)
+    entries = [e for e in read_journal(journal_file) if e.kind == "asl"]
+    assert [e.text for e in entries][-2:] == [moved.text, out.text]     # every move is journalled
+    assert '"stop_type":"TRAILING_STOP_MARKET"' in entries[-2].data and entries[-2].symbol == "BTCUSDT"
 
 
 def test_hand_close_cancels_the_stop_and_reverse_replaces_it(sim: SimControl, run_engine) -> None:
@@ -145,3 +151,27 @@ def test_restart_adopts_our_stop_and_continues_at_the_profit_tier(sim: SimContro
     (trail,) = wait_algos(log2, sim, lambda a: len(a) == 1 and a[0]["type"] == "TRAILING_STOP_MARKET")
     assert D(trail["callbackRate"]) == D("1") and trail["clientAlgoId"] != hard["clientAlgoId"]
     assert not log2.of_type(SafetyAction)
+
+
+def test_hedge_mode_stop_carries_the_position_side(sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    sim._request("POST", "/sim/position_mode", {"mode": "hedge"})
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    buy(engine, log, CommandKind.SELL)
+    (stop,) = wait_algos(log, sim, lambda a: len(a) == 1)
+    assert stop["positionSide"] == "SHORT" and stop["side"] == "BUY" and stop["reduceOnly"] is False
+    assert stop["triggerPrice"] in ("102000", "102000.0") or D(stop["triggerPrice"]) < D("102100")
+
+
+def test_watchdog_closes_when_even_the_safety_stop_would_trigger(sim: SimControl, run_engine) -> None:
+    """The first stop request is lost with its connection; before the retry the price falls 15%:
+    the hard stop (-2%) is refused with -2021, so is the 10% safety stop, and the position is
+    closed at market with a one-sentence reason."""
+    sim.set_price("BTCUSDT", "100000")
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    sim.fault("drop_before_execute", "algoOrder.place", count=1)
+    buy(engine, log)
+    sim.set_price("BTCUSDT", "85000")
+    safety = log.wait_for(lambda e: isinstance(e, SafetyAction) and "closed at market" in e.text, timeout=15)
+    assert "BTCUSDT long" in safety.text
+    log.wait_until(lambda: position(sim) == 0 and not our_algos(sim), timeout=10)

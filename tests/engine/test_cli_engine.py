@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SimControl, hmac_credentials, order_count
+from engine_kit import SimControl, hmac_credentials, order_count
 
 from traytrader.vault import Vault
 

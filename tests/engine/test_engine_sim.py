@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import (
+from engine_kit import (
     EventLog,
     SimControl,
     ed25519_credentials,
@@ -278,3 +278,92 @@ def test_asl_protects_a_fill_with_a_stop_on_the_exchange(sim: SimControl, journa
         assert len(algos) == 1 and algos[0]["side"] == "SELL"
     finally:
         engine.stop(2.0)
+
+
+async def test_fill_price_from_the_stream_when_the_answer_lacks_it(sim: SimControl) -> None:
+    import asyncio
+
+    from traytrader.core.models import OrderType
+    from traytrader.core.orders import OrderRequest
+    from traytrader.engine.dispatch import Dispatcher, SendOutcome
+    from traytrader.engine.journal import Journal
+    from traytrader.engine.session import Session
+
+    session = Session(make_config(sim), hmac_credentials(), emit=lambda event: None, journal=Journal(None))
+    dispatcher = Dispatcher(session, lambda event: None)
+    try:
+        request = OrderRequest(
+            "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.002"), client_order_id="tt-x-1"
+        )
+        answer = SendOutcome({"executedQty": "0.002", "status": "FILLED"}, 0, 0)
+        task = asyncio.ensure_future(dispatcher._complete_price(request, answer))
+        await asyncio.sleep(0)  # let it register its waiter
+        session.on_user_message(
+            {"e": "ORDER_TRADE_UPDATE", "o": {"c": "tt-x-1", "X": "FILLED", "ap": "100.5"}}
+        )
+        await asyncio.wait_for(task, 2)
+        assert answer.result["avgPrice"] == "100.5"
+        # the stream can also be faster than the answer
+        session.on_user_message({"e": "ORDER_TRADE_UPDATE", "o": {"c": "tt-x-2", "X": "FILLED", "ap": "99"}})
+        second = SendOutcome({"executedQty": "0.002"}, 0, 0)
+        await dispatcher._complete_price(dataclasses.replace(request, client_order_id="tt-x-2"), second)
+        assert second.result["avgPrice"] == "99"
+    finally:
+        await session.close()
+
+
+def test_wrong_secret_is_an_error_state_naming_the_cause(sim: SimControl) -> None:
+    credentials = dataclasses.replace(hmac_credentials(), secret="not-the-secret-at-all")
+    engine = Engine(make_config(sim), credentials, enable_asl=False)
+    log = EventLog()
+    engine.subscribe(log)
+    engine.start()
+    try:
+        event = log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.ERROR)
+        assert "signature is not valid" in event.text
+        assert "not-the-secret" not in event.text
+    finally:
+        engine.stop(2.0)
+
+
+def test_client_side_limiter_reads_the_exchange_limits() -> None:
+    from traytrader.sim import SimOptions, SimThread
+
+    thread = SimThread(SimOptions(port=0, seed=1, orders_limit_10s=3)).start()
+    try:
+        sim = SimControl(thread)
+        engine = Engine(make_config(sim, cooldown_ms=0), hmac_credentials(), enable_asl=False)
+        log = EventLog()
+        engine.subscribe(log)
+        engine.start()
+        try:
+            log.wait_ready()
+            results = [
+                submit(engine, log, kind) for kind in (CommandKind.BUY, CommandKind.SELL, CommandKind.BUY)
+            ]
+            refused = [r for r in results if isinstance(r, CommandRejected)]
+            assert refused and "ORDERS limit of 3 per 10 s" in refused[0].text
+            # closing stays possible within the reserve
+            assert isinstance(submit(engine, log, CommandKind.CLOSE), OrderFilled | CommandDone)
+            assert order_count(sim.state()) <= 3
+        finally:
+            engine.stop(2.0)
+    finally:
+        thread.stop()
+
+
+def test_unwritable_journal_is_an_error_state(sim: SimControl, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    engine = Engine(make_config(sim), hmac_credentials(), journal_path=blocker / "journal.sqlite3")
+    log = EventLog()
+    engine.subscribe(log)
+    engine.start()
+    try:
+        event = log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.ERROR)
+        assert "Cannot open the journal" in event.text
+        engine.submit(Command(CommandKind.BUY))
+        assert "not ready: Cannot open the journal" in log.wait_type(CommandRejected).text
+    finally:
+        engine.stop(2.0)
+    assert order_count(sim.state()) == 0

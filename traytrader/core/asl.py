@@ -23,23 +23,32 @@ Rules (every number from ``AslSettings``; long and short are one code path, ``d`
 * Make-before-break: the new stop is placed and confirmed (placement result, ALGO_UPDATE NEW or a
   snapshot) before the old one is cancelled. One placement in flight at a time (plus the
   watchdog's safety stop) and none while an old stop's cancel is outstanding: at most two of our
-  stops are live, two only during that confirmed overlap.
+  stops are live, two only from the replacement's placement until the old one's cancel.
 * A failed placement keeps the old stop and retries with backoff; an unknown placement or a failed
-  cancel asks for a snapshot of the open stops and reconciles by clientAlgoId.
-* Watchdog: no confirmed stop for ``grace_ms`` → a safety stop ``safety_stop_pct`` against the
-  entry; if even that is refused with -2021, the position is closed at market (reduce-only).
+  cancel asks for a snapshot of the open stops and reconciles by clientAlgoId. A stop of ours that
+  a snapshot shows and we do not know is adopted like a confirmation (kept if best, else cancelled).
+* Watchdog: no confirmed stop for ``grace_ms`` while placements hang or keep failing → a safety
+  stop ``safety_stop_pct`` against the entry; if even that is refused with -2021, the position is
+  closed at market (reduce-only). After a stop-out the ladder waits ``grace_ms`` for the position
+  update before protecting what may be left.
 * A closed or reversed position retires every stop of the ladder: each is cancelled (one still in
   flight as soon as it is confirmed), and snapshots catch the rest, so no stop is left behind.
+* Recovery (start, reconnect): our stops (clientAlgoId prefix ``ttasl-``) are adopted, the tier is
+  the highest of the adopted stops' and the current profit's, and the ladder goes on from there.
+  A position is protected when the engine says it is ours, a stop of ours protects it, we
+  protected it before the reconnect, or ``protect_external_positions`` is set. Snapshots asked for
+  before a recovery are stale and ignored. Binance does not report how far a trailing stop has
+  trailed, so an adopted one is estimated from the mark at recovery (conservative).
 
 Phases, derived after each input and checked against ``TRANSITIONS`` (an illegal transition raises
 ``AslStateError`` and leaves the ladder exactly as it was)::
 
-    IDLE ──open──► PLACING ──confirmed──► PROTECTED ──better stop──► REPLACING
-      ▲              │  ▲                    ▲    ▲                     │ confirmed
-      │           failed│ placed              │    └── old cancelled ── CANCELLING_OLD
-      │              ▼  │                     │
-      │           UNPROTECTED ──safety -2021──► CLOSING
-      └──────────── closed (from any phase) ──────────┘
+    IDLE ──open──► PLACING ──confirmed──► PROTECTED ──better stop / resize──► REPLACING
+      ▲             │   ▲                    ▲    ▲                               │ confirmed
+      │       failed│   │retry               │    └──── old one cancelled ── CANCELLING_OLD
+      │             ▼   │                    │
+      │          UNPROTECTED     PLACING ──safety stop refused (-2021)──► CLOSING
+      └──────────── closed (from any phase) ──────────────────────────────────┘
 """
 
 from __future__ import annotations
@@ -361,6 +370,7 @@ class _State:
     safety_retry_at: int = 0
     unprotected_since: int | None = None
     settle_until: int = 0
+    recovered_ms: int = -1   # snapshots older than the last recovery are stale: ignored
     seq: int = 0
     gone: dict[str, int] = field(default_factory=dict)  # tombstones: client id -> when it went
 
@@ -535,6 +545,8 @@ class Ladder:
 
     def _on_snapshot(self, event: OpenStops, out: list[AslAction]) -> None:
         s = self._s
+        if event.requested_ms < s.recovered_ms:
+            return
         listed = {e.client_algo_id: e for e in event.stops}
         for cid, stop in list(s.stops.items()):
             if cid in listed:
@@ -561,9 +573,15 @@ class Ladder:
         mine = [e for e in event.stops if _ID_RE.match(e.client_algo_id)]
         listed = {e.client_algo_id for e in mine}
         # Placements still in flight from before stay known (retired): cancelled once they land.
-        s.stops = {cid: replace(stop, retired=True) for cid, stop in s.stops.items()
-                   if not stop.confirmed and cid not in listed}
+        # What else we knew and the exchange no longer lists is gone (tombstoned).
+        for cid, stop in list(s.stops.items()):
+            if stop.confirmed or cid in listed:
+                self._forget(stop, event.now_ms)
+        s.stops = {cid: replace(stop, retired=True) for cid, stop in s.stops.items()}
+        s.recovered_ms = event.now_ms
         s.active, s.closing = None, False
+        was_ours = s.managed and _sign(s.qty) == _sign(event.quantity)
+        unprotected_since = s.unprotected_since if was_ours else None
         s.qty, s.entry, s.mark = event.quantity, event.entry_price, event.mark_price
         s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0
         d = _sign(event.quantity)
@@ -571,7 +589,9 @@ class Ladder:
         protecting = [stop for stop in adopted if stop.direction == d]
         for stop in adopted:
             stop.retired = stop.direction != d or d == 0
-        s.managed = d != 0 and (event.ours or bool(protecting) or self.settings.protect_external_positions)
+        # Ours: the engine says so, a stop of ours protects it, or we protected it before a reconnect.
+        s.managed = d != 0 and (event.ours or bool(protecting) or was_ours or
+                                self.settings.protect_external_positions)
         s.tier = min(max((stop.spec.tier for stop in protecting), default=0), len(self.tiers))
         s.unprotected_since = None
         if s.managed:
@@ -579,8 +599,8 @@ class Ladder:
             for stop in protecting:
                 if s.active is None or self._prefer(stop, s.stops[s.active]):
                     s.active = stop.spec.client_algo_id
-            if s.active is None:
-                s.unprotected_since = event.now_ms
+            if s.active is None:  # unprotected since before the reconnect, if it was
+                s.unprotected_since = event.now_ms if unprotected_since is None else unprotected_since
 
     # --- stop bookkeeping
 

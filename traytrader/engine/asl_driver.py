@@ -276,8 +276,8 @@ class AslDriver:
             event = Notice(note.text, level="warning")
         self.emit(event)
         self._record("asl", note.text, symbol, notice=note.kind.value, tier=note.tier,
-                     trigger_price=note.trigger_price, callback_pct=note.callback_pct,
-                     exit_price=note.exit_price)
+                     stop_type=note.style.value, trigger_price=note.trigger_price,
+                     callback_pct=note.callback_pct, exit_price=note.exit_price)
 
     def _record(self, entry: str, text: str, symbol: str, **data: Any) -> None:
         journal = self.journal

@@ -12,6 +12,7 @@ keypress: at most one order, always.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -85,6 +86,11 @@ class Dispatcher:
         self._tag = session_tag(os.urandom(4))
         self.last_latency_us: float | None = None
         self.frame_ready_ns = 0
+        # Average fill prices from ORDER_TRADE_UPDATE, for answers without avgPrice/cumQuote (the
+        # order.place result schema dropped both in SDK 14.0.0, 2026-07-15; protocol notes §5).
+        self._fill_waiters: dict[str, asyncio.Future[Decimal]] = {}
+        self._recent_fills: dict[str, Decimal] = {}   # the stream may be faster than the answer
+        session.user_listeners.append(self._on_user_message)
 
     # -- admission -------------------------------------------------------------------------------
     def admit(self, command: Command, profile: Profile) -> str | None:
@@ -163,6 +169,7 @@ class Dispatcher:
                                data={"profile": profile.name, "source": command.source})
         outcome = await self.place(request, command.accepted_ns,
                                    rebuild=lambda: self._build_entry(profile, side, client_id))
+        await self._complete_price(request, outcome)
         self._report(command, request, outcome)
 
     async def _close(self, command: Command, profile: Profile, what: str = "Closed") -> None:
@@ -181,6 +188,7 @@ class Dispatcher:
             session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id)
             outcome = await self.place(request, command.accepted_ns,
                                        rebuild=self._close_rebuilder(profile.symbol, client_id))
+            await self._complete_price(request, outcome)
             self._report(command, request, outcome)
 
     def _close_request(self, symbol: str, quantity: Decimal, position_side: PositionSide,
@@ -286,6 +294,42 @@ class Dispatcher:
                                reply.received_ns)
 
     # -- results ---------------------------------------------------------------------------------
+    FILL_PRICE_WAIT_S = 1.0
+
+    def _on_user_message(self, message: dict[str, Any]) -> None:
+        if message.get("e") != "ORDER_TRADE_UPDATE":
+            return
+        order = message.get("o") or {}
+        average = _dec(order.get("ap"))
+        if order.get("X") != "FILLED" or average <= 0:
+            return
+        client_id = str(order.get("c", ""))
+        self._recent_fills[client_id] = average
+        if len(self._recent_fills) > 64:
+            del self._recent_fills[next(iter(self._recent_fills))]
+        waiter = self._fill_waiters.get(client_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(average)
+
+    async def _complete_price(self, request: OrderRequest, outcome: SendOutcome) -> None:
+        """Fill in ``avgPrice`` from the user stream when the answer lacks it."""
+        result = outcome.result
+        priced = _dec(result.get("avgPrice")) or _dec(result.get("cumQuote"))
+        if priced or not _dec(result.get("executedQty")):
+            return
+        known = self._recent_fills.get(request.client_order_id)
+        if known is not None:
+            result["avgPrice"] = str(known)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._fill_waiters[request.client_order_id] = waiter
+        try:
+            result["avgPrice"] = str(await asyncio.wait_for(waiter, self.FILL_PRICE_WAIT_S))
+        except TimeoutError:
+            pass
+        finally:
+            self._fill_waiters.pop(request.client_order_id, None)
+
     def _apply_fill(self, request: OrderRequest, result: dict[str, Any]) -> tuple[Decimal, Decimal]:
         executed = _dec(result.get("executedQty"))
         avg = _dec(result.get("avgPrice"))

@@ -14,13 +14,14 @@ import contextlib
 import importlib
 import importlib.util
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from traytrader.core.errors import ExchangeRejected, TraytraderError
-from traytrader.core.models import ApiCredentials, AppConfig, PositionSide, Profile
+from traytrader.core.models import ApiCredentials, AppConfig, Profile
 from traytrader.core.retry import RetryDecision, backoff, classify
 from traytrader.core.shield_table import explain
 from traytrader.engine.api import (
@@ -130,7 +131,16 @@ class Engine:
         self._stop = asyncio.Event()
         secrets = [self.credentials.api_key, self.credentials.secret]
         secrets += [line for line in self.credentials.secret.splitlines() if len(line) >= 16]
-        journal = Journal(self.journal_path, secrets=secrets)
+        try:
+            journal = Journal(self.journal_path, secrets=secrets)
+        except (OSError, sqlite3.Error) as exc:
+            text = f"Cannot open the journal at {self.journal_path}: {exc}; nothing will be sent without it."
+            self._emit(StateChanged(f"Engine error: {text}", state=EngineState.ERROR, detail=text))
+            self._status = Status(state=EngineState.ERROR, environment=self._status.environment,
+                                  profile=self._profile.name, symbol=self._profile.symbol, detail=text)
+            self._loop_ready.set()
+            await self._stop.wait()
+            return
         session = Session(self.config, self.credentials, emit=self._emit, journal=journal,
                           rollover_after_s=self.rollover_after_s)
         self.session = session
@@ -218,7 +228,8 @@ class Engine:
     def _on_command(self, command: Command) -> None:
         session, dispatcher = self.session, self.dispatcher
         if session is None or dispatcher is None:
-            self._emit(CommandRejected("The engine is starting.", command=command.kind))
+            detail = self._status.detail or "it is starting"
+            self._emit(CommandRejected(f"The engine is not ready: {detail}", command=command.kind))
             return
         if command.kind in (CommandKind.SELECT_PROFILE, CommandKind.CYCLE_PROFILE):
             self._switch_profile(command)
@@ -287,13 +298,11 @@ class Engine:
         kind = message.get("e")
         now = session.clock.now_ms()
         if kind == "ACCOUNT_UPDATE" and self.asl is not None:
-            for row in (message.get("a") or {}).get("P") or ():
-                side = PositionSide(str(row.get("ps", "BOTH")))
-                position = session.tracker.get(str(row.get("s", "")), side)
+            for position in session.last_changed:
                 self.asl.on_position(position.symbol, position.position_side, position.quantity,
                                      position.entry_price, now, ours=position.ours)
-        elif kind == "ALGO_UPDATE" and self.asl is not None:
-            self.asl.on_algo_update(message.get("o") or {}, now)
+        elif kind == "ALGO_UPDATE" and self.asl is not None and isinstance(message.get("o"), dict):
+            self.asl.on_algo_update(message["o"], now)
         if kind == "ACCOUNT_UPDATE":
             self._refresh_status()
 

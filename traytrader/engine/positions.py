@@ -10,7 +10,7 @@ sources never double-count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,13 +18,41 @@ from typing import Any
 from traytrader.core.models import PositionSide, Side
 
 ZERO = Decimal(0)
+# Anything at or beyond this is not a position size, price or PnL but garbage.
+SANE_LIMIT = Decimal("1e12")
 
 
-def _dec(value: Any, default: Decimal = ZERO) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else default
-    except (InvalidOperation, ValueError):
+def sane_decimal(value: Any, default: Decimal | None = None) -> Decimal | None:
+    """``value`` (a JSON string or int) as a finite Decimal of sane size, else ``default``."""
+    if value is None or value == "":
         return default
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() and abs(number) < SANE_LIMIT else None
+
+
+def _side(value: Any) -> PositionSide | None:
+    try:
+        return PositionSide(str(value if value is not None else "BOTH"))
+    except ValueError:
+        return None
+
+
+def _row(symbol: Any, side: Any, amount: Any, entry: Any, pnl: Any) -> tuple[str, PositionSide, Decimal,
+                                                                             Decimal, Decimal] | None:
+    """A validated position row, or None when any field is malformed (then nothing changes)."""
+    position_side = _side(side)
+    quantity = sane_decimal(amount)
+    entry_price = sane_decimal(entry, ZERO)
+    unrealized = sane_decimal(pnl, ZERO)
+    if not isinstance(symbol, str) or not symbol or position_side is None or quantity is None \
+            or entry_price is None or entry_price < 0 or unrealized is None:
+        return None
+    return symbol, position_side, quantity, entry_price, unrealized
 
 
 @dataclass
@@ -62,17 +90,26 @@ class PositionTracker:
     def all(self) -> list[Position]:
         return list(self._positions.values())
 
-    def load(self, rows: Iterable[Mapping[str, Any]], now_ms: int) -> list[Position]:
+    def load(self, rows: Any, now_ms: int) -> list[Position]:
         """Warm-up/recovery from ``account.position`` / ``positionRisk`` rows (``positionAmt``,
-        ``entryPrice``, ``positionSide``, ``unRealizedProfit``). Positions not listed are flat."""
-        seen = set()
+        ``entryPrice``, ``positionSide``, ``unRealizedProfit``). Positions not listed are flat.
+
+        All or nothing: a response that is not a list of well-formed rows raises ``ValueError``
+        and changes nothing (a garbled answer must never flatten a real position)."""
+        if not isinstance(rows, list):
+            raise ValueError("the position list is not a list")
+        parsed = []
         for row in rows:
-            symbol = str(row.get("symbol", ""))
-            side = PositionSide(str(row.get("positionSide", "BOTH")))
+            valid = _row(row.get("symbol"), row.get("positionSide", "BOTH"), row.get("positionAmt"),
+                         row.get("entryPrice"), row.get("unRealizedProfit", row.get("unrealizedProfit"))) \
+                if isinstance(row, Mapping) else None
+            if valid is None:
+                raise ValueError(f"a malformed position row: {str(row)[:80]}")
+            parsed.append(valid)
+        seen = set()
+        for symbol, side, quantity, entry, pnl in parsed:
             position = self.get(symbol, side)
-            position.quantity = _dec(row.get("positionAmt"))
-            position.entry_price = _dec(row.get("entryPrice"))
-            position.unrealized_pnl = _dec(row.get("unRealizedProfit", row.get("unrealizedProfit")))
+            position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
             position.updated_ms = now_ms
             seen.add((symbol, side))
         for key, position in self._positions.items():
@@ -82,15 +119,22 @@ class PositionTracker:
         return self.open_positions()
 
     def on_account_update(self, event: Mapping[str, Any]) -> list[Position]:
-        """Apply an ACCOUNT_UPDATE; returns the positions it changed."""
-        account = event.get("a") or {}
-        at_ms = int(event.get("T") or event.get("E") or 0)
+        """Apply an ACCOUNT_UPDATE; returns the positions it changed. Malformed rows are skipped."""
+        account = event.get("a")
+        rows = account.get("P") if isinstance(account, Mapping) else None
+        if not isinstance(rows, list):
+            return []
+        stamp = event.get("T") or event.get("E") or 0
+        at_ms = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
         changed = []
-        for row in account.get("P") or ():
-            position = self.get(str(row.get("s", "")), PositionSide(str(row.get("ps", "BOTH"))))
-            position.quantity = _dec(row.get("pa"))
-            position.entry_price = _dec(row.get("ep"))
-            position.unrealized_pnl = _dec(row.get("up"))
+        for row in rows:
+            valid = _row(row.get("s"), row.get("ps", "BOTH"), row.get("pa"), row.get("ep"), row.get("up")) \
+                if isinstance(row, Mapping) else None
+            if valid is None:
+                continue
+            symbol, side, quantity, entry, pnl = valid
+            position = self.get(symbol, side)
+            position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
             position.updated_ms = max(position.updated_ms, at_ms)
             if position.quantity == 0:
                 position.ours = False

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from traytrader.core.errors import TransportError
@@ -28,7 +28,7 @@ from traytrader.core.retry import RetryDecision, backoff, classify
 from traytrader.core.signing import make_signer
 from traytrader.engine.api import EngineState, Event, Notice, StateChanged
 from traytrader.engine.journal import Journal
-from traytrader.engine.positions import PositionTracker
+from traytrader.engine.positions import Position, PositionTracker, sane_decimal
 from traytrader.exchange.clock import Clock
 from traytrader.exchange.rest import RestClient
 from traytrader.exchange.streams import StreamConnection, UserStream
@@ -42,11 +42,10 @@ ROLLOVER_AFTER_S = 23 * 3600.0
 CLOCK_REFRESH_S = 15 * 60.0
 
 
-def _dec(value: Any) -> Decimal | None:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else None
-    except (InvalidOperation, ValueError):
-        return None
+def _price(value: Any) -> Decimal | None:
+    """A market price from a stream: finite, positive and sane, else None."""
+    price = sane_decimal(value)
+    return price if price is not None and price > 0 else None
 
 
 class Session:
@@ -84,6 +83,7 @@ class Session:
         self.tracker = PositionTracker()
         self.books: dict[str, tuple[Decimal, Decimal]] = {}
         self.open_orders: dict[str, dict[str, dict[str, Any]]] = {}   # symbol -> clientOrderId -> order
+        self.last_changed: list[Position] = []   # positions the last ACCOUNT_UPDATE changed
         self.user_stream: UserStream | None = None
         self.market_streams: list[StreamConnection] = []
         self.state = EngineState.LOCKED
@@ -274,34 +274,48 @@ class Session:
 
     # -- streams ---------------------------------------------------------------------------------
     def on_market_message(self, message: dict[str, Any]) -> None:
+        """Book and mark prices; a price that is not finite, positive and sane is ignored (the last
+        good one stays)."""
         kind = message.get("e")
-        symbol = str(message.get("s", ""))
+        symbol = message.get("s")
+        if not isinstance(symbol, str):
+            return
         if kind == "bookTicker":
-            bid, ask = _dec(message.get("b")), _dec(message.get("a"))
-            if bid is not None and ask is not None:
-                self.books[symbol] = (bid, ask)
+            bid, ask = _price(message.get("b")), _price(message.get("a"))
+            if bid is None or ask is None:
+                return
+            self.books[symbol] = (bid, ask)
         elif kind == "markPriceUpdate":
-            mark = _dec(message.get("p"))
-            if mark is not None:
-                self.tracker.on_mark(symbol, mark)
+            mark = _price(message.get("p"))
+            if mark is None:
+                return
+            self.tracker.on_mark(symbol, mark)
         for listener in self.market_listeners:
-            listener(message)
+            try:
+                listener(message)
+            except Exception:  # a listener's bug must not stop the stream
+                log.exception("market listener failed")
 
     def on_user_message(self, message: dict[str, Any]) -> None:
         self.journal.record("stream", str(message.get("e", "")), data=message)
         kind = message.get("e")
+        self.last_changed = []
         if kind == "ACCOUNT_UPDATE":
-            self.tracker.on_account_update(message)
+            self.last_changed = self.tracker.on_account_update(message)
         elif kind == "ORDER_TRADE_UPDATE":
-            order = message.get("o") or {}
-            symbol, client_id = str(order.get("s", "")), str(order.get("c", ""))
-            book = self.open_orders.setdefault(symbol, {})
-            if order.get("X") in ("NEW", "PARTIALLY_FILLED"):
-                book[client_id] = order
-            else:
-                book.pop(client_id, None)
+            order = message.get("o")
+            if isinstance(order, dict) and isinstance(order.get("s"), str):
+                symbol, client_id = order["s"], str(order.get("c", ""))
+                book = self.open_orders.setdefault(symbol, {})
+                if order.get("X") in ("NEW", "PARTIALLY_FILLED"):
+                    book[client_id] = order
+                else:
+                    book.pop(client_id, None)
         for listener in self.user_listeners:
-            listener(message)
+            try:
+                listener(message)
+            except Exception:  # one malformed event must not drop the user stream
+                log.exception("user-data listener failed")
 
     # -- shutdown --------------------------------------------------------------------------------
     async def close_connections(self) -> None:

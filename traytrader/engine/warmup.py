@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from traytrader.core.codes import BinanceCode
-from traytrader.core.errors import ExchangeRejected
+from traytrader.core.errors import ExchangeRejected, TransportError, TraytraderError
 from traytrader.core.filters import parse_exchange_info
 from traytrader.core.models import PositionMode, Profile
 from traytrader.engine.api import EngineState
@@ -34,7 +34,11 @@ def profile_symbols(profiles: Iterable[Profile]) -> list[str]:
 
 async def load_exchange_info(session: Session) -> None:
     body = await session.rest.get("/fapi/v1/exchangeInfo")
-    session.info = parse_exchange_info(body)
+    try:
+        info = parse_exchange_info(body)
+    except TransportError as exc:  # a garbled answer is the exchange's passing problem: retry
+        raise TransportError(f"The exchange info could not be read ({exc}); retrying.") from None
+    session.info = info
     session.rest.limits = {
         (str(item.get("rateLimitType")), str(item.get("interval")), int(item.get("intervalNum", 1))):
             int(item.get("limit", 0))
@@ -76,16 +80,29 @@ async def load_books(session: Session, symbols: Iterable[str]) -> None:
         session.tracker.marks.setdefault(symbol, Decimal(str(premium["markPrice"])))
 
 
-async def load_account(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Positions and open orders (kept in the session) and open algo orders (returned for the ASL)."""
+async def load_positions(session: Session) -> list[dict[str, Any]]:
+    """Positions from ``positionRisk``; a garbled answer changes nothing and raises TransportError."""
     positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
-    session.tracker.load(positions if isinstance(positions, list) else [], session.clock.now_ms())
+    try:
+        session.tracker.load(positions, session.clock.now_ms())
+    except ValueError as exc:
+        raise TransportError(f"The exchange's position list could not be read ({exc}).") from None
+    return positions
+
+
+async def load_account(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Positions and open orders (kept in the session) and open algo orders (returned for the ASL).
+    Raises ``TransportError`` (retryable) when an answer is garbled; nothing is changed then."""
+    positions = await load_positions(session)
     orders = await session.rest_call("GET", "/fapi/v1/openOrders")
-    session.open_orders = {}
-    for order in orders if isinstance(orders, list) else []:
-        session.open_orders.setdefault(str(order.get("symbol")), {})[str(order.get("clientOrderId"))] = order
     algos = await session.rest_call("GET", "/fapi/v1/openAlgoOrders")
-    return (positions if isinstance(positions, list) else []), (algos if isinstance(algos, list) else [])
+    if not isinstance(orders, list) or not isinstance(algos, list) \
+            or not all(isinstance(o, dict) for o in orders) or not all(isinstance(a, dict) for a in algos):
+        raise TransportError("The exchange's open-order list could not be read.")
+    session.open_orders = {}
+    for order in orders:
+        session.open_orders.setdefault(str(order.get("symbol")), {})[str(order.get("clientOrderId"))] = order
+    return positions, algos
 
 
 async def _start_listen_key(session: Session) -> str:
@@ -120,8 +137,10 @@ def _on_user_reconnected(session: Session) -> None:
 
 
 async def _resync_positions(session: Session) -> None:
-    positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
-    session.tracker.load(positions if isinstance(positions, list) else [], session.clock.now_ms())
+    try:
+        await load_positions(session)
+    except TraytraderError as exc:
+        session.notice(f"Could not re-read positions after the user stream reconnected: {exc}", "warning")
 
 
 async def warm_up(session: Session, active_profile: Profile | None) -> tuple[list[dict[str, Any]],

@@ -129,7 +129,10 @@ class StreamConnection:
         if isinstance(message, dict) and "stream" in message and isinstance(message.get("data"), dict):
             message = message["data"]
         if isinstance(message, dict):
-            self.on_message(message)
+            try:
+                self.on_message(message)
+            except Exception:  # a handler's failure on one message must not drop the connection
+                log.exception("stream %s: handling a message failed", self.name)
 
 
 class UserStream:
