@@ -90,22 +90,22 @@ def run_scenario(scenario: Scenario, runs: int, seed: int, progress: bool = True
 
 def run_soak(seconds: float, seed: int, fault_rate: float = 0.05) -> dict[str, Any]:
     sim_options, engine_options = soak_options(seconds, seed)
-    harness = Harness(sim_options, engine_options, seed=seed)
+    harness = Harness(sim_options, engine_options, seed=seed, sim_subprocess=True)
     try:
         harness.start()
         figures = harness.run_once(soak_act(seconds, fault_rate), hold_s=4.0)  # type: ignore[arg-type]
         samples = harness.scratch.get("rss", [])
+        sim_samples = harness.scratch.get("sim_rss", [])
         totals = merge([figures])
         totals["asl_installed"] = harness.asl_installed
     finally:
         harness.close()
-    if samples:
-        third = max(1, len(samples) // 3)
-        first = sum(v for _, v in samples[:third]) / third
-        last = sum(v for _, v in samples[-third:]) / third
-        totals["rss_mib_first_third"] = round(first, 1)
-        totals["rss_mib_last_third"] = round(last, 1)
-        totals["rss_slope_mib_per_min"] = round(metrics.slope_per_minute(samples[third:]), 3)
+    for key, series in (("rss", samples), ("sim_rss", sim_samples)):
+        if series:
+            third = max(1, len(series) // 3)
+            totals[f"{key}_mib_first_third"] = round(sum(v for _, v in series[:third]) / third, 1)
+            totals[f"{key}_mib_last_third"] = round(sum(v for _, v in series[-third:]) / third, 1)
+            totals[f"{key}_slope_mib_per_min"] = round(metrics.slope_per_minute(series[third:]), 3)
     return totals
 
 
@@ -118,8 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", default=[], help="only this scenario (repeatable)")
     parser.add_argument("--seed", type=int, default=8, help="seed of the random timing (default 8)")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="also run a soak of this length")
-    parser.add_argument("--soak-fault-rate", type=float, default=0.05, metavar="P",
-                        help="chance of a fault before each soak keypress (default 0.05: one every ~5 s)")
+    parser.add_argument(
+        "--soak-fault-rate",
+        type=float,
+        default=0.05,
+        metavar="P",
+        help="chance of a fault before each soak keypress (default 0.05: one every ~5 s)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the totals as JSON here")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the table as Markdown here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine warnings")
@@ -158,11 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print("\nUnprotected-time bounds:\n" + "\n".join(bound_lines))
     soak = results.get("soak")
-    if soak is not None and "rss_mib_first_third" in soak:
-        print(
-            f"\nSoak RSS: {soak['rss_mib_first_third']} MiB (first third) → {soak['rss_mib_last_third']} MiB "
-            f"(last third), slope {soak['rss_slope_mib_per_min']} MiB/min"
-        )
+    for key, who in (("rss", "engine process"), ("sim_rss", "simulator process")):
+        if soak is not None and f"{key}_mib_first_third" in soak:
+            print(
+                f"Soak RSS, {who}: {soak[f'{key}_mib_first_third']} MiB (first third) → "
+                f"{soak[f'{key}_mib_last_third']} MiB (last third), "
+                f"slope {soak[f'{key}_slope_mib_per_min']} MiB/min over the last two thirds"
+            )
     for name, totals in results.items():
         for note in totals["notes"][:8]:
             print(f"  note {name}: {note}")

@@ -159,9 +159,10 @@ class Harness:
         seed: int,
         workdir: Path | None = None,
         credentials: ApiCredentials | None = None,
+        sim_subprocess: bool = False,
     ) -> None:
         self.sim_options = sim_options
-        self.sim = SimControl(sim_options)
+        self.sim = SimControl(sim_options, subprocess=sim_subprocess)
         self.scratch: dict[str, Any] = {}
         self.options = engine_options
         self.rng = random.Random(seed)

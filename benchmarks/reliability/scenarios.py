@@ -230,7 +230,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         prepare=_skew,
         after_clear=_reskew,
         cleanup=_unskew,
-        fast_runs=2,
+        fast_runs=4,
     ),
     Scenario("listenkey-expiry", "listenKey expiry", _listen_key_expiry, fast_runs=1),
     Scenario(

@@ -45,12 +45,15 @@ def soak_act(seconds: float, fault_rate: float = 0.05) -> object:
     def act(h: Harness, rng: random.Random) -> None:
         started = time.monotonic()
         next_sample = started
-        samples: list[tuple[float, float]] = []
+        samples: list[tuple[float, float]] = []  # this process: engine + harness
+        sim_samples: list[tuple[float, float]] = []  # the simulator subprocess
         checks = violations = 0
         start_ms = h.sim.server_ms()
         while (now := time.monotonic()) - started < seconds:
             if now >= next_sample:
                 samples.append((now - started, metrics.rss_bytes() / 2**20))
+                if h.sim.pid is not None:
+                    sim_samples.append((now - started, metrics.rss_bytes(h.sim.pid) / 2**20))
                 next_sample += 1.0
             if rng.random() < fault_rate:
                 kind, method = rng.choice(FAULTS)
@@ -64,6 +67,7 @@ def soak_act(seconds: float, fault_rate: float = 0.05) -> object:
             time.sleep(rng.uniform(0.05, 0.4))
         h.sim.clear_faults()
         h.scratch["rss"] = samples
+        h.scratch["sim_rss"] = sim_samples
         h.notes.append(
             f"soak: {len(samples)} RSS samples, {checks} mid-run duplicate checks, {violations} failed"
         )

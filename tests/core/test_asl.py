@@ -533,3 +533,10 @@ def test_an_external_position_becomes_ours_when_we_add_to_it():
 def test_something_that_is_not_an_input_is_refused():
     with pytest.raises(asl.AslStateError):
         ladder().handle(object())  # type: ignore[arg-type]
+
+
+def test_disabled_asl_places_nothing():
+    lad = ladder(AslSettings(enabled=False))
+    lad.handle(asl.MarkPrice(D("100000"), 1000))
+    assert lad.handle(asl.PositionUpdate(D("0.01"), D("100000"), 1000)) == []
+    assert lad.handle(asl.Tick(5000)) == [] and lad.phase is asl.StopPhase.IDLE

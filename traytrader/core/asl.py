@@ -5,7 +5,8 @@ mark prices, ALGO_UPDATEs, the results of the ladder's own requests, open-stop s
 ticks. Outputs are actions: place a stop, cancel one, query the open stops, close the position,
 notify. No I/O, no clock; ``engine/asl_driver.py`` executes the actions and feeds the results back.
 
-Rules (every number from ``AslSettings``; long and short are one code path, ``d`` = +1 / -1):
+Rules (every number from ``AslSettings``; long and short are one code path, ``d`` = +1 / -1;
+with ``enabled = false`` the ladder protects nothing, and only cleans up after a closed position):
 
 * Profit is the mark-price move from the average entry in the position's direction,
   ``d * (mark - entry) / entry * 100``; leverage does not enter. The reached tier only grows
@@ -485,9 +486,10 @@ class Ladder:
             self._retire_all()
             s.tier, s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0, 0
             s.closing, s.active = False, None
-            s.managed = new_d != 0 and (event.ours or self.settings.protect_external_positions)
+            s.managed = new_d != 0 and self.settings.enabled and (
+                event.ours or self.settings.protect_external_positions)
             s.unprotected_since = event.now_ms if s.managed else None
-        elif new_d and event.ours and not s.managed:  # we added to an external position: ours now
+        elif new_d and event.ours and not s.managed and self.settings.enabled:  # we added to it: ours now
             s.managed = True
             s.unprotected_since = event.now_ms if s.active is None else None
         s.qty, s.entry = event.quantity, event.entry_price
@@ -590,7 +592,7 @@ class Ladder:
         for stop in adopted:
             stop.retired = stop.direction != d or d == 0
         # Ours: the engine says so, a stop of ours protects it, or we protected it before a reconnect.
-        s.managed = d != 0 and (event.ours or bool(protecting) or was_ours or
+        s.managed = d != 0 and self.settings.enabled and (event.ours or bool(protecting) or was_ours or
                                 self.settings.protect_external_positions)
         s.tier = min(max((stop.spec.tier for stop in protecting), default=0), len(self.tiers))
         s.unprotected_since = None
@@ -843,6 +845,8 @@ def _validate(event: AslInput) -> None:
         case PositionUpdate(quantity=qty, entry_price=entry) | Recover(quantity=qty, entry_price=entry) \
                 if not qty.is_finite() or (qty != 0 and not (entry.is_finite() and entry > 0)):
             raise ValueError(f"A position of {qty} at {entry} is not a position.")
+        case Recover(mark_price=mark) if mark is not None and not (mark.is_finite() and mark > 0):
+            raise ValueError(f"A mark price of {mark} is not a price.")
 
 
 def _sign(value: Decimal) -> int:

@@ -41,7 +41,10 @@ def parse_response(text: str | bytes) -> WsResponse | dict[str, Any]:
 
     Raises ``ValueError`` on text that is not a JSON object.
     """
-    obj = json.loads(text)
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     if "id" not in obj or "status" not in obj:

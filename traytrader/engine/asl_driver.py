@@ -25,7 +25,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from traytrader.core import asl
-from traytrader.core.errors import ExchangeRejected, InvalidOrder, TraytraderError
+from traytrader.core.errors import (
+    CommandRefused,
+    ExchangeRejected,
+    InvalidOrder,
+    OutcomeUnknown,
+    TransportError,
+    TraytraderError,
+)
 from traytrader.core.filters import LotSize, PriceFilter, SymbolFilters
 from traytrader.core.models import AppConfig, AslSettings, PositionSide, Side
 from traytrader.core.orders import build_stop_order
@@ -99,12 +106,17 @@ class AslDriver:
             self._feed(ladder, asl.PositionUpdate(quantity, entry_price, self._seen(now_ms), ours))
 
     def on_mark_price(self, symbol: str, mark_price: Decimal, now_ms: int) -> None:
+        if not (isinstance(mark_price, Decimal) and mark_price.is_finite() and mark_price > 0):
+            log.warning("ignored a mark price of %r for %s", mark_price, symbol)
+            return
         now = self._seen(now_ms)
         for (name, _), ladder in list(self.ladders.items()):
             if name == symbol:
                 self._feed(ladder, asl.MarkPrice(mark_price, now))
 
     def on_algo_update(self, order: Mapping[str, Any], now_ms: int) -> None:
+        if not isinstance(order, Mapping):
+            return  # a garbled frame: the next snapshot tells the truth
         client_id = str(order.get("caid", ""))
         if not client_id.startswith(asl.ASL_ID_PREFIX):
             return
@@ -136,6 +148,8 @@ class AslDriver:
         now = self._seen(now_ms)
         stops: dict[tuple[str, PositionSide], list[asl.ExistingStop]] = {}
         for row in open_algo_orders:
+            if not isinstance(row, Mapping):
+                continue
             stop = existing_stop(row)
             if stop is None or not stop.client_algo_id.startswith(asl.ASL_ID_PREFIX):
                 continue
@@ -143,14 +157,15 @@ class AslDriver:
             stops.setdefault((str(row.get("symbol", "")), side), []).append(stop)
         rows: dict[tuple[str, PositionSide], Mapping[str, Any]] = {}
         for row in positions:
-            if _dec(row.get("positionAmt")) != 0:
+            if isinstance(row, Mapping) and _dec(row.get("positionAmt")) != 0:
                 rows[(str(row.get("symbol", "")), self._side(row.get("positionSide")))] = row
         for key in set(rows) | set(stops) | set(self.ladders):
             row = rows.get(key, {})
             ladder = self._ladder(*key, create=True)
             if ladder is None:
                 continue
-            mark = _dec(row.get("markPrice")) or None
+            mark = _dec(row.get("markPrice"))
+            mark = mark if mark.is_finite() and mark > 0 else None
             event = asl.Recover(_dec(row.get("positionAmt")), _dec(row.get("entryPrice")), mark,
                                 tuple(stops.get(key, ())), now)
             self._feed(ladder, event)
@@ -163,7 +178,7 @@ class AslDriver:
     def _feed(self, ladder: asl.Ladder, event: asl.AslInput) -> None:
         try:
             actions = ladder.handle(event)
-        except (asl.AslStateError, ValueError) as exc:
+        except (asl.AslStateError, ValueError, ArithmeticError) as exc:
             log.error("ASL %s %s: %s", ladder.symbol, ladder.position_side, exc)
             self.emit(Notice(f"{ladder.symbol}: the stop manager refused an update ({exc}).", level="error"))
             return
@@ -220,9 +235,11 @@ class AslDriver:
             await request
         except ExchangeRejected as exc:
             return asl.Outcome.REJECTED, exc.code, exc.msg
-        except InvalidOrder as exc:
+        except OutcomeUnknown as exc:                 # sent, no answer: reconcile by client id
+            return asl.Outcome.UNKNOWN, None, str(exc)
+        except (InvalidOrder, CommandRefused, TransportError) as exc:   # nothing was sent
             return asl.Outcome.REJECTED, None, str(exc)
-        except (TraytraderError, OSError, TimeoutError) as exc:  # transport failures, OutcomeUnknown
+        except (TraytraderError, OSError, TimeoutError) as exc:
             return asl.Outcome.UNKNOWN, None, str(exc)
         return asl.Outcome.CONFIRMED, None, ""
 
@@ -248,7 +265,7 @@ class AslDriver:
             self._query_busy.discard(symbol)
         by_side: dict[PositionSide, list[asl.ExistingStop]] = {}
         for row in rows:
-            stop = existing_stop(row)
+            stop = existing_stop(row) if isinstance(row, Mapping) else None
             if stop is not None and stop.client_algo_id.startswith(asl.ASL_ID_PREFIX) and \
                     str(row.get("symbol", symbol)) == symbol:
                 by_side.setdefault(self._side(row.get("positionSide")), []).append(stop)

@@ -297,9 +297,9 @@ class Dispatcher:
     FILL_PRICE_WAIT_S = 1.0
 
     def _on_user_message(self, message: dict[str, Any]) -> None:
-        if message.get("e") != "ORDER_TRADE_UPDATE":
+        order = message.get("o")
+        if message.get("e") != "ORDER_TRADE_UPDATE" or not isinstance(order, dict):
             return
-        order = message.get("o") or {}
         average = _dec(order.get("ap"))
         if order.get("X") != "FILLED" or average <= 0:
             return

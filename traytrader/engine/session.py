@@ -282,14 +282,13 @@ class Session:
             return
         if kind == "bookTicker":
             bid, ask = _price(message.get("b")), _price(message.get("a"))
-            if bid is None or ask is None:
-                return
-            self.books[symbol] = (bid, ask)
+            if bid is not None and ask is not None:
+                self.books[symbol] = (bid, ask)
         elif kind == "markPriceUpdate":
             mark = _price(message.get("p"))
-            if mark is None:
-                return
-            self.tracker.on_mark(symbol, mark)
+            if mark is not None:
+                self.tracker.on_mark(symbol, mark)
+        # Listeners read the validated state (``books``, ``mark()``), never the raw prices.
         for listener in self.market_listeners:
             try:
                 listener(message)

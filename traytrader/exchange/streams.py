@@ -124,7 +124,7 @@ class StreamConnection:
     def _deliver(self, raw: str | bytes) -> None:
         try:
             message = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # garbage, or nesting deep enough to blow the stack
             return
         if isinstance(message, dict) and "stream" in message and isinstance(message.get("data"), dict):
             message = message["data"]
@@ -159,6 +159,7 @@ class UserStream:
         self.connection = StreamConnection("user", self._url, self._on_message, on_connected=on_connected,
                                            on_disconnected=on_disconnected)
         self._keepalive: asyncio.Task[None] | None = None
+        self._chores: set[asyncio.Task[None]] = set()   # keeps fire-and-forget tasks referenced
 
     async def _url(self) -> str:
         if self.listen_key is None:
@@ -179,10 +180,13 @@ class UserStream:
         await self.connection.stop()
 
     def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("e") == "listenKeyExpired":
+        expired = message.get("listenKey", self.listen_key)
+        if message.get("e") == "listenKeyExpired" and expired == self.listen_key:
             # Recreate: drop the key so the reconnect asks for a new one (user-data-streams.md).
             self.listen_key = None
-            asyncio.get_running_loop().create_task(self.connection.reconnect())
+            task = asyncio.get_running_loop().create_task(self.connection.reconnect())
+            self._chores.add(task)
+            task.add_done_callback(self._chores.discard)
         self._user_callback(message)
 
     async def _keep_alive(self) -> None:

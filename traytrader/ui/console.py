@@ -144,7 +144,9 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
             if parsed == "quit":
                 break
             if parsed == "status":
-                write(format_status(engine.status()))
+                with lock:  # after the commands before it, as a script reads it
+                    settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S)
+                    write_locked(format_status(engine.status()))
             elif parsed == "help":
                 write(f"NOTICE  {HELP}")
             elif isinstance(parsed, str):
