@@ -129,7 +129,17 @@ class WsApiHandler:
             self._abort(ws, sess)
             return
         reply = self._ws_execute(sess, method, params, now)
-        self.server.flush()
+        try:
+            await self._answer(ws, sess, rid, params, reply, faults, now, t0)
+        finally:
+            # The reply goes first, then the stream events the request caused (fills, account
+            # updates): a client waiting on its reply is not queued behind its own stream traffic.
+            self.server.flush()
+
+    async def _answer(
+        self, ws: web.WebSocketResponse, sess: Session, rid: Any, params: dict,
+        reply: Reply, faults: dict[str, Any], now: int, t0: int,
+    ) -> None:
         if self.server.options.measure and reply.orders:
             self.server.timings_ns.append(time.perf_counter_ns() - t0)
         env: dict[str, Any] = {"id": rid, "status": reply.status}
