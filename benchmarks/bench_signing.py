@@ -41,7 +41,9 @@ HMAC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 ED25519_PEM = ("-----BEGIN PRIVATE KEY-----\n"
                "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
                "-----END PRIVATE KEY-----\n")
-EXCHANGE_INFO = Path("/work/shared/data/binance_usdm_exchange_info_sample.json")
+EXCHANGE_INFO = (
+    Path(__file__).resolve().parents[1] / "tests" / "data" / "binance_usdm_exchange_info_sample.json"
+)
 
 
 def measure(step: Callable[[int], object], iterations: int) -> tuple[float, float]:

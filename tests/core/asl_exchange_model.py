@@ -19,7 +19,7 @@ from pathlib import Path
 from traytrader.core import asl
 from traytrader.core.models import AslSettings, PositionSide, Side
 
-KLINES = Path("/work/shared/data/real/klines")
+KLINES = Path(__file__).resolve().parents[1].joinpath("data/real/klines")
 SERIES_1M_MAY21 = KLINES / "binance_usdm_btcusdt_1m_2025-05-21T16_to_2025-05-23T16.csv"
 SERIES_1M_MAY08 = KLINES / "binance_usdm_btcusdt_1m_2025-05-08T12_to_2025-05-09T12.csv"
 SERIES_5M_OCT10 = KLINES / "binance_usdm_btcusdt_5m_2025-10-09_to_2025-10-12.csv"

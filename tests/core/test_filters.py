@@ -21,7 +21,7 @@ from traytrader.core.filters import (
 )
 from traytrader.core.models import OrderType
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[1].joinpath("data")
 SAMPLE = DATA / "binance_usdm_exchange_info_sample.json"
 REAL = DATA / "real" / "exchange_info"
 TESTNET = REAL / "alphadogs_TESTNET_likely_exchange_info_2025-11-26_btcusdt_ethusdt_only.json"

@@ -45,7 +45,7 @@ from traytrader.core.orders import (
     session_tag,
 )
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[1].joinpath("data")
 RAW: dict[str, dict[str, Any]] = {}
 for _symbol in json.loads((DATA / "binance_usdm_exchange_info_sample.json").read_text())["symbols"]:
     RAW[f"2021:{_symbol['symbol']}"] = _symbol

@@ -23,7 +23,9 @@ from engine_kit import SimControl, hmac_credentials
 from traytrader.vault import Vault
 
 D = Decimal
-SERIES = Path("/work/shared/data/real/klines/binance_usdm_btcusdt_5m_2025-10-09_to_2025-10-12.csv")
+SERIES = Path(__file__).resolve().parents[1].joinpath(
+    "data/real/klines/binance_usdm_btcusdt_5m_2025-10-09_to_2025-10-12.csv"
+)
 # 5-minute candles 600..679 of the 2025-10-10 crash series: a long bought at the 10-11 02:00
 # rebound rides it to tier 2 (1.5%) and is stopped out by the pull-back (the pure reference
 # ladder of tests/core/test_asl.py puts tier 1 at candle 603, tier 2 at 612, the exit at 660).

@@ -13,7 +13,7 @@ from traytrader.core.models import PositionSide, Side
 from traytrader.engine.journal import REDACTED, Journal, read_journal, redact
 from traytrader.engine.positions import PositionTracker
 
-REAL = Path("/work/shared/data/real/user_stream")
+REAL = Path(__file__).resolve().parents[1].joinpath("data/real/user_stream")
 
 
 def test_journal_writes_reads_and_redacts(tmp_path: Path) -> None:

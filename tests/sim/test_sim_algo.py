@@ -15,7 +15,9 @@ from traytrader.sim.exchange import Exchange
 from traytrader.sim.market import Market
 from traytrader.sim.prices import PricePath, load_candles
 
-KLINES = Path("/work/shared/data/real/klines/binance_usdm_btcusdt_1m_2025-05-21T16_to_2025-05-23T16.csv")
+KLINES = Path(__file__).resolve().parents[1].joinpath(
+    "data/real/klines/binance_usdm_btcusdt_1m_2025-05-21T16_to_2025-05-23T16.csv"
+)
 K = DEMO_API_KEY
 
 

@@ -14,7 +14,7 @@ from traytrader.sim import DEMO_ED25519_PUBLIC_KEY_PEM, SimOptions, start_sim
 from traytrader.sim.accounts import parse_accounts
 from traytrader.sim.prices import PricePath, load_candles
 
-KLINES = Path("/work/shared/data/real/klines")
+KLINES = Path(__file__).resolve().parents[1].joinpath("data/real/klines")
 ONE_MIN = KLINES / "binance_usdm_btcusdt_1m_2025-05-21T16_to_2025-05-23T16.csv"
 
 

@@ -9,7 +9,7 @@ import aiohttp
 
 from traytrader.sim import DEMO_API_KEY, Sim
 
-REAL = Path("/work/shared/data/real")
+REAL = Path(__file__).resolve().parents[1].joinpath("data/real")
 
 
 async def test_public_market_data(rest, sim: Sim) -> None:

@@ -11,7 +11,7 @@ from simkit import WsApi, control, next_event
 
 from traytrader.sim import DEMO_API_KEY, Sim
 
-REAL = Path("/work/shared/data/real")
+REAL = Path(__file__).resolve().parents[1].joinpath("data/real")
 
 
 def sample(rel: str, line: int | None = None) -> dict:

@@ -10,7 +10,7 @@ from simkit import WsApi, ed_sign, now_ms
 
 from traytrader.sim import DEMO_ED25519_API_KEY, Sim
 
-REAL = Path("/work/shared/data/real/ws_api")
+REAL = Path(__file__).resolve().parents[1].joinpath("data/real/ws_api")
 
 
 def real(name: str) -> dict:
