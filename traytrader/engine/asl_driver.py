@@ -73,9 +73,13 @@ class AslDriver:
     """Implements ``AslSink``. Built by the engine as ``AslDriver(config, gateway, emit, journal)``.
 
     ``journal`` is the engine's ``Journal`` (its ``record(kind, text, symbol=..., data=...)`` is
-    used) or any ``callable(kind, data)``, or None. ``clock`` gives the engine's ms clock for
-    results that arrive between calls; by default the driver extrapolates the last ``now_ms`` it
-    was given with a monotonic clock.
+    used) or any ``callable(kind, data)``, or None.
+
+    Every time the ladder sees (grace, retry backoff, "seen" guards, query pacing) comes from one
+    monotonic ms clock: ``clock`` if given (tests), else wall time at start plus monotonic time
+    since. The ``now_ms`` the engine passes in is exchange-aligned and jumps whenever the clock
+    offset is resynced (-1021, clock skew): it is ignored, so a jump of the exchange clock can
+    never push a deadline seconds into the future (F12).
     """
 
     def __init__(self, config: AppConfig, gateway: AslGateway, emit: Callable[[Event], None],
@@ -94,7 +98,7 @@ class AslDriver:
         self._query_due: dict[str, bool] = {}        # symbol -> a query was asked for
         self._query_busy: set[str] = set()
         self._last_query_ms: dict[str, int] = {}
-        self._anchor = (0, time.monotonic_ns())
+        self._anchor = (time.time_ns() // 1_000_000, time.monotonic_ns())
         self.requests_sent = 0                        # for the benchmark: requests put on the wire
 
     # --- AslSink -------------------------------------------------------------------------------
@@ -344,8 +348,9 @@ class AslDriver:
             return PositionSide.BOTH
 
     def _seen(self, now_ms: int) -> int:
-        self._anchor = (now_ms, time.monotonic_ns())
-        return now_ms
+        """The ladder's time for an input stamped ``now_ms`` by the engine: our monotonic clock."""
+        del now_ms  # exchange-aligned: it jumps with every clock resync
+        return self._now()
 
     def _now(self) -> int:
         if self.clock is not None:

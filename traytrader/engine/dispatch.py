@@ -111,6 +111,11 @@ class Dispatcher:
                     f"for {symbol}; nothing was sent.")
         return None
 
+    def opening_in_flight(self, symbol: str) -> bool:
+        """An order of ours that may open or add to a position on ``symbol`` is in flight or has an
+        outcome still being resolved: a position change there now is ours (F7)."""
+        return self._in_flight.get(symbol) in (CommandKind.BUY, CommandKind.SELL, CommandKind.REVERSE)
+
     def next_client_id(self) -> str:
         self._counter += 1
         return new_client_id("tt", self._counter, self.session.clock.now_ms(), self._tag)

@@ -173,8 +173,7 @@ class Engine:
             return None
         module = importlib.import_module("traytrader.engine.asl_driver")
         gateway = EngineGateway(session, dispatcher)
-        driver: AslSink = module.AslDriver(self.config, gateway, self._emit, journal,
-                                           clock=session.clock.now_ms)
+        driver: AslSink = module.AslDriver(self.config, gateway, self._emit, journal)
         return driver
 
     async def _warm_up(self, session: Session) -> None:
@@ -298,7 +297,13 @@ class Engine:
         kind = message.get("e")
         now = session.clock.now_ms()
         if kind == "ACCOUNT_UPDATE" and self.asl is not None:
+            dispatcher = self.dispatcher
             for position in session.last_changed:
+                if position.quantity and not position.ours and dispatcher is not None and \
+                        dispatcher.opening_in_flight(position.symbol):
+                    # A fill whose answer is late or lost: protect it now, not after the
+                    # outcome is resolved (which waits out recvWindow first).
+                    position.ours = True
                 self.asl.on_position(position.symbol, position.position_side, position.quantity,
                                      position.entry_price, now, ours=position.ours)
         elif kind == "ALGO_UPDATE" and self.asl is not None and isinstance(message.get("o"), dict):

@@ -6,6 +6,12 @@ a "buy" knows the size before the user stream catches up. ACCOUNT_UPDATE carries
 (``pa`` signed amount, ``ep`` entry price); a fill whose ``updateTime`` is not newer than the last
 ACCOUNT_UPDATE applied to that position is already included there and is skipped, so the two
 sources never double-count.
+
+``updated_ms`` holds exchange transaction times only (never our own clock, which is offset by a
+measured amount that changes on every resync). Exchange times can still jump back (the
+exchange's clock moved). A fill of ours that looks older than the last update while the
+position is flat is not applied (it may be one that update already counted and a later close
+undid) but remembered: the next opening in its direction is ours, so the ASL protects it (F12).
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ class Position:
     unrealized_pnl: Decimal = ZERO
     updated_ms: int = 0               # exchange transaction time of the last absolute update
     ours: bool = False                # opened (or added to) by traytrader
+    pending_ours: int = 0             # +1/-1: the next opening in that direction is ours
 
     def pnl_at(self, mark: Decimal) -> Decimal:
         return (mark - self.entry_price) * self.quantity if self.quantity else ZERO
@@ -95,7 +102,8 @@ class PositionTracker:
         ``entryPrice``, ``positionSide``, ``unRealizedProfit``). Positions not listed are flat.
 
         All or nothing: a response that is not a list of well-formed rows raises ``ValueError``
-        and changes nothing (a garbled answer must never flatten a real position)."""
+        and changes nothing (a garbled answer must never flatten a real position). ``now_ms`` is
+        not stored: ``updated_ms`` holds exchange times only (see the module docstring)."""
         if not isinstance(rows, list):
             raise ValueError("the position list is not a list")
         parsed = []
@@ -110,12 +118,14 @@ class PositionTracker:
         for symbol, side, quantity, entry, pnl in parsed:
             position = self.get(symbol, side)
             position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
-            position.updated_ms = now_ms
+            if quantity == 0:
+                position.ours = False
+            position.pending_ours = 0
             seen.add((symbol, side))
         for key, position in self._positions.items():
             if key not in seen:
                 position.quantity = ZERO
-                position.updated_ms = now_ms
+                position.ours = False
         return self.open_positions()
 
     def on_account_update(self, event: Mapping[str, Any]) -> list[Position]:
@@ -135,9 +145,12 @@ class PositionTracker:
             symbol, side, quantity, entry, pnl = valid
             position = self.get(symbol, side)
             position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
-            position.updated_ms = max(position.updated_ms, at_ms)
+            position.updated_ms = at_ms or position.updated_ms   # the exchange's latest word
             if position.quantity == 0:
                 position.ours = False
+            elif position.pending_ours and (position.quantity > 0) == (position.pending_ours > 0):
+                position.ours = True
+                position.pending_ours = 0
             changed.append(position)
         return changed
 
@@ -148,11 +161,15 @@ class PositionTracker:
         if quantity <= 0:
             return None
         if at_ms and at_ms <= position.updated_ms:
-            # Already counted by an ACCOUNT_UPDATE (pushed before the reply); the position is still
-            # ours when this fill opened or added to it (the ASL protects only ours).
-            if ours and position.quantity != 0 and (position.quantity > 0) == (side is Side.BUY):
+            # Already counted by an ACCOUNT_UPDATE (pushed before the reply), or the exchange's
+            # clock went back; the position is ours when this fill opened or added to it (the
+            # ASL protects only ours), now or at the next opening in its direction.
+            if ours and position.quantity == 0:
+                position.pending_ours = 1 if side is Side.BUY else -1
+            elif ours and (position.quantity > 0) == (side is Side.BUY):
                 position.ours = True
             return None
+        position.pending_ours = 0
         signed = quantity if side is Side.BUY else -quantity
         old = position.quantity
         new = old + signed
@@ -167,7 +184,7 @@ class PositionTracker:
             position.entry_price = price   # reversed through zero: the remainder opened at this price
             position.ours = ours
         position.quantity = new
-        position.updated_ms = at_ms
+        position.updated_ms = at_ms or position.updated_ms
         mark = self.marks.get(symbol)
         if mark is not None:
             position.unrealized_pnl = position.pnl_at(mark)

