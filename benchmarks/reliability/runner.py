@@ -80,26 +80,42 @@ class EngineOptions:
 
 
 class Recorder:
-    """Engine events with monotonic arrival times; waits on conditions, never sleeps blind."""
+    """Engine events with monotonic arrival times; waits on conditions, never sleeps blind.
+
+    Indexes (``mark``) are absolute, so ``trim`` can drop old events in a long soak without moving
+    them; what the figures need from old events (client ids the user was told about, safety actions,
+    outages) is kept incrementally."""
 
     def __init__(self) -> None:
         self.events: list[tuple[float, Event]] = []
+        self.offset = 0
         self.cond = threading.Condition()
+        self.told: set[str] = set()
+        self.safety_actions = 0
+        self.outage_ms: list[float] = []
+        self._down_at: float | None = None
 
     def __call__(self, event: Event) -> None:
+        now = time.monotonic()
         with self.cond:
-            self.events.append((time.monotonic(), event))
+            self.events.append((now, event))
+            if isinstance(event, OrderFilled | OrderAccepted):
+                self.told.add(event.client_order_id)
+            elif isinstance(event, SafetyAction):
+                self.safety_actions += 1
+            elif isinstance(event, StateChanged):
+                self.outage_ms += outages([(now, event)], self)
             self.cond.notify_all()
 
     def mark(self) -> int:
         with self.cond:
-            return len(self.events)
+            return self.offset + len(self.events)
 
     def wait(self, predicate: Callable[[Event], bool], timeout: float, after: int = 0) -> Event | None:
         found: list[Event] = []
 
         def check() -> bool:
-            for _, event in self.events[after:]:
+            for _, event in self.events[max(0, after - self.offset) :]:
                 if predicate(event):
                     found.append(event)
                     return True
@@ -111,21 +127,34 @@ class Recorder:
 
     def since(self, index: int) -> list[tuple[float, Event]]:
         with self.cond:
-            return list(self.events[index:])
+            return list(self.events[max(0, index - self.offset) :])
+
+    def trim(self, before: int) -> None:
+        """Forget events with an index below ``before``."""
+        with self.cond:
+            drop = max(0, min(before - self.offset, len(self.events)))
+            del self.events[:drop]
+            self.offset += drop
 
 
-def outages(events: list[tuple[float, Event]]) -> list[float]:
-    """Milliseconds from each READY → not-READY transition to the next READY (the WS-API reconnects)."""
-    out, down = [], None
+class _DownState:
+    _down_at: float | None = None
+
+
+def outages(events: list[tuple[float, Event]], state: Any = None) -> list[float]:
+    """Milliseconds from each READY → not-READY transition to the next READY (the WS-API reconnects).
+    ``state`` (anything with a ``_down_at`` attribute) carries an open outage across calls."""
+    state = state if state is not None else _DownState()
+    out = []
     for at, event in events:
         if not isinstance(event, StateChanged):
             continue
         if event.state is EngineState.READY:
-            if down is not None:
-                out.append((at - down) * 1000)
-            down = None
-        elif event.state in (EngineState.CONNECTING, EngineState.DISCONNECTED) and down is None:
-            down = at
+            if state._down_at is not None:
+                out.append((at - state._down_at) * 1000)
+            state._down_at = None
+        elif event.state in (EngineState.CONNECTING, EngineState.DISCONNECTED) and state._down_at is None:
+            state._down_at = at
     return out
 
 
@@ -143,9 +172,20 @@ class RunFigures:
 
 @dataclass
 class PressResult:
+    """One keypress and its terminal event (``compact()`` keeps only what the figures need)."""
+
     kind: CommandKind
     event: Event | None
     counted: bool
+    answered: bool = False
+    text: str = ""
+
+    def __post_init__(self) -> None:
+        if self.event is not None:
+            self.answered, self.text = True, self.event.text
+
+    def compact(self) -> PressResult:
+        return dataclasses.replace(self, event=None)
 
 
 class Harness:
@@ -323,7 +363,8 @@ class Harness:
         start_ms = int(before["serverTime"])
         known = {_order_key(o) for o in before["orders"]}
         press_mark = len(self.presses)
-        event_mark = self.recorder.mark()
+        safety_mark = self.recorder.safety_actions
+        outage_mark = len(self.recorder.outage_ms)
         act(self, rng)
         figures = RunFigures()
         # Hold the position until the exchange shows a stop for it (or hold_s), so the unprotected
@@ -345,15 +386,14 @@ class Harness:
             cleanup(self)
         # The run's orders by identity, not by time: a clock-skew run moves the exchange clock.
         window = [o for o in state["orders"] if _order_key(o) not in known]
-        events = self.recorder.since(event_mark)
         counted = [p for p in self.presses[press_mark:] if p.counted]
         figures.keypresses = len(counted)
         figures.orders = len(metrics.user_orders(window, CLIENT_PREFIX))
         figures.duplicates = metrics.duplicates(window)
-        figures.undetermined = self._undetermined(counted, window, events)
+        figures.undetermined = self._undetermined(counted, window, self.recorder.safety_actions > safety_mark)
         first = min((int(o.get("createTime") or end_ms) for o in window), default=start_ms)
         figures.max_unprotected_ms = metrics.max_unprotected_ms(window, end_ms, min(first, start_ms))
-        figures.reconnect_ms = outages(events) + self.extra_reconnects
+        figures.reconnect_ms = self.recorder.outage_ms[outage_mark:] + self.extra_reconnects
         figures.notes = self.notes
         self.extra_reconnects, self.notes = [], []
         return figures
@@ -379,19 +419,17 @@ class Harness:
             figures.orphans = len(self._open_algos(self.sim.state()))
             self.press(CommandKind.CANCEL_ALL, counted=False)
 
-    def _undetermined(
-        self, presses: list[PressResult], window: list[Any], events: list[tuple[float, Event]]
-    ) -> int:
+    def _undetermined(self, presses: list[PressResult], window: list[Any], safety_seen: bool) -> int:
         """Keypresses with no definite outcome: no terminal event, an "unknown" sentence, or an order
         that executed on the exchange while the user was never told it did."""
         count = 0
         for press in presses:
-            text = getattr(press.event, "text", "").lower()
-            if press.event is None or any(words in text for words in UNDETERMINED_WORDS):
+            text = press.text.lower()
+            if not press.answered or any(words in text for words in UNDETERMINED_WORDS):
                 count += 1
                 self.notes.append(f"undetermined {press.kind.value}: {text or 'no terminal event'}")
-        told = {e.client_order_id for _, e in events if isinstance(e, OrderFilled | OrderAccepted)}
-        safety = any(isinstance(e, SafetyAction) for _, e in events)
+        told = self.recorder.told
+        safety = safety_seen
         for order in metrics.user_orders(window, CLIENT_PREFIX):
             cid = str(order.get("clientOrderId"))
             if cid in told or (safety and order.get("reduceOnly")):

@@ -5,6 +5,8 @@ a ban is waited out, a stalled market stream is noticed."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -20,7 +22,10 @@ from traytrader.engine.api import (
     CommandDone,
     CommandKind,
     CommandRejected,
+    EngineState,
+    Notice,
     OrderFilled,
+    StateChanged,
 )
 from traytrader.engine.handle import Engine
 from traytrader.engine.positions import PositionTracker
@@ -127,3 +132,86 @@ def test_fill_hidden_by_a_lost_answer_is_protected_before_the_outcome_is_resolve
     # Resolution waits out recvWindow (2.5 s); the stop must not.
     assert protected_after < 1.5, protected_after
     assert len(our_algos(sim)) == 1
+
+
+# --- F10: a ban is waited out, not hammered --------------------------------------------------------
+
+def test_reconnect_during_a_ban_waits_until_the_ban_ends(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    server = sim.sim.sim.server
+    ban_ms = 2_500
+    banned_until = server.now_ms() + ban_ms
+    server.limiter._banned_until["127.0.0.1"] = banned_until   # the exchange banned our IP (418)
+    mark = log.mark()
+    sim.fault("close_all")
+    log.wait_for(lambda e: isinstance(e, StateChanged) and "waiting until" in e.text, timeout=5, after=mark)
+    log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.READY, timeout=10,
+                 after=mark)
+    ready_at = server.now_ms()
+    assert ready_at >= banned_until, "READY before the ban ended"
+    reconnects = [e for e in log.events[mark:] if isinstance(e, Notice) and e.text.startswith("Reconnected")]
+    assert len(reconnects) <= 3, f"{len(reconnects)} connections during a {ban_ms} ms ban"
+    assert isinstance(press(engine, log, CommandKind.BUY), OrderFilled)
+
+
+# --- F5: a stalled market stream ---------------------------------------------------------------------
+
+def test_market_stream_stall_is_detected_entries_refused_and_close_still_works(
+        sim: SimControl, journal_file: Path) -> None:
+    root = str(Path(__file__).resolve().parents[2])   # the repo root, for the benchmarks' TCP proxy
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.reliability.proxy import FaultProxy
+
+    proxy = FaultProxy(int(sim.rest_url.rsplit(":", 1)[1])).start()
+    config = make_config(sim, cooldown_ms=0)
+    config = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange,
+                                                                      stream_url=proxy.url("ws")))
+    engine = Engine(config, hmac_credentials(), journal_path=journal_file, enable_asl=False)
+    log = EventLog()
+    engine.subscribe(log)
+    try:
+        engine.start()
+        log.wait_ready()
+        session = engine.session
+        assert session is not None
+        assert isinstance(press(engine, log, CommandKind.BUY), OrderFilled)
+        proxy.stall(True)
+        log.wait_until(lambda: sum(s.stalls for s in session.market_streams) >= 1, timeout=6)
+        log.wait_until(lambda: (session.price_age_s("BTCUSDT") or 0) > 3.1, timeout=3)
+        orders_before = len(sim.state()["orders"])
+        refused = press(engine, log, CommandKind.BUY)
+        assert isinstance(refused, CommandRejected) and "s old" in refused.text and "nothing was sent" in \
+            refused.text, refused.text
+        assert len(sim.state()["orders"]) == orders_before
+        assert isinstance(press(engine, log, CommandKind.CLOSE), OrderFilled)    # closing needs no price
+        proxy.stall(False)
+        log.wait_until(lambda: (session.price_age_s("BTCUSDT") or 9) < 1.5, timeout=15)
+        assert isinstance(press(engine, log, CommandKind.BUY), OrderFilled)
+    finally:
+        engine.stop(2.0)
+        proxy.stop()
+
+
+# --- ASL notes: algo requests through the shield; the status forgets a closed position's stop -------
+
+def test_algo_request_rejected_for_the_clock_resyncs_and_moves_the_stop(sim: SimControl, run_engine) -> None:
+    from traytrader.engine.api import StopMoved
+
+    sim.set_price("BTCUSDT", "100000")
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    fill = press(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled)
+    log.wait_for(lambda e: isinstance(e, StopMoved) and e.tier == 0)
+    assert engine.status().stop_tier == 0
+    sim.fault("clock_skew", ms=5_000)     # beyond recvWindow: the next stop request gets -1021
+    mark = log.mark()
+    sim.set_price("BTCUSDT", str((fill.avg_price * D("1.025")).quantize(D("0.1"))))   # tier 2
+    log.wait_for(lambda e: isinstance(e, StopMoved) and e.tier == 2, timeout=5, after=mark)
+    log.wait_until(lambda: [a["type"] for a in our_algos(sim)] == ["TRAILING_STOP_MARKET"], timeout=5)
+    assert engine.status().stop_tier == 2
+    assert isinstance(press(engine, log, CommandKind.CLOSE), OrderFilled)
+    log.wait_until(lambda: position(sim) == 0 and not our_algos(sim), timeout=5)
+    log.wait_until(lambda: engine.status().position_qty == 0, timeout=5)
+    assert engine.status().stop_tier is None and engine.status().stop_text == ""
+    assert engine._stop_text == "", "the closed position's stop would show on the next one"

@@ -110,3 +110,19 @@ def test_outages_pair_each_loss_with_the_next_ready() -> None:
     ]
     rec.events = list(events)
     assert outages(rec.since(0)) == [pytest.approx(500)]
+
+
+def test_recorder_keeps_absolute_indexes_and_running_figures_across_trim() -> None:
+    from traytrader.core.models import Side
+    from traytrader.engine.api import OrderFilled
+
+    rec = Recorder()
+    rec(StateChanged("", state=EngineState.READY))
+    rec(StateChanged("", state=EngineState.CONNECTING))
+    rec(OrderFilled("filled", symbol="BTCUSDT", side=Side.BUY, client_order_id="tt-1"))
+    rec.trim(rec.mark())
+    assert rec.mark() == 3 and rec.since(0) == [] and rec.told == {"tt-1"}
+    rec(StateChanged("", state=EngineState.READY))
+    assert rec.mark() == 4 and len(rec.since(3)) == 1 and len(rec.outage_ms) == 1
+    assert rec.wait(lambda e: isinstance(e, StateChanged), 0.1, after=3) is not None
+    assert rec.wait(lambda e: isinstance(e, OrderFilled), 0.01, after=0) is None  # trimmed away

@@ -21,10 +21,8 @@ from traytrader.commands.common import (
     unlock_credentials,
     vault_path,
 )
-from traytrader.config import HOTKEY_ACTIONS
 from traytrader.core.errors import TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig, Environment
-from traytrader.vault import Vault, fingerprint
 
 # --- hook for the engine engineer -------------------------------------------------------------
 # When this module exists, ``check`` calls, after the offline checks passed:
@@ -58,6 +56,8 @@ def register(subparsers: Any) -> None:
 
 def hotkey_warnings(config: AppConfig) -> list[str]:
     """Hotkeys that are also everyday shortcuts (the application in front still receives them)."""
+    from traytrader.config import HOTKEY_ACTIONS
+
     warnings = []
     for action in HOTKEY_ACTIONS:
         spec = getattr(config.hotkeys, action)
@@ -72,6 +72,8 @@ def hotkey_warnings(config: AppConfig) -> list[str]:
 def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
         AppConfig | None, ApiCredentials | None, list[str]]:
     """Check config, then vault; print one line per result. Returns (config, credentials, problems)."""
+    from traytrader.vault import Vault, fingerprint
+
     problems: list[str] = []
     config: AppConfig | None = None
     credentials: ApiCredentials | None = None

@@ -12,12 +12,14 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traytrader import paths
-from traytrader.config import ensure_user_config, load_config
 from traytrader.core.errors import ConfigError, VaultError
 from traytrader.core.models import ApiCredentials, AppConfig
-from traytrader.vault import UnlockedVault, Vault
+
+if TYPE_CHECKING:   # cryptography and the config parser load only for commands that use them
+    from traytrader.vault import UnlockedVault, Vault
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +86,8 @@ def read_password(args: argparse.Namespace, prompt: str = "Vault password: ", co
 
 def load_app_config(args: argparse.Namespace) -> AppConfig:
     """Load ``--config`` or the user's config; a first run gets a copy of the example config."""
+    from traytrader.config import ensure_user_config, load_config
+
     given: Path | None = getattr(args, "config", None)
     if given is not None:
         return load_config(given)
@@ -101,6 +105,8 @@ def load_app_config(args: argparse.Namespace) -> AppConfig:
 
 def open_vault(args: argparse.Namespace) -> tuple[Vault, UnlockedVault, str]:
     """Ask for the password and unlock; returns the vault, its keys and the password (to save again)."""
+    from traytrader.vault import Vault
+
     vault = Vault(vault_path(args))
     if not vault.exists():
         raise VaultError(f"There is no vault at {vault.path}; create one with: traytrader vault init.")
@@ -114,6 +120,8 @@ def unlock_credentials(args: argparse.Namespace, config: AppConfig,
 
     Pass ``vault`` to read its ``last_unlock_seconds`` afterwards.
     """
+    from traytrader.vault import Vault
+
     name = config.exchange.key
     vault = vault or Vault(vault_path(args))
     if not vault.exists():

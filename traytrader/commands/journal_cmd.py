@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import TYPE_CHECKING
 
 from traytrader.core.errors import ConfigError
-from traytrader.engine.journal import JournalEntry, read_journal
+
+if TYPE_CHECKING:
+    from traytrader.engine.journal import JournalEntry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,6 +49,8 @@ def handler(args: argparse.Namespace) -> int:
     if args.last is not None and args.last < 0:
         raise ConfigError("--last must be 0 (all) or a positive number of rows.")
     path = args.journal or str(paths.journal_path())
+    from traytrader.engine.journal import read_journal
+
     entries = read_journal(path, last=args.last or None)
     if not entries:
         print(f"The journal at {path} is empty or does not exist yet.")

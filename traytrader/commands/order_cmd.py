@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from traytrader.core.errors import TraytraderError
-from traytrader.engine.api import CommandKind, CommandRejected, Event, StateChanged
 
-ACTIONS = {"buy": CommandKind.BUY, "sell": CommandKind.SELL, "close": CommandKind.CLOSE,
-           "flatten": CommandKind.FLATTEN, "cancel": CommandKind.CANCEL_ALL, "reverse": CommandKind.REVERSE}
+if TYPE_CHECKING:
+    from traytrader.engine.api import Event
+
+# Action words, each a ``CommandKind`` value (the engine loads only when an order is sent).
+ACTIONS = ("buy", "sell", "close", "flatten", "cancel", "reverse")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def handler(args: argparse.Namespace) -> int:
     from traytrader import paths
     from traytrader.commands.common import load_app_config, unlock_credentials
-    from traytrader.engine.api import Command
+    from traytrader.engine.api import Command, CommandKind, CommandRejected, StateChanged
     from traytrader.engine.handle import Engine, run_engine_once
 
     config = load_app_config(args)
@@ -51,7 +54,7 @@ def handler(args: argparse.Namespace) -> int:
     engine = Engine(config, credentials, journal_path=journal,
                     active_profile=profile.name if profile else None)
     try:
-        event = run_engine_once(engine, Command(ACTIONS[args.action], source="cli"),
+        event = run_engine_once(engine, Command(CommandKind(args.action), source="cli"),
                                 timeout_s=args.timeout, on_event=show)
     finally:
         engine.stop(timeout=3.0)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
-import signal
 import sys
+from typing import TYPE_CHECKING
 
 from traytrader.core.errors import ConfigError
-from traytrader.sim import DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_SECRET, Sim, SimOptions, run_sim
+
+if TYPE_CHECKING:   # the simulator (aiohttp) costs ~135 ms to import: only when it runs
+    from traytrader.sim import Sim, SimOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +52,8 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         raise ConfigError("--speed must be greater than 0.")
     if not args.session_limit_s > 0:
         raise ConfigError("--session-limit-s must be greater than 0.")
+    from traytrader.sim import SimOptions
+
     return SimOptions(
         host=args.host,
         port=args.port,
@@ -66,6 +67,8 @@ def options_from(args: argparse.Namespace) -> SimOptions:
 
 
 def announce(sim: Sim, demo: bool, out: object = sys.stdout) -> None:
+    from traytrader.sim import DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_SECRET
+
     lines = [
         f"REST:           {sim.rest_url}",
         f"WebSocket API:  {sim.ws_api_url}",
@@ -86,6 +89,13 @@ def announce(sim: Sim, demo: bool, out: object = sys.stdout) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import logging
+    import signal
+
+    from traytrader.sim import run_sim
+
     options = options_from(args)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

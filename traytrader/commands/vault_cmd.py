@@ -20,7 +20,7 @@ import argparse
 import tomllib
 from argparse import RawDescriptionHelpFormatter as Raw
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traytrader.commands.common import (
     add_password_options,
@@ -32,8 +32,9 @@ from traytrader.commands.common import (
 )
 from traytrader.core.errors import VaultError
 from traytrader.core.models import ApiCredentials, KeyType
-from traytrader.core.vault_format import DEFAULT_ITERATIONS, MAX_ITERATIONS
-from traytrader.vault import UnlockedVault, Vault, fingerprint, generate_ed25519, public_key_pem
+
+if TYPE_CHECKING:
+    from traytrader.vault import UnlockedVault, Vault
 
 DESCRIPTION = """\
 Manage the encrypted file that holds your Binance API keys (AES-256-GCM, PBKDF2 1,000,000 rounds).
@@ -67,7 +68,7 @@ def register(subparsers: Any) -> None:
         return sub
 
     init = action("init", "create an empty vault", _init)
-    init.add_argument("--kdf-iterations", type=int, default=DEFAULT_ITERATIONS, metavar="N",
+    init.add_argument("--kdf-iterations", type=int, default=None, metavar="N",
                       help="PBKDF2 rounds (default 1,000,000; lower only for tests)")
     add = action("add-key", "add an API key (HMAC or Ed25519)", _add_key)
     add.add_argument("name")
@@ -86,19 +87,25 @@ def register(subparsers: Any) -> None:
     passwd = action("passwd", "change the vault password", _passwd)
     passwd.add_argument("--new-password-file", type=Path, metavar="FILE",
                         help="read the new password from this file")
-    passwd.add_argument("--kdf-iterations", type=int, default=DEFAULT_ITERATIONS, metavar="N",
+    passwd.add_argument("--kdf-iterations", type=int, default=None, metavar="N",
                         help="PBKDF2 rounds for the re-encrypted file (default 1,000,000)")
     remove = action("remove", "remove a key", _remove)
     remove.add_argument("name")
 
 
-def _iterations(value: int) -> int:
+def _iterations(value: int | None) -> int:
+    from traytrader.core.vault_format import DEFAULT_ITERATIONS, MAX_ITERATIONS
+
+    if value is None:   # the default, resolved here: cryptography loads only when a vault is used
+        return DEFAULT_ITERATIONS
     if not 1 <= value <= MAX_ITERATIONS:
         raise VaultError(f"--kdf-iterations must be from 1 to {MAX_ITERATIONS}.")
     return value
 
 
 def _init(args: argparse.Namespace) -> int:
+    from traytrader.vault import Vault
+
     vault = Vault(vault_path(args), iterations=_iterations(args.kdf_iterations))
     if vault.exists():
         raise VaultError(f"A vault already exists at {vault.path}; it was left as it is.")
@@ -110,6 +117,8 @@ def _init(args: argparse.Namespace) -> int:
 
 def _save(vault: Vault, unlocked: UnlockedVault, password: str) -> None:
     """Save keeping the file's own iteration count (a test vault stays cheap, a real one stays strong)."""
+    from traytrader.core.vault_format import DEFAULT_ITERATIONS
+
     vault.iterations = vault.stored_iterations or DEFAULT_ITERATIONS
     vault.save(unlocked, password)
 
@@ -151,6 +160,8 @@ def _from_prompts(name: str, key_type: KeyType) -> ApiCredentials:
 
 
 def _add_key(args: argparse.Namespace) -> int:
+    from traytrader.vault import fingerprint
+
     key_type = KeyType(args.key_type)
     vault, unlocked, password = open_vault(args)
     try:
@@ -177,6 +188,8 @@ def _read_api_key(path: Path | None, name: str) -> str:
 
 
 def _gen(args: argparse.Namespace) -> int:
+    from traytrader.vault import generate_ed25519, public_key_pem
+
     vault, unlocked, password = open_vault(args)
     try:
         if args.name in unlocked:
@@ -198,6 +211,8 @@ def _gen(args: argparse.Namespace) -> int:
 
 
 def _set_api_key(args: argparse.Namespace) -> int:
+    from traytrader.vault import fingerprint
+
     vault, unlocked, password = open_vault(args)
     try:
         old = unlocked.get(args.name)
@@ -211,6 +226,8 @@ def _set_api_key(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from traytrader.vault import fingerprint
+
     vault, unlocked, _ = open_vault(args)
     try:
         if not len(unlocked):

@@ -707,11 +707,13 @@ class Ladder:
                 self._cancel(stop, out)
         in_flight = [stop for stop in current if not stop.confirmed]
         if active is None:
+            if s.unprotected_since is None:   # no confirmed stop, whatever the bookkeeping says
+                s.unprotected_since = now_ms
             if not in_flight and now_ms >= s.retry_at and now_ms >= s.settle_until:
                 self._place(self._desired(), now_ms, out)
             # Watchdog: unprotected beyond the grace window while placements hang or keep failing.
             grace = self.settings.grace_ms
-            overdue = s.unprotected_since is not None and now_ms - s.unprotected_since >= grace
+            overdue = now_ms - s.unprotected_since >= grace
             stuck = s.attempts > 0 or any(now_ms - x.sent_ms >= grace for x in in_flight)
             if overdue and stuck and now_ms >= s.safety_retry_at and \
                     not any(x.spec.label == "safety" for x in in_flight):

@@ -44,7 +44,8 @@ class AslGateway(Protocol):
 
 
 class AslSink(Protocol):
-    """What the engine calls on the driver. ``now_ms`` is the engine's (exchange-aligned) clock."""
+    """What the engine calls on the driver. ``now_ms`` is the engine's (exchange-aligned) clock;
+    it jumps when the offset is resynced, so the driver times its ladders on a monotonic clock."""
 
     def on_position(self, symbol: str, position_side: PositionSide, quantity: Decimal,
                     entry_price: Decimal, now_ms: int, *, ours: bool) -> None:

@@ -54,6 +54,9 @@ from traytrader.engine.shield import Shield
 ORDER_KINDS = frozenset({CommandKind.BUY, CommandKind.SELL, CommandKind.CLOSE, CommandKind.FLATTEN,
                          CommandKind.REVERSE, CommandKind.CANCEL_ALL})
 MAX_RESENDS = 2
+# Entries are sized on the book: refuse them when the market feed (mark price every second) has
+# been silent this long (F5). Closing needs no price and always works.
+STALE_PRICE_S = 3.0
 
 
 def _dec(value: Any) -> Decimal:
@@ -158,6 +161,10 @@ class Dispatcher:
         mark = session.mark(profile.symbol)
         if book is None or mark is None:
             raise InvalidOrder(f"There is no price for {profile.symbol} yet; wait for the market stream.")
+        age = session.price_age_s(profile.symbol)
+        if age is not None and age > STALE_PRICE_S:
+            raise CommandRefused(f"The {profile.symbol} price is {age:.0f} s old (the market stream "
+                                 "stalled); nothing was sent, try again in a moment.")
         return build_entry_order(profile, side, session.filters(profile.symbol), book[0], book[1], mark,
                                  session.mode, client_id)
 

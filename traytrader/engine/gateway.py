@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from traytrader.core.errors import ExchangeRejected
 from traytrader.core.models import OrderType, PositionMode, PositionSide
+from traytrader.core.shield_table import Reaction
 from traytrader.engine.dispatch import Dispatcher
 from traytrader.engine.session import Session
 
@@ -29,15 +31,30 @@ class EngineGateway:
     def step_size(self, symbol: str) -> Decimal:
         return self.session.filters(symbol).lot_for(OrderType.MARKET).step_size
 
+    async def _shielded(self, method: str, params: Mapping[str, Any], symbol: str,
+                        client_id: str) -> dict[str, Any]:
+        """One algo request through the error shield, like an order: -1021 resyncs the clock and
+        sends once more (the timestamp is taken at send time); rate limits hold; other codes are
+        the ladder's to retry (it rebuilds from the re-read mode and filters)."""
+        retried = False
+        while True:
+            try:
+                reply = await self.session.call(method, params, symbol=symbol, client_id=client_id)
+            except ExchangeRejected as exc:
+                verdict = await self.dispatcher.shield.react(exc, symbol=symbol, retried=retried)
+                if verdict.retry and verdict.reaction is Reaction.RESYNC_CLOCK_RETRY:
+                    retried = True
+                    continue
+                raise
+            return reply.result if isinstance(reply.result, dict) else {}
+
     async def place_algo(self, params: Mapping[str, str]) -> dict[str, Any]:
-        reply = await self.session.call("algoOrder.place", params, symbol=str(params.get("symbol", "")),
-                                        client_id=str(params.get("clientAlgoId", "")))
-        return reply.result if isinstance(reply.result, dict) else {}
+        return await self._shielded("algoOrder.place", params, str(params.get("symbol", "")),
+                                    str(params.get("clientAlgoId", "")))
 
     async def cancel_algo(self, symbol: str, client_algo_id: str) -> dict[str, Any]:
         params = {"symbol": symbol, "clientAlgoId": client_algo_id}
-        reply = await self.session.call("algoOrder.cancel", params, symbol=symbol, client_id=client_algo_id)
-        return reply.result if isinstance(reply.result, dict) else {}
+        return await self._shielded("algoOrder.cancel", params, symbol, client_algo_id)
 
     async def open_algo_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         params = {"symbol": symbol} if symbol else None

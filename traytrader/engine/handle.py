@@ -266,7 +266,7 @@ class Engine:
 
     # -- events ------------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
-        if isinstance(event, StopMoved):
+        if isinstance(event, StopMoved) and event.symbol == self._profile.symbol:
             self._stop_tier, self._stop_text = event.tier, event.text
         if isinstance(event, StateChanged | StopMoved):
             self._refresh_status()
@@ -332,6 +332,8 @@ class Engine:
         positions = session.tracker.open_positions(symbol)
         quantity = sum((p.quantity for p in positions), start=session.tracker.get(symbol).quantity * 0)
         position = positions[0] if positions else None
+        if not positions:   # the stop went with the position: the next one starts without it
+            self._stop_tier, self._stop_text = None, ""
         dispatcher = self.dispatcher
         self._status = Status(
             state=session.state, environment=self.config.exchange.environment.value,

@@ -15,16 +15,17 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from traytrader.core.errors import TransportError
+from traytrader.core.errors import ExchangeRejected, TransportError
 from traytrader.core.filters import ExchangeInfo, SymbolFilters
 from traytrader.core.frames import FrameBuilder
 from traytrader.core.models import ApiCredentials, AppConfig, KeyType, PositionMode
 from traytrader.core.ratelimit import RateLimiter
 from traytrader.core.retry import RetryDecision, backoff, classify
+from traytrader.core.shield_table import Reaction, row_for
 from traytrader.core.signing import make_signer
 from traytrader.engine.api import EngineState, Event, Notice, StateChanged
 from traytrader.engine.journal import Journal
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 # before that, new connection first.
 ROLLOVER_AFTER_S = 23 * 3600.0
 CLOCK_REFRESH_S = 15 * 60.0
+RESYNC_ATTEMPTS = 3              # resync failures (not rate limits) before trading on regardless
+DEFAULT_HOLD_MS = 60_000         # a 418/429 without Retry-After
 
 
 def _price(value: Any) -> Decimal | None:
@@ -82,6 +85,7 @@ class Session:
         self.mode = PositionMode.ONE_WAY
         self.tracker = PositionTracker()
         self.books: dict[str, tuple[Decimal, Decimal]] = {}
+        self.price_seen: dict[str, float] = {}   # symbol -> time.monotonic() of its last mark price
         self.open_orders: dict[str, dict[str, dict[str, Any]]] = {}   # symbol -> clientOrderId -> order
         self.last_changed: list[Position] = []   # positions the last ACCOUNT_UPDATE changed
         self.user_stream: UserStream | None = None
@@ -95,6 +99,8 @@ class Session:
         self.reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconnecting: asyncio.Task[None] | None = None
+        self._delays: Iterator[float] | None = None    # reconnect backoff, reset by a clean resync
+        self.banned_until_ms = 0                         # exchange clock: no requests before this
         self._closing = False
 
     # -- state -----------------------------------------------------------------------------------
@@ -132,6 +138,15 @@ class Session:
 
     def mark(self, symbol: str) -> Decimal | None:
         return self.tracker.marks.get(symbol)
+
+    def price_age_s(self, symbol: str) -> float | None:
+        """Seconds since the last mark price of ``symbol`` (``@markPrice@1s``: about 1 when the
+        market streams are healthy), None before the first."""
+        seen = self.price_seen.get(symbol)
+        return None if seen is None else time.monotonic() - seen
+
+    def on_market_stalled(self) -> None:
+        self.journal.record("notice", "market stream stalled; reconnecting it, prices are stale meanwhile")
 
     def _observe_limits(self, rate_limits: list[dict[str, Any]]) -> None:
         self.limiter.observe(rate_limits, self.clock.now_ms())
@@ -211,33 +226,87 @@ class Session:
         if self._reconnecting is None or self._reconnecting.done():
             self._reconnecting = self.spawn(self._reconnect(error), "ws-reconnect")
 
+    def note_rate_limit(self, exc: BaseException) -> bool:
+        """Remember a 418/429 (-1003/-1015) answer's ``retry_until_ms``: no connection attempt
+        and no resync before then. True when ``exc`` was such an answer."""
+        if not isinstance(exc, ExchangeRejected):
+            return False
+        row = row_for(exc.code, exc.http_status)
+        if row is None or row.reaction not in (Reaction.BACKOFF_HOLD, Reaction.BANNED):
+            return False
+        until = exc.retry_until_ms or self.clock.now_ms() + DEFAULT_HOLD_MS
+        self.banned_until_ms = max(self.banned_until_ms, until)
+        return True
+
+    async def _wait_out_ban(self) -> None:
+        """Hold while the exchange told us to (F10): say until when, send nothing meanwhile."""
+        wait_ms = self.banned_until_ms - self.clock.now_ms()
+        if wait_ms <= 0:
+            return
+        local_ms = self.banned_until_ms - self.clock.offset_ms
+        until = time.strftime("%H:%M:%S", time.localtime(local_ms / 1000))
+        self.set_state(EngineState.CONNECTING,
+                       f"the exchange rate-limited us; waiting until {until} before reconnecting")
+        await asyncio.sleep(wait_ms / 1000)
+
+    async def _resync(self) -> BaseException | None:
+        """Run the reconnect listeners; the first failure (or None)."""
+        failure: BaseException | None = None
+        for listener in list(self.reconnect_listeners):
+            try:
+                await listener()
+            except Exception as exc:
+                log.info("resync after reconnect failed: %s", exc)
+                failure = failure or exc
+        return failure
+
     async def _reconnect(self, error: BaseException | None) -> None:
-        """Reconnect with backoff until a connection survives the resync, then READY again."""
+        """Reconnect until a connection survives a clean resync, then READY again.
+
+        The backoff lives on the session and is reset only by a clean resync, so a connection the
+        exchange keeps closing (rate limits) is retried ever more slowly, never in a storm; a
+        418/429 holds every attempt until its ``Retry-After`` (F10)."""
         if self.state is EngineState.READY:
             self.set_state(EngineState.CONNECTING, "connection lost, reconnecting")
-        delays = backoff(initial_s=0.05, max_s=10.0, rng=self._rng)
+        if self._delays is None:
+            self._delays = backoff(initial_s=0.05, max_s=10.0, rng=self._rng)
+        delays = self._delays
+        failures = 0
         while not self._closing:
-            try:
-                ws = await self.open_ws()
-            except Exception as exc:
-                if classify(exc) is RetryDecision.FATAL:
-                    self.set_state(EngineState.ERROR, str(exc))
-                    return
-                await asyncio.sleep(next(delays))
-                continue
-            self.ws = ws
-            self.notice("Reconnected to the exchange.")
-            for listener in list(self.reconnect_listeners):
+            await self._wait_out_ban()
+            ws = self.ws
+            if ws is None or not ws.connected:
                 try:
-                    await listener()
-                except Exception as exc:  # a failed resync is reported; the loop checks the link
-                    log.info("resync after reconnect failed: %s", exc)
-                    self.notice(f"Resync after reconnect failed: {exc}", "warning")
-            if self.ws is ws and ws.connected:
+                    ws = await self.open_ws()
+                except Exception as exc:
+                    if classify(exc) is RetryDecision.FATAL and not self.note_rate_limit(exc):
+                        self.set_state(EngineState.ERROR, str(exc))
+                        return
+                    await asyncio.sleep(next(delays))
+                    continue
+                self.ws = ws
+                self.notice("Reconnected to the exchange.")
+            failure = await self._resync()
+            alive = self.ws is ws and ws.connected
+            if failure is None and alive:
+                self._delays = None
                 if self.state is not EngineState.ERROR:
                     self.set_state(EngineState.READY)
                 return
-            await asyncio.sleep(next(delays))  # the new connection died during the resync: again
+            if failure is not None:
+                failures += 1
+                banned = self.note_rate_limit(failure)
+                if not banned and alive and failures >= RESYNC_ATTEMPTS:
+                    # The link works but the resync keeps failing: trade on, say so; the ASL's
+                    # periodic reconciliation catches up.
+                    self.notice(f"Resync after reconnect failed: {failure}", "warning")
+                    if self.state is not EngineState.ERROR:
+                        self.set_state(EngineState.READY)
+                    return
+                if not banned:
+                    self.set_state(EngineState.CONNECTING,
+                                   f"resync after reconnect failed ({failure}); retrying")
+            await asyncio.sleep(next(delays))  # the connection died or the resync failed: again
 
     async def rollover(self) -> None:
         """Planned rollover: the new connection is up (and logged on) before the old one goes."""
@@ -288,6 +357,7 @@ class Session:
             mark = _price(message.get("p"))
             if mark is not None:
                 self.tracker.on_mark(symbol, mark)
+                self.price_seen[symbol] = time.monotonic()
         # Listeners read the validated state (``books``, ``mark()``), never the raw prices.
         for listener in self.market_listeners:
             try:

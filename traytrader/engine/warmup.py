@@ -10,6 +10,7 @@ request but the order itself.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from traytrader.exchange.streams import StreamConnection, UserStream, market_str
 # current type; trading still works, so this is a warning, not a failure.
 _MARGIN_KEEP_CODES = (BinanceCode.THERE_EXISTS_OPEN_ORDERS, BinanceCode.THERE_EXISTS_QUANTITY)
 STREAM_READY_TIMEOUT_S = 5.0
+MARK_STALL_S = 2.5   # no markPrice@1s message for this long: the stream stalled, reconnect it
 
 
 def profile_symbols(profiles: Iterable[Profile]) -> list[str]:
@@ -77,7 +79,9 @@ async def load_books(session: Session, symbols: Iterable[str]) -> None:
         book = await session.rest.get("/fapi/v1/ticker/bookTicker", {"symbol": symbol})
         session.books.setdefault(symbol, (Decimal(str(book["bidPrice"])), Decimal(str(book["askPrice"]))))
         premium = await session.rest.get("/fapi/v1/premiumIndex", {"symbol": symbol})
-        session.tracker.marks.setdefault(symbol, Decimal(str(premium["markPrice"])))
+        if symbol not in session.tracker.marks:
+            session.tracker.marks[symbol] = Decimal(str(premium["markPrice"]))
+            session.price_seen[symbol] = time.monotonic()
 
 
 async def load_positions(session: Session) -> list[dict[str, Any]]:
@@ -94,10 +98,20 @@ async def load_account(session: Session) -> tuple[list[dict[str, Any]], list[dic
     """Positions and open orders (kept in the session) and open algo orders (returned for the ASL).
     Raises ``TransportError`` (retryable) when an answer is garbled; nothing is changed then."""
     positions = await load_positions(session)
-    orders = await session.rest_call("GET", "/fapi/v1/openOrders")
-    algos = await session.rest_call("GET", "/fapi/v1/openAlgoOrders")
-    if not isinstance(orders, list) or not isinstance(algos, list) \
-            or not all(isinstance(o, dict) for o in orders) or not all(isinstance(a, dict) for a in algos):
+    # Per symbol (weight 1 each) rather than all symbols (weight 40 each, F10): the profiles'
+    # symbols and any symbol with a position.
+    symbols = set(profile_symbols(session.config.profiles))
+    symbols |= {p.symbol for p in session.tracker.open_positions()}
+    orders: list[Any] = []
+    algos: list[Any] = []
+    for symbol in sorted(symbols):
+        some_orders = await session.rest_call("GET", "/fapi/v1/openOrders", {"symbol": symbol})
+        some_algos = await session.rest_call("GET", "/fapi/v1/openAlgoOrders", {"symbol": symbol})
+        if not isinstance(some_orders, list) or not isinstance(some_algos, list):
+            raise TransportError("The exchange's open-order list could not be read.")
+        orders += some_orders
+        algos += some_algos
+    if not all(isinstance(o, dict) for o in orders) or not all(isinstance(a, dict) for a in algos):
         raise TransportError("The exchange's open-order list could not be read.")
     session.open_orders = {}
     for order in orders:
@@ -122,7 +136,11 @@ def start_streams(session: Session, symbols: list[str]) -> list[asyncio.Event]:
         session.on_user_message, on_connected=lambda: _on_user_reconnected(session))
     session.user_stream.start()
     session.market_streams = [
-        StreamConnection(f"market-{i}", url, session.on_market_message)
+        StreamConnection(f"market-{i}", url, session.on_market_message,
+                         # markPrice@1s ticks every second: silence means a stall (F5). The book
+                         # ticker may rightly be quiet, so it is not watched.
+                         stall_after_s=MARK_STALL_S if "/market/" in url else None,
+                         on_stalled=session.on_market_stalled)
         for i, url in enumerate(market_stream_urls(stream_url, symbols))
     ]
     for stream in session.market_streams:

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -53,8 +54,16 @@ class StreamConnection:
         on_connected: Callable[[], None] | None = None,
         on_disconnected: Callable[[BaseException | None], None] | None = None,
         rng: random.Random | None = None,
+        stall_after_s: float | None = None,
+        on_stalled: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
+        # A stream that must tick (``@markPrice@1s``) and is silent this long has stalled (the
+        # TCP connection may stay up for minutes): drop it and connect again (F5).
+        self.stall_after_s = stall_after_s
+        self.on_stalled = on_stalled
+        self.last_message = time.monotonic()
+        self.stalls = 0
         self._url = url
         self.on_message = on_message
         self.on_connected = on_connected
@@ -106,8 +115,16 @@ class StreamConnection:
                     delays = backoff(rng=self._rng)
                     if self.on_connected is not None:
                         self.on_connected()
-                    async for raw in ws:
-                        self._deliver(raw)
+                    self.last_message = time.monotonic()
+                    watchdog = asyncio.get_running_loop().create_task(self._watch(ws)) \
+                        if self.stall_after_s else None
+                    try:
+                        async for raw in ws:
+                            self.last_message = time.monotonic()
+                            self._deliver(raw)
+                    finally:
+                        if watchdog is not None:
+                            watchdog.cancel()
             except asyncio.CancelledError:
                 raise
             except _CONNECT_ERRORS as exc:
@@ -120,6 +137,25 @@ class StreamConnection:
             if self.on_disconnected is not None:
                 self.on_disconnected(error)
             await asyncio.sleep(next(delays))
+
+    async def _watch(self, ws: ClientConnection) -> None:
+        """Abort ``ws`` when no message came for ``stall_after_s`` (a close handshake would wait
+        on the stalled peer)."""
+        limit = self.stall_after_s or 0.0
+        while True:
+            await asyncio.sleep(limit / 4)
+            silent = time.monotonic() - self.last_message
+            if silent >= limit:
+                self.stalls += 1
+                log.warning("stream %s: no message for %.1f s; reconnecting", self.name, silent)
+                if self.on_stalled is not None:
+                    self.on_stalled()
+                transport = getattr(ws, "transport", None)
+                if transport is not None:
+                    transport.abort()
+                else:
+                    await ws.close()
+                return
 
     def _deliver(self, raw: str | bytes) -> None:
         try:

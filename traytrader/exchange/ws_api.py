@@ -8,9 +8,10 @@ Exception tree raised by ``WsApi.call`` (converted once, here):
                          sending, 503 "Unknown error"): resolve before resending
     TransportError       nothing was sent (not connected, or the send itself failed): safe to retry
 
-"Frame on the wire" is stamped right after ``await ws.send(frame)`` returns: websockets has then
-handed the bytes to the transport (the kernel send buffer on loopback/TCP without backpressure).
-The stamp before the send would flatter us by the cost of ``send()`` itself (~29 µs).
+"Frame on the wire" is stamped right after the frame was handed to the transport (the kernel send
+buffer on loopback/TCP without backpressure); the stamp before the send would flatter us by the
+cost of the send itself. When nothing can block, the frame is written synchronously with
+websockets' protocol calls (``_send_now``), else through ``await ws.send(frame)``.
 
 Ed25519 keys log on once per connection (``session.logon``); HMAC keys sign every request
 (protocol notes §1.5: logon is Ed25519-only). Pings from the server are answered by websockets.
@@ -28,11 +29,25 @@ from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from traytrader.core.errors import ExchangeRejected, OutcomeUnknown, TransportError
 from traytrader.core.requests import RequestIds, WsResponse, parse_response, retry_until_ms
 
 log = logging.getLogger(__name__)
+
+
+def _send_now(ws: ClientConnection, frame: str) -> bool:
+    """Hand ``frame`` to the transport synchronously when websockets' own ``send()`` would do
+    exactly that (connection open, no fragmented message in progress, no backpressure): the same
+    protocol calls without its async context manager and drain, ~15 µs less on the hot path.
+    False: use ``send()`` (it waits, or raises ``ConnectionClosed``)."""
+    if ws.send_in_progress is not None or ws.protocol.state is not State.OPEN or ws.paused \
+            or ws.transport.is_closing():
+        return False
+    ws.protocol.send_text(frame.encode())
+    ws.send_data()
+    return True
 
 
 class FrameSource(Protocol):
@@ -141,7 +156,8 @@ class WsApi:
         self._pending[request_id] = pending
         try:
             try:
-                await ws.send(frame)
+                if not _send_now(ws, frame):
+                    await ws.send(frame)
             except ConnectionClosed as exc:
                 raise TransportError("The connection to the exchange closed before the request "
                                      "was sent.") from exc
@@ -207,6 +223,10 @@ class WsApi:
                     f"The connection closed while {pending.method} was in flight; its outcome is unknown."))
             else:
                 pending.future.set_exception(TransportError("The connection to the exchange closed."))
+            # Its waiter may be gone already (the send itself failed): mark the exception as seen,
+            # or asyncio prints "Future exception was never retrieved" (F11). An awaiting caller
+            # still gets it.
+            pending.future.exception()
 
     async def drain(self, timeout_s: float) -> None:
         """Wait until no request is in flight (for a planned rollover), at most ``timeout_s``."""
