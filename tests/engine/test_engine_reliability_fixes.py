@@ -215,3 +215,19 @@ def test_algo_request_rejected_for_the_clock_resyncs_and_moves_the_stop(sim: Sim
     log.wait_until(lambda: engine.status().position_qty == 0, timeout=5)
     assert engine.status().stop_tier is None and engine.status().stop_text == ""
     assert engine._stop_text == "", "the closed position's stop would show on the next one"
+
+
+def test_warm_up_during_a_ban_waits_instead_of_giving_up(sim: SimControl, journal_file: Path) -> None:
+    server = sim.sim.sim.server
+    banned_until = server.now_ms() + 1_500
+    server.limiter._banned_until["127.0.0.1"] = banned_until
+    engine = Engine(make_config(sim), hmac_credentials(), journal_path=journal_file, enable_asl=False)
+    log = EventLog()
+    engine.subscribe(log)
+    try:
+        engine.start()
+        log.wait_for(lambda e: isinstance(e, StateChanged) and "waiting until" in e.text, timeout=5)
+        log.wait_ready(timeout=10)             # not ERROR ("a human must act")
+        assert server.now_ms() >= banned_until
+    finally:
+        engine.stop(2.0)

@@ -184,6 +184,10 @@ class Engine:
                 break
             except ExchangeRejected as exc:
                 text = explain(exc.code, exc.msg, http_status=exc.http_status)
+                if session.note_rate_limit(exc):   # 418/429: wait it out, then warm up again
+                    await session.close_connections()
+                    await session.wait_out_ban()
+                    continue
                 if classify(exc) is RetryDecision.FATAL:
                     session.set_state(EngineState.ERROR, text)
                     return

@@ -238,7 +238,7 @@ class Session:
         self.banned_until_ms = max(self.banned_until_ms, until)
         return True
 
-    async def _wait_out_ban(self) -> None:
+    async def wait_out_ban(self) -> None:
         """Hold while the exchange told us to (F10): say until when, send nothing meanwhile."""
         wait_ms = self.banned_until_ms - self.clock.now_ms()
         if wait_ms <= 0:
@@ -246,7 +246,7 @@ class Session:
         local_ms = self.banned_until_ms - self.clock.offset_ms
         until = time.strftime("%H:%M:%S", time.localtime(local_ms / 1000))
         self.set_state(EngineState.CONNECTING,
-                       f"the exchange rate-limited us; waiting until {until} before reconnecting")
+                       f"the exchange rate-limited us; waiting until {until} before trying again")
         await asyncio.sleep(wait_ms / 1000)
 
     async def _resync(self) -> BaseException | None:
@@ -273,7 +273,7 @@ class Session:
         delays = self._delays
         failures = 0
         while not self._closing:
-            await self._wait_out_ban()
+            await self.wait_out_ban()
             ws = self.ws
             if ws is None or not ws.connected:
                 try:
