@@ -147,11 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         name = "soak"
         results[name] = run_soak(args.soak, args.seed, args.soak_fault_rate)
         bounds[name] = unprotected_bound_ms(None, name)
-    command = "python -m benchmarks.reliability" + (
-        " " + " ".join(argv if argv is not None else sys.argv[1:])
-        if (argv if argv is not None else sys.argv[1:])
-        else ""
-    )
+    given = argv if argv is not None else sys.argv[1:]
+    command = " ".join(["python -m benchmarks.reliability", *given])
     rows = [report.row(name, totals) for name, totals in results.items()]
     text = report.header(command) + "\n\n" + report.table(rows)
     bound_lines = [f"- {name}: {bound:.0f} ms" for name, bound in bounds.items()]

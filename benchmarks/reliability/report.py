@@ -62,13 +62,16 @@ def header(command: str) -> str:
 
 
 def failures(results: Mapping[str, Mapping[str, Any]], bounds: Mapping[str, float]) -> list[str]:
-    """Invariant violations, one sentence each: duplicates, undetermined, unprotected beyond bound."""
+    """Invariant violations, one sentence each: duplicates, undetermined, orphan stops, unprotected
+    beyond the bound."""
     out = []
     for name, totals in results.items():
         if totals["duplicates"]:
             out.append(f"{name}: {totals['duplicates']} duplicate order(s).")
         if totals["undetermined"]:
             out.append(f"{name}: {totals['undetermined']} command(s) without a definite outcome.")
+        if totals.get("orphans"):
+            out.append(f"{name}: {totals['orphans']} stop(s) left open after the position closed.")
         bound = bounds.get(name)
         if bound is not None and totals["max_unprotected_ms"] > bound:
             out.append(

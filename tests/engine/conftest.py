@@ -4,8 +4,9 @@ The helpers live in ``engine_kit`` and are re-exported here for tests that impor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_kit import (  # noqa: F401  (re-exported)
@@ -16,6 +17,9 @@ from engine_kit import (  # noqa: F401  (re-exported)
     make_config,
     order_count,
 )
+
+from traytrader.core.models import ApiCredentials, AppConfig
+from traytrader.engine.handle import Engine
 
 
 @pytest.fixture
@@ -32,3 +36,26 @@ def sim() -> Iterator[SimControl]:
 @pytest.fixture
 def journal_file(tmp_path: Path) -> Path:
     return tmp_path / "journal.sqlite3"
+
+
+@pytest.fixture
+def run_engine(journal_file: Path) -> Iterator[Callable[..., tuple[Engine, EventLog]]]:
+    """Starts engines (HMAC demo credentials unless given; extra keywords go to ``Engine``) that
+    journal to ``journal_file``, waits until each is READY, and stops them all at teardown."""
+    engines: list[Engine] = []
+
+    def start(
+        config: AppConfig, credentials: ApiCredentials | None = None, **kwargs: Any
+    ) -> tuple[Engine, EventLog]:
+        engine = Engine(config, credentials or hmac_credentials(), journal_path=journal_file, **kwargs)
+        log = EventLog()
+        engine.subscribe(log)
+        engines.append(engine)
+        engine.start()
+        log.wait_ready()
+        return engine, log
+
+    yield start
+    for engine in engines:
+        engine.stop(2.0)
+        assert engine._thread is None, "engine thread did not stop"

@@ -66,6 +66,19 @@ def order_count(state: Any, api_key: str | None = None) -> int:
     )
 
 
+def our_algos(sim: SimControl, status: str = "NEW") -> list[dict[str, Any]]:
+    """The ASL's own algo orders (``ttasl`` client ids) in ``/sim/state`` with ``status``."""
+    return [o for o in sim.state()["orders"]
+            if o.get("kind") == "algo" and str(o.get("clientAlgoId", "")).startswith("ttasl") and
+            o.get("status") == status]
+
+
+def position(sim: SimControl, symbol: str = "BTCUSDT") -> Decimal:
+    """The first account's net position in ``symbol`` (both sides of hedge mode summed)."""
+    rows = sim.state()["accounts"][0]["positions"]
+    return sum((Decimal(r["positionAmt"]) for r in rows if r["symbol"] == symbol), Decimal(0))
+
+
 def make_config(
     sim: SimControl,
     *,

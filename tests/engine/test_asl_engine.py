@@ -5,15 +5,12 @@ a condition with a timeout."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-from engine_kit import EventLog, SimControl, hmac_credentials, make_config
+from engine_kit import EventLog, SimControl, make_config, our_algos, position
 
-from traytrader.core.models import AppConfig
 from traytrader.engine.api import (
     Command,
     CommandKind,
@@ -26,35 +23,6 @@ from traytrader.engine.handle import Engine
 from traytrader.engine.journal import read_journal
 
 D = Decimal
-
-
-@pytest.fixture
-def run_engine(journal_file: Path) -> Iterator:
-    engines: list[Engine] = []
-
-    def start(config: AppConfig) -> tuple[Engine, EventLog]:
-        engine = Engine(config, hmac_credentials(), journal_path=journal_file)
-        log = EventLog()
-        engine.subscribe(log)
-        engines.append(engine)
-        engine.start()
-        log.wait_ready()
-        return engine, log
-
-    yield start
-    for engine in engines:
-        engine.stop(2.0)
-
-
-def our_algos(sim: SimControl, status: str = "NEW") -> list[dict[str, Any]]:
-    return [o for o in sim.state()["orders"]
-            if o.get("kind") == "algo" and str(o.get("clientAlgoId", "")).startswith("ttasl") and
-            o.get("status") == status]
-
-
-def position(sim: SimControl, symbol: str = "BTCUSDT") -> Decimal:
-    rows = sim.state()["accounts"][0]["positions"]
-    return sum((D(r["positionAmt"]) for r in rows if r["symbol"] == symbol), D(0))
 
 
 def buy(engine: Engine, log: EventLog, kind: CommandKind = CommandKind.BUY) -> OrderFilled:

@@ -8,15 +8,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-from engine_kit import EventLog, SimControl, hmac_credentials, make_config
+from engine_kit import EventLog, SimControl, hmac_credentials, make_config, our_algos, position
 
-from traytrader.core.models import AppConfig, PositionSide, Side
+from traytrader.core.models import PositionSide, Side
 from traytrader.engine.api import (
     Command,
     CommandDone,
@@ -31,35 +29,6 @@ from traytrader.engine.handle import Engine
 from traytrader.engine.positions import PositionTracker
 
 D = Decimal
-
-
-@pytest.fixture
-def run_engine(journal_file: Path) -> Iterator:
-    engines: list[Engine] = []
-
-    def start(config: AppConfig) -> tuple[Engine, EventLog]:
-        engine = Engine(config, hmac_credentials(), journal_path=journal_file)
-        log = EventLog()
-        engine.subscribe(log)
-        engines.append(engine)
-        engine.start()
-        log.wait_ready()
-        return engine, log
-
-    yield start
-    for engine in engines:
-        engine.stop(2.0)
-
-
-def our_algos(sim: SimControl) -> list[dict[str, Any]]:
-    return [o for o in sim.state()["orders"]
-            if o.get("kind") == "algo" and str(o.get("clientAlgoId", "")).startswith("ttasl") and
-            o.get("status") == "NEW"]
-
-
-def position(sim: SimControl, symbol: str = "BTCUSDT") -> Decimal:
-    rows = sim.state()["accounts"][0]["positions"]
-    return sum((D(r["positionAmt"]) for r in rows if r["symbol"] == symbol), D(0))
 
 
 def press(engine: Engine, log: EventLog, kind: CommandKind, timeout: float = 10.0) -> Any:

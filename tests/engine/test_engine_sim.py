@@ -4,7 +4,8 @@ rules, the error shield, never-twice under faults, reconnects and the journal.""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from engine_kit import (
     order_count,
 )
 
-from traytrader.core.models import ApiCredentials, AppConfig, Profile, Side
+from traytrader.core.models import Profile, Side
 from traytrader.engine.api import (
     Command,
     CommandDone,
@@ -34,26 +35,9 @@ from traytrader.engine.journal import read_journal
 
 
 @pytest.fixture
-def run_engine(journal_file: Path) -> Iterator:
-    engines: list[Engine] = []
-
-    def start(
-        config: AppConfig, credentials: ApiCredentials | None = None, **kwargs: object
-    ) -> tuple[Engine, EventLog]:
-        engine = Engine(
-            config, credentials or hmac_credentials(), journal_path=journal_file, enable_asl=False, **kwargs
-        )  # type: ignore[arg-type]
-        log = EventLog()
-        engine.subscribe(log)
-        engines.append(engine)
-        engine.start()
-        log.wait_ready()
-        return engine, log
-
-    yield start
-    for engine in engines:
-        engine.stop(2.0)
-        assert engine._thread is None, "engine thread did not stop"
+def run_engine(run_engine: Callable[..., tuple[Engine, EventLog]]) -> Callable[..., tuple[Engine, EventLog]]:
+    """The conftest ``run_engine`` with the ASL off: these tests are about the hot path alone."""
+    return functools.partial(run_engine, enable_asl=False)
 
 
 def submit(engine: Engine, log: EventLog, kind: CommandKind, argument: str = "") -> object:

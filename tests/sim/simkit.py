@@ -26,6 +26,19 @@ from traytrader.sim import (
 
 BTC_PRICE = Decimal("65000.0")
 
+# The orders most tests send, as request parameters; a test spreads one and overrides what it is
+# about, e.g. ``{**LIMIT_BUY, "newClientOrderId": "rest-1"}``. Valid at the frozen BTC_PRICE.
+MARKET_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.010"}
+LIMIT_BUY = {**MARKET_BUY, "type": "LIMIT", "timeInForce": "GTC", "price": "64000.0"}
+STOP_SELL = {
+    "algoType": "CONDITIONAL",
+    "symbol": "BTCUSDT",
+    "side": "SELL",
+    "type": "STOP_MARKET",
+    "quantity": "0.010",
+    "triggerPrice": "60000.0",
+}
+
 
 def hmac_sign(payload: str, secret: str = DEMO_SECRET) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()

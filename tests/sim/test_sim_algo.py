@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from simkit import LIMIT_BUY, STOP_SELL
 
 from traytrader.sim import DEMO_API_KEY
 from traytrader.sim.accounts import demo_accounts
@@ -229,16 +230,7 @@ def test_close_position_and_rejection_without_position() -> None:
     )
     ex.place_algo(
         K,
-        {
-            "algoType": "CONDITIONAL",
-            "symbol": "BTCUSDT",
-            "side": "SELL",
-            "type": "STOP_MARKET",
-            "quantity": "0.010",
-            "reduceOnly": "true",
-            "triggerPrice": "63000.0",
-            "clientAlgoId": "late",
-        },
+        {**STOP_SELL, "reduceOnly": "true", "triggerPrice": "63000.0", "clientAlgoId": "late"},
         1,
     )
     events(ex)
@@ -254,18 +246,7 @@ def test_close_position_and_rejection_without_position() -> None:
 
 def test_illegal_algo_transition_raises_and_changes_nothing() -> None:
     ex = fresh()
-    r = ex.place_algo(
-        K,
-        {
-            "algoType": "CONDITIONAL",
-            "symbol": "BTCUSDT",
-            "side": "SELL",
-            "type": "STOP_MARKET",
-            "quantity": "0.010",
-            "triggerPrice": "60000.0",
-        },
-        1,
-    )
+    r = ex.place_algo(K, STOP_SELL, 1)
     a = ex.algos[r["algoId"]]
     with pytest.raises(ValueError, match="illegal transition NEW -> FINISHED"):
         a.move("FINISHED", 2)
@@ -290,19 +271,7 @@ def test_fees_pnl_and_wallet() -> None:
 def test_gtd_order_expires_when_due() -> None:
     ex = fresh()
     gtd = 1_000_000
-    r = ex.place_order(
-        K,
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "GTD",
-            "quantity": "0.010",
-            "price": "64000.0",
-            "goodTillDate": gtd,
-        },
-        0,
-    )
+    r = ex.place_order(K, {**LIMIT_BUY, "timeInForce": "GTD", "goodTillDate": gtd}, 0)
     events(ex)
     ex.expire_due(gtd - 1)
     assert not events(ex)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import aiohttp
+from simkit import LIMIT_BUY, MARKET_BUY, STOP_SELL
 
 from traytrader.sim import DEMO_API_KEY, Sim
 
@@ -87,19 +88,7 @@ async def test_settings_endpoints(rest) -> None:
 
 
 async def test_orders_and_algo_orders_over_rest(rest, sim: Sim) -> None:
-    s, o, h = await rest.call(
-        "POST",
-        "/fapi/v1/order",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "GTC",
-            "quantity": "0.010",
-            "price": "64000.0",
-            "newClientOrderId": "rest-1",
-        },
-    )
+    s, o, h = await rest.call("POST", "/fapi/v1/order", {**LIMIT_BUY, "newClientOrderId": "rest-1"})
     assert s == 200 and o["status"] == "NEW" and o["clientOrderId"] == "rest-1"
     assert h["X-MBX-ORDER-COUNT-10S"] == "1" and h["X-MBX-ORDER-COUNT-1M"] == "1"
     _, got, _ = await rest.call("GET", "/fapi/v1/order", {"symbol": "BTCUSDT", "origClientOrderId": "rest-1"})
@@ -112,31 +101,12 @@ async def test_orders_and_algo_orders_over_rest(rest, sim: Sim) -> None:
     assert c == {"code": -2011, "msg": "Unknown order sent."}
     s, c, _ = await rest.call("GET", "/fapi/v1/order", {"symbol": "BTCUSDT", "orderId": 1})
     assert c == {"code": -2013, "msg": "Order does not exist."}
-    _, m, _ = await rest.call(
-        "POST",
-        "/fapi/v1/order",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "MARKET",
-            "quantity": "0.010",
-            "newOrderRespType": "RESULT",
-        },
-    )
+    _, m, _ = await rest.call("POST", "/fapi/v1/order", {**MARKET_BUY, "newOrderRespType": "RESULT"})
     assert m["status"] == "FILLED" and m["avgPrice"] == "65000.10" and m["cumQuote"] == "650.00100"
     s, a, _ = await rest.call(
         "POST",
         "/fapi/v1/algoOrder",
-        {
-            "algoType": "CONDITIONAL",
-            "symbol": "BTCUSDT",
-            "side": "SELL",
-            "type": "STOP_MARKET",
-            "quantity": "0.010",
-            "triggerPrice": "60000.0",
-            "reduceOnly": "true",
-            "clientAlgoId": "sl-1",
-        },
+        {**STOP_SELL, "reduceOnly": "true", "clientAlgoId": "sl-1"},
     )
     assert s == 200 and a["algoStatus"] == "NEW" and a["orderType"] == "STOP_MARKET"
     assert a["activatePrice"] == "" and a["callbackRate"] == ""
@@ -146,33 +116,10 @@ async def test_orders_and_algo_orders_over_rest(rest, sim: Sim) -> None:
     assert [x["algoId"] for x in oa] == [a["algoId"]]
     _, c, _ = await rest.call("DELETE", "/fapi/v1/algoOrder", {"clientAlgoId": "sl-1"})
     assert c == {"algoId": a["algoId"], "clientAlgoId": "sl-1", "code": "200", "msg": "success"}
-    await rest.call(
-        "POST",
-        "/fapi/v1/algoOrder",
-        {
-            "algoType": "CONDITIONAL",
-            "symbol": "BTCUSDT",
-            "side": "SELL",
-            "type": "STOP_MARKET",
-            "quantity": "0.010",
-            "triggerPrice": "60000.0",
-            "reduceOnly": "true",
-        },
-    )
+    await rest.call("POST", "/fapi/v1/algoOrder", {**STOP_SELL, "reduceOnly": "true"})
     _, c, _ = await rest.call("DELETE", "/fapi/v1/algoOpenOrders", {"symbol": "BTCUSDT"})
     assert c["code"] == 200 and not (await rest.call("GET", "/fapi/v1/openAlgoOrders"))[1]
-    await rest.call(
-        "POST",
-        "/fapi/v1/order",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "GTC",
-            "quantity": "0.010",
-            "price": "64000.0",
-        },
-    )
+    await rest.call("POST", "/fapi/v1/order", LIMIT_BUY)
     _, c, _ = await rest.call("DELETE", "/fapi/v1/allOpenOrders", {"symbol": "BTCUSDT"})
     assert c["code"] == 200 and not (await rest.call("GET", "/fapi/v1/openOrders"))[1]
     _, v3, _ = await rest.call("GET", "/fapi/v3/positionRisk")

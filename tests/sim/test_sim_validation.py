@@ -6,7 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from simkit import WsApi, control
+from simkit import LIMIT_BUY, MARKET_BUY, STOP_SELL, WsApi, control
 
 from traytrader.sim import DEMO_API_KEY, Sim
 from traytrader.sim.errors import SimError
@@ -14,23 +14,7 @@ from traytrader.sim.exchange import Exchange
 from traytrader.sim.market import Market
 from traytrader.sim.validation import validate_order
 
-M = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.010"}
-L = {
-    "symbol": "BTCUSDT",
-    "side": "BUY",
-    "type": "LIMIT",
-    "timeInForce": "GTC",
-    "quantity": "0.010",
-    "price": "64000.0",
-}
-A = {
-    "algoType": "CONDITIONAL",
-    "symbol": "BTCUSDT",
-    "side": "SELL",
-    "type": "STOP_MARKET",
-    "quantity": "0.010",
-    "triggerPrice": "60000.0",
-}
+M, L, A = MARKET_BUY, LIMIT_BUY, STOP_SELL
 
 
 def w(base: dict, **kw: object) -> dict:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import aiohttp
-from simkit import WsApi, ed_sign, now_ms
+from simkit import LIMIT_BUY, WsApi, ed_sign, now_ms
 
 from traytrader.sim import DEMO_ED25519_API_KEY, Sim
 
@@ -48,40 +48,18 @@ async def test_market_order_result_matches_real_shape(api: WsApi) -> None:
 
 
 async def test_limit_rest_modify_cancel(api: WsApi) -> None:
-    r = await api.call(
-        "order.place",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "GTC",
-            "quantity": "0.010",
-            "price": "64000.0",
-            "newClientOrderId": "lim-1",
-        },
-    )
+    r = await api.call("order.place", {**LIMIT_BUY, "newClientOrderId": "lim-1"})
     assert r["result"]["status"] == "NEW" and r["result"]["price"] == "64000.00"
-    m = await api.call(
-        "order.modify",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "quantity": "0.020",
-            "price": "64100.0",
-            "origClientOrderId": "lim-1",
-        },
-    )
+    modify = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "quantity": "0.020",
+        "price": "64100.0",
+        "origClientOrderId": "lim-1",
+    }
+    m = await api.call("order.modify", modify)
     assert m["result"]["origQty"] == "0.020" and m["result"]["price"] == "64100.00"
-    same = await api.call(
-        "order.modify",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "quantity": "0.020",
-            "price": "64100.0",
-            "origClientOrderId": "lim-1",
-        },
-    )
+    same = await api.call("order.modify", modify)   # the same values again
     assert same["error"]["code"] == -5027
     c = await api.call("order.cancel", {"symbol": "BTCUSDT", "origClientOrderId": "lim-1"})
     sample = real("roq_fapi_wsapi_order_cancel_success.json")
@@ -89,31 +67,9 @@ async def test_limit_rest_modify_cancel(api: WsApi) -> None:
     again = await api.call("order.cancel", {"symbol": "BTCUSDT", "origClientOrderId": "lim-1"})
     assert again["error"] == real("roq_fapi_wsapi_order_cancel_error_-2011.json")["error"]
     assert again["status"] == 400
-    ioc = await api.call(
-        "order.place",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "IOC",
-            "quantity": "0.010",
-            "price": "64000.0",
-            "newOrderRespType": "RESULT",
-        },
-    )
+    ioc = await api.call("order.place", {**LIMIT_BUY, "timeInForce": "IOC", "newOrderRespType": "RESULT"})
     assert ioc["result"]["status"] == "EXPIRED"
-    taker = await api.call(
-        "order.place",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "GTC",
-            "quantity": "0.010",
-            "price": "65100.0",
-            "newOrderRespType": "RESULT",
-        },
-    )
+    taker = await api.call("order.place", {**LIMIT_BUY, "price": "65100.0", "newOrderRespType": "RESULT"})
     assert taker["result"]["status"] == "FILLED" and taker["result"]["avgPrice"] == "65000.10"
 
 

@@ -89,6 +89,20 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+_SECRET_NEEDLES = tuple(f'"{key}"' for key in SECRET_KEYS)
+
+
+def _encode(data: Any) -> str:
+    """``data`` as compact JSON with secret-named keys redacted. Most rows (stream events, order
+    answers) hold no such key: encode once and look for the quoted names in the lowered text
+    (each secret key, at any depth, appears there as ``"name"``) before walking the structure."""
+    text = json.dumps(data, default=_default, separators=(",", ":"))
+    lowered = text.lower()
+    if any(needle in lowered for needle in _SECRET_NEEDLES):
+        text = json.dumps(redact(data), default=_default, separators=(",", ":"))
+    return text
+
+
 class Journal:
     """``record(...)`` from the engine loop; ``close()`` flushes and stops the writer thread."""
 
@@ -167,7 +181,7 @@ class Journal:
 
     def _row(self, item: tuple[Any, ...]) -> tuple[Any, ...]:
         at_ms, kind, symbol, client_id, request_id, text, data, latency_us = item
-        data_text = "" if data is None else json.dumps(redact(data), default=_default, separators=(",", ":"))
+        data_text = "" if data is None else _encode(data)
         for secret in self._secrets:
             if secret in data_text:
                 data_text = data_text.replace(secret, REDACTED)
