@@ -21,12 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
@@ -36,58 +32,16 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import SimProcess, credentials, median_p99, sim_config
 from traytrader.core.asl import StopPhase
 from traytrader.core.frames import FrameBuilder
-from traytrader.core.models import (
-    ApiCredentials,
-    AppConfig,
-    AslSettings,
-    Environment,
-    ExchangeSettings,
-    HotkeySettings,
-    KeyType,
-    PositionMode,
-    PositionSide,
-    Profile,
-    SafetySettings,
-)
+from traytrader.core.models import PositionMode, PositionSide, Profile
 from traytrader.engine.api import Event, StopMoved
 from traytrader.engine.asl_driver import AslDriver
 from traytrader.exchange.ws_api import WsApi
-from traytrader.sim import DEMO_API_KEY, DEMO_SECRET
 
-SIM_CODE = """
-import sys
-from traytrader.sim import SimOptions, SimThread
-sim = SimThread(SimOptions(port=0, seed=1, weight_limit_1m=10**8, orders_limit_10s=10**8,
-                             orders_limit_1m=10**8)).start()
-print(sim.rest_url, sim.ws_api_url, flush=True)
-sys.stdin.read()
-sim.stop()
-"""
 SYMBOL = "BTCUSDT"
 QUANTITY = Decimal("0.002")
-
-
-class SimProcess:
-    def __init__(self) -> None:
-        root = Path(__file__).resolve().parents[1]
-        self.proc = subprocess.Popen([sys.executable, "-c", SIM_CODE], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, cwd=root)
-        assert self.proc.stdout is not None
-        self.rest_url, self.ws_api_url = self.proc.stdout.readline().split()
-
-    def set_price(self, price: str) -> Decimal:
-        body = json.dumps({"symbol": SYMBOL, "price": price}).encode()
-        request = urllib.request.Request(self.rest_url + "/sim/price", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return Decimal(json.loads(response.read())["mark"])
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(10)
 
 
 class WireGateway:
@@ -125,18 +79,6 @@ class WireGateway:
         raise SystemExit("the benchmark should never close a position")
 
 
-def config_for(sim: SimProcess) -> AppConfig:
-    exchange = ExchangeSettings(Environment.SIM, "bench", sim.rest_url, sim.ws_api_url, "ws://unused")
-    profile = Profile("btc", SYMBOL, 5, quantity=QUANTITY)
-    return AppConfig("<bench>", exchange, HotkeySettings(), SafetySettings(), AslSettings(), (profile,),
-                     "btc")
-
-
-def stats(values: list[float]) -> tuple[float, float]:
-    ordered = sorted(values)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -150,8 +92,7 @@ async def until(condition: Any, what: str, timeout_s: float = 5.0) -> None:
 
 
 async def run(sim: SimProcess, iterations: int, warmup: int) -> dict[str, list[float]]:
-    credentials = ApiCredentials("bench", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET)
-    ws = WsApi(sim.ws_api_url, FrameBuilder(credentials, 5000), now_ms=now_ms)
+    ws = WsApi(sim.ws_api_url, FrameBuilder(credentials(), 5000), now_ms=now_ms)
     await ws.open()
     entry = sim.set_price("100000")
     await ws.call("order.place", {"symbol": SYMBOL, "side": "BUY", "type": "MARKET",
@@ -163,7 +104,8 @@ async def run(sim: SimProcess, iterations: int, warmup: int) -> dict[str, list[f
         if isinstance(event, StopMoved):
             moved.append(event)
 
-    driver = AslDriver(config_for(sim), gateway, emit, None, min_query_interval_ms=10**9)
+    config = sim_config(sim, Profile("btc", SYMBOL, 5, quantity=QUANTITY))
+    driver = AslDriver(config, gateway, emit, None, min_query_interval_ms=10**9)
     out: dict[str, list[float]] = {"to_wire": [], "full": [], "round_trips": []}
     gc.collect()
     key = (SYMBOL, PositionSide.BOTH)
@@ -200,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         out = asyncio.run(run(sim, args.iterations, args.warmup))
     finally:
         sim.stop()
-    wire_median, wire_p99 = stats(out["to_wire"])
-    full_median, full_p99 = stats(out["full"])
+    wire_median, wire_p99 = median_p99(out["to_wire"])
+    full_median, full_p99 = median_p99(out["full"])
     trips = Counter(int(n) for n in out["round_trips"])
     print(f"ASL, {args.iterations} replacements (hard stop → trailing 1.5%) against the simulator, HMAC")
     print(f"{'measurement':<62} {'median µs':>10} {'p99 µs':>10}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -30,14 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "desktop"))  # the virtual desktop session helper
 sys.path.insert(0, str(ROOT))
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+from benchmarks._common import median_p99  # noqa: E402  (needs ROOT on sys.path)
 
 
 def line(name: str, values: list[float], unit: str = "ms") -> str:
-    median, p99 = statistics.median(values), percentile(values, 99)
+    median, p99 = median_p99(values)
     return f"{name:<56} median {median:8.2f} {unit}   p99 {p99:8.2f} {unit}   (n={len(values)})"
 
 

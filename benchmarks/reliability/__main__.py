@@ -8,6 +8,7 @@ a duplicate, an undetermined outcome, or a position unprotected beyond the docum
     python -m benchmarks.reliability                 # the full run (documented in docs/reliability.md)
     python -m benchmarks.reliability --fast          # the CI subset (a few runs per scenario)
     python -m benchmarks.reliability --soak 600      # plus a 10-minute soak (an hour of market at 6x)
+    python -m benchmarks.reliability --scenario burst-100 --runs 1 --soak-market 3600 --speed 60   # 60 s soak
     python -m benchmarks.reliability --scenario b-drop-before-reply --runs 50
 """
 
@@ -27,7 +28,7 @@ if __package__ in (None, ""):  # ``python benchmarks/reliability``: make the rep
 from benchmarks.reliability import metrics, report
 from benchmarks.reliability.runner import Harness, RunFigures, merge
 from benchmarks.reliability.scenarios import SCENARIOS, Scenario, by_name
-from benchmarks.reliability.soak import soak_act, soak_options
+from benchmarks.reliability.soak import soak_act, soak_options, soak_plan
 from traytrader.engine.outcome import CLOCK_MARGIN_MS
 
 # Scenarios where the fault hides a fill from the engine until it reconnects and resolves the order
@@ -88,8 +89,12 @@ def run_scenario(scenario: Scenario, runs: int, seed: int, progress: bool = True
     return totals
 
 
-def run_soak(seconds: float, seed: int, fault_rate: float = 0.05) -> dict[str, Any]:
-    sim_options, engine_options = soak_options(seconds, seed)
+def run_soak(
+    seconds: float, seed: int, fault_rate: float = 0.05, speed: float | None = None
+) -> dict[str, Any]:
+    """``seconds`` of wall time with the market replayed at ``speed``× (default: an hour of market)."""
+    speed = speed if speed is not None else 3600.0 / max(seconds, 1.0)
+    sim_options, engine_options = soak_options(speed, seed)
     harness = Harness(sim_options, engine_options, seed=seed, sim_subprocess=True)
     try:
         harness.start()
@@ -98,6 +103,9 @@ def run_soak(seconds: float, seed: int, fault_rate: float = 0.05) -> dict[str, A
         sim_samples = harness.scratch.get("sim_rss", [])
         totals = merge([figures])
         totals["asl_installed"] = harness.asl_installed
+        totals["soak_wall_s"] = round(seconds, 1)
+        totals["soak_market_s"] = round(seconds * sim_options.speed, 1)
+        totals["soak_speed"] = sim_options.speed
     finally:
         harness.close()
     for key, series in (("rss", samples), ("sim_rss", sim_samples)):
@@ -106,6 +114,8 @@ def run_soak(seconds: float, seed: int, fault_rate: float = 0.05) -> dict[str, A
             totals[f"{key}_mib_first_third"] = round(sum(v for _, v in series[:third]) / third, 1)
             totals[f"{key}_mib_last_third"] = round(sum(v for _, v in series[-third:]) / third, 1)
             totals[f"{key}_slope_mib_per_min"] = round(metrics.slope_per_minute(series[third:]), 3)
+            totals[f"{key}_mib_start"] = round(series[0][1], 1)
+            totals[f"{key}_mib_end"] = round(series[-1][1], 1)
     return totals
 
 
@@ -117,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per scenario (default: each scenario's own)")
     parser.add_argument("--scenario", action="append", default=[], help="only this scenario (repeatable)")
     parser.add_argument("--seed", type=int, default=8, help="seed of the random timing (default 8)")
-    parser.add_argument("--soak", type=float, metavar="SECONDS", help="also run a soak of this length")
+    parser.add_argument("--soak", type=float, metavar="SECONDS", help="also run a soak of this wall time")
+    parser.add_argument("--soak-market", type=float, metavar="SECONDS",
+                        help="simulated market time the soak replays (default 3600: an hour)")
+    parser.add_argument("--speed", type=float, metavar="X",
+                        help="replay speed of the soak's market (e.g. 60: an hour of market in 60 s)")
     parser.add_argument(
         "--soak-fault-rate",
         type=float,
@@ -143,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.runs or (scenario.fast_runs if args.fast else scenario.runs)
         results[scenario.name] = run_scenario(scenario, runs, args.seed + index)
         bounds[scenario.name] = unprotected_bound_ms(scenario, scenario.name)
-    if args.soak:
+    if args.soak or args.soak_market or args.speed:
         name = "soak"
-        results[name] = run_soak(args.soak, args.seed, args.soak_fault_rate)
+        wall_s, _, speed = soak_plan(args.soak, args.soak_market, args.speed)
+        results[name] = run_soak(wall_s, args.seed, args.soak_fault_rate, speed)
         bounds[name] = unprotected_bound_ms(None, name)
     given = argv if argv is not None else sys.argv[1:]
     command = " ".join(["python -m benchmarks.reliability", *given])
@@ -163,10 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     for key, who in (("rss", "engine process"), ("sim_rss", "simulator process")):
         if soak is not None and f"{key}_mib_first_third" in soak:
             print(
-                f"Soak RSS, {who}: {soak[f'{key}_mib_first_third']} MiB (first third) → "
+                f"Soak RSS, {who}: start {soak[f'{key}_mib_start']} MiB, end {soak[f'{key}_mib_end']} MiB; "
+                f"{soak[f'{key}_mib_first_third']} MiB (first third) → "
                 f"{soak[f'{key}_mib_last_third']} MiB (last third), "
                 f"slope {soak[f'{key}_slope_mib_per_min']} MiB/min over the last two thirds"
             )
+    if soak is not None and "soak_market_s" in soak:
+        print(f"Soak: {soak['soak_market_s']:.0f} s of market replayed at {soak['soak_speed']:g}× "
+              f"in {soak['soak_wall_s']:.0f} s")
     for name, totals in results.items():
         for note in totals["notes"][:8]:
             print(f"  note {name}: {note}")

@@ -72,6 +72,9 @@ def failures(results: Mapping[str, Mapping[str, Any]], bounds: Mapping[str, floa
             out.append(f"{name}: {totals['undetermined']} command(s) without a definite outcome.")
         if totals.get("orphans"):
             out.append(f"{name}: {totals['orphans']} stop(s) left open after the position closed.")
+        for note in totals.get("notes", []):
+            if "not detected" in note or "not refused" in note:
+                out.append(f"{name}: {note}.")
         bound = bounds.get(name)
         if bound is not None and totals["max_unprotected_ms"] > bound:
             out.append(

@@ -124,27 +124,48 @@ def _listen_key_expiry(h: Harness, rng: random.Random) -> None:
     h.press(_side(rng))
 
 
-def _market_streams(h: Harness) -> int:
+def _market_stalls(h: Harness) -> int:
+    """How many times the engine noticed a silent market stream (``StreamConnection.stalls``)."""
     session = h.engine.session
-    return sum(s.reconnects for s in getattr(session, "market_streams", []) or [])
+    return sum(s.stalls for s in getattr(session, "market_streams", []) or [])
+
+
+STALL_SENTENCE = "(the market stream stalled)"
 
 
 def _market_stall(h: Harness, rng: random.Random) -> None:
-    """The market streams go silent (TCP up, no bytes) for 1.5–3 s while keys are pressed."""
-    assert h.proxy is not None
-    h.press(_side(rng))
-    before = _market_streams(h)
-    stall_s = rng.uniform(1.5, 3.0)
+    """The simulator's market streams go silent (TCP up, no data: ``stall`` fault) for 4–6 s, longer
+    than the engine's stall threshold (2.5 s). The engine must notice (stall counter; the "reconnect"
+    column is the time from the stall's start to that), refuse an entry while its price is stale,
+    with the sentence, and trade again once the stream is back."""
+    from traytrader.engine.dispatch import STALE_PRICE_S
+    from traytrader.engine.warmup import MARK_STALL_S
+
+    h.press(_side(rng))  # a position whose stop must survive the stall
+    before = _market_stalls(h)
+    stall_s = rng.uniform(4.0, 6.0)
     started = time.monotonic()
-    h.proxy.stall(True)
-    time.sleep(rng.uniform(0.3, 1.0))
-    h.press(_side(rng))  # sized on the last price the engine saw
-    detected = h.poll(lambda: _market_streams(h) > before, max(0.0, stall_s - (time.monotonic() - started)))
+    h.sim.fault("stall", "*", 1, int(stall_s * 1000))
+    detected = h.poll(lambda: _market_stalls(h) > before, stall_s, 0.005)
     if detected:
         h.extra_reconnects.append((time.monotonic() - started) * 1000)
     else:
         h.notes.append(f"market-stream stall of {stall_s:.1f} s not detected by the engine")
-    h.proxy.stall(False)
+    session = h.engine.session
+    stale = h.poll(lambda: (session.price_age_s("BTCUSDT") or 0.0) > STALE_PRICE_S + 0.1,
+                   max(0.0, stall_s - (time.monotonic() - started) - 0.3), 0.01)
+    if stale:
+        refused = h.press(_side(rng))
+        text = getattr(refused.event, "text", "") or ""
+        if STALL_SENTENCE not in text:
+            h.notes.append(f"entry on a stale price ({stall_s:.1f} s stall) not refused: {text or 'sent'}")
+    rest = stall_s - (time.monotonic() - started)
+    if rest > 0:
+        time.sleep(rest)  # the fault's own duration: nothing to wait for on the engine's side
+    back = h.poll(lambda: (session.price_age_s("BTCUSDT") or 99.0) < 1.5, MARK_STALL_S + 10.0, 0.01)
+    if not back:
+        h.notes.append("market stream not back within 12.5 s after the stall ended")
+    h.press(_side(rng))  # trades again on a fresh price
 
 
 def _burst(h: Harness, rng: random.Random) -> None:
@@ -237,7 +258,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         "market-stall",
         "market-stream stall",
         _market_stall,
-        engine=EngineOptions(via_proxy=True),
         runs=8,
         fast_runs=1,
     ),

@@ -1,6 +1,6 @@
-"""The soak: a real BTCUSDT series replayed fast (an hour of market per ``--soak`` seconds by default),
-random keypresses and random faults for the whole time, invariants checked as it goes and RSS sampled
-every second to show memory stays flat."""
+"""The soak: a real BTCUSDT 1-minute series replayed fast (``--soak-market`` seconds of market, an hour
+by default, at ``--speed``× real time), random keypresses and random faults for the whole time,
+invariants checked as it goes and RSS sampled every second to show memory stays flat."""
 
 from __future__ import annotations
 
@@ -31,9 +31,28 @@ FAULTS = (
 KEYS = (CommandKind.BUY, CommandKind.SELL, CommandKind.BUY, CommandKind.SELL, CommandKind.CLOSE)
 
 
-def soak_options(seconds: float, seed: int) -> tuple[SimOptions, EngineOptions]:
-    speed = max(1.0, 3600.0 / max(seconds, 1.0))
-    return SimOptions(seed=seed, prices_csv=str(KLINES), speed=speed), EngineOptions()
+def soak_plan(
+    wall_s: float | None, market_s: float | None, speed: float | None
+) -> tuple[float, float, float]:
+    """(wall seconds, market seconds, speed) from any two of them; market defaults to an hour.
+
+    ``--soak 60`` → an hour of market at 60×; ``--soak-market 3600 --speed 60`` → 60 s of wall time."""
+    if wall_s is not None and speed is not None:
+        if market_s is not None and abs(market_s - wall_s * speed) > 1e-6 * market_s:
+            raise SystemExit("Give at most two of --soak, --soak-market and --speed (they disagree).")
+        market_s = wall_s * speed
+    market_s = 3600.0 if market_s is None else market_s
+    if speed is None:
+        speed = market_s / max(wall_s or 600.0, 1.0)
+    if speed <= 0 or market_s <= 0:
+        raise SystemExit("--soak-market and --speed must be positive.")
+    wall_s = market_s / speed if wall_s is None else wall_s
+    return wall_s, market_s, speed
+
+
+def soak_options(speed: float, seed: int) -> tuple[SimOptions, EngineOptions]:
+    """The simulator replays the real BTCUSDT CSV at ``speed``× (at 60× one 1-minute candle a second)."""
+    return SimOptions(seed=seed, prices_csv=str(KLINES), speed=max(1.0, speed)), EngineOptions()
 
 
 def soak_act(seconds: float, fault_rate: float = 0.05) -> object:

@@ -738,78 +738,39 @@ def test_close_refusals(qty: str, pos_side: PositionSide, mode: PositionMode, sy
     assert caught.value.filter_name == name
 
 
-def test_stop_market_long_one_way() -> None:
-    stop = build_stop_order(
-        "BTCUSDT",
-        D("0.01"),
-        PositionSide.BOTH,
-        PROD,
-        ONE_WAY,
-        "stop-1",
-        trigger_price=D("58000.03"),
-        mark_price=D("60000"),
-    )
-    assert stop.params() == {
-        "algoType": "CONDITIONAL",
-        "symbol": "BTCUSDT",
-        "side": "SELL",
-        "type": "STOP_MARKET",
-        "quantity": "0.01",
-        "workingType": "MARK_PRICE",
-        "clientAlgoId": "stop-1",
-        "triggerPrice": "58000.1",
-        "reduceOnly": "true",
-    }
-
-
-def test_stop_market_short_hedge_contract_price() -> None:
-    stop = build_stop_order(
-        "BTCUSDT",
-        D("-0.02"),
-        PositionSide.SHORT,
-        PROD,
-        HEDGE,
-        "stop-2",
-        trigger_price=D("61000.09"),
-        working_type=WorkingType.CONTRACT_PRICE,
-    )
-    assert stop.params() == {
-        "algoType": "CONDITIONAL",
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "STOP_MARKET",
-        "quantity": "0.02",
-        "workingType": "CONTRACT_PRICE",
-        "clientAlgoId": "stop-2",
-        "triggerPrice": "61000",
-        "positionSide": "SHORT",
-    }
-
-
-def test_trailing_stop_short_hedge() -> None:
-    stop = build_stop_order(
-        "BTCUSDT",
-        D("-0.01"),
-        PositionSide.SHORT,
-        PROD,
-        HEDGE,
-        "trail-1",
-        callback_rate=D("1.239"),
-        activate_price=D("59000.07"),
-        mark_price=D("60000"),
-    )
-    assert stop.params() == {
-        "algoType": "CONDITIONAL",
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "TRAILING_STOP_MARKET",
-        "quantity": "0.01",
-        "workingType": "MARK_PRICE",
-        "clientAlgoId": "trail-1",
-        "callbackRate": "1.23",
-        "activatePrice": "59000.1",
-        "positionSide": "SHORT",
-    }
+@pytest.mark.parametrize(
+    ("qty", "pos_side", "mode", "client_id", "kwargs", "expected"),
+    [
+        pytest.param(
+            "0.01", PositionSide.BOTH, ONE_WAY, "stop-1",
+            {"trigger_price": D("58000.03"), "mark_price": D("60000")},
+            {"side": "SELL", "type": "STOP_MARKET", "quantity": "0.01", "workingType": "MARK_PRICE",
+             "clientAlgoId": "stop-1", "triggerPrice": "58000.1", "reduceOnly": "true"},
+            id="stop-market-long-one-way",
+        ),
+        pytest.param(
+            "-0.02", PositionSide.SHORT, HEDGE, "stop-2",
+            {"trigger_price": D("61000.09"), "working_type": WorkingType.CONTRACT_PRICE},
+            {"side": "BUY", "type": "STOP_MARKET", "quantity": "0.02", "workingType": "CONTRACT_PRICE",
+             "clientAlgoId": "stop-2", "triggerPrice": "61000", "positionSide": "SHORT"},
+            id="stop-market-short-hedge-contract-price",
+        ),
+        pytest.param(
+            "-0.01", PositionSide.SHORT, HEDGE, "trail-1",
+            {"callback_rate": D("1.239"), "activate_price": D("59000.07"), "mark_price": D("60000")},
+            {"side": "BUY", "type": "TRAILING_STOP_MARKET", "quantity": "0.01", "workingType": "MARK_PRICE",
+             "clientAlgoId": "trail-1", "callbackRate": "1.23", "activatePrice": "59000.1",
+             "positionSide": "SHORT"},
+            id="trailing-stop-short-hedge",
+        ),
+    ],
+)
+def test_stop_order_params(qty: str, pos_side: PositionSide, mode: PositionMode, client_id: str,
+                           kwargs: dict[str, Any], expected: dict[str, str]) -> None:
+    """The whole wire payload: trigger prices on the tick (on the tighter side), the callback rate
+    on its 0.01 step, ``reduceOnly`` in one-way mode and ``positionSide`` in hedge mode."""
+    stop = build_stop_order("BTCUSDT", D(qty), pos_side, PROD, mode, client_id, **kwargs)
+    assert stop.params() == {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", **expected}
 
 
 def test_trailing_stop_long_without_activation() -> None:

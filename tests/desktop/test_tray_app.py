@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from desktop_kit import Watcher
 
 from traytrader.engine.api import EngineState
-from traytrader.ui.menu_model import Action, UiState
+from traytrader.ui.menu_model import Action
 
 pytestmark = pytest.mark.desktop
 
@@ -36,25 +37,6 @@ COOLDOWN_MS = 300  # shorter than the example's 500 ms, longer than xdotool's 3 
 def after_cooldown() -> None:
     """The cooldown is a timer: waiting for it to run out is the condition itself."""
     time.sleep(COOLDOWN_MS / 1000 + 0.05)
-
-
-class Watcher:
-    """A view that lets the test wait for a UiState condition (no sleeping)."""
-
-    def __init__(self) -> None:
-        self.ui = UiState()
-        self._cond = threading.Condition()
-
-    def show_state(self, ui: UiState) -> None:
-        with self._cond:
-            self.ui = ui
-            self._cond.notify_all()
-
-    def wait(self, predicate: Callable[[UiState], bool], timeout: float = 10.0) -> UiState:
-        with self._cond:
-            if not self._cond.wait_for(lambda: predicate(self.ui), timeout):
-                raise AssertionError(f"UI state not reached within {timeout} s: {self.ui}")
-            return self.ui
 
 
 def wait_until(fn: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -7,29 +7,13 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from desktop_kit import Watcher
 
 from traytrader.engine.api import EngineState
-from traytrader.ui.menu_model import UiState
 
 pytestmark = pytest.mark.desktop
 
 PASSWORD = "correct horse battery"
-
-
-class Watcher:
-    def __init__(self) -> None:
-        self.ui = UiState()
-        self._cond = threading.Condition()
-
-    def show_state(self, ui: UiState) -> None:
-        with self._cond:
-            self.ui = ui
-            self._cond.notify_all()
-
-    def wait(self, predicate: Callable[[UiState], bool], timeout: float = 10.0) -> UiState:
-        with self._cond:
-            assert self._cond.wait_for(lambda: predicate(self.ui), timeout), f"not reached: {self.ui}"
-            return self.ui
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from traytrader.core.models import (
@@ -129,6 +130,23 @@ def ed25519_credentials() -> ApiCredentials:
     from traytrader.sim import DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM
 
     return ApiCredentials("demo-ed", KeyType.ED25519, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM)
+
+
+VAULT_PASSWORD = "correct horse battery staple"
+
+
+def write_demo_vault(directory: Path) -> tuple[Path, Path]:
+    """``vault.bin`` holding the demo HMAC key (cheap KDF: a test, not a secret) and ``pw``, the
+    password file that unlocks it, both in ``directory``; returns their paths."""
+    from traytrader.vault import Vault
+
+    vault = Vault(directory / "vault.bin", iterations=1000)
+    unlocked = vault.create(VAULT_PASSWORD)
+    unlocked.add(hmac_credentials())
+    vault.save(unlocked, VAULT_PASSWORD)
+    password_file = directory / "pw"
+    password_file.write_text(VAULT_PASSWORD + "\n")
+    return vault.path, password_file
 
 
 class EventLog:

@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_kit import SimControl, hmac_credentials
-
-from traytrader.vault import Vault
+from engine_kit import SimControl, write_demo_vault
 
 D = Decimal
 SERIES = Path(__file__).resolve().parents[1].joinpath(
@@ -31,7 +29,6 @@ SERIES = Path(__file__).resolve().parents[1].joinpath(
 # ladder of tests/core/test_asl.py puts tier 1 at candle 603, tier 2 at 612, the exit at 660).
 FIRST, LAST = 600, 680
 SPEED = 2000
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -54,11 +51,7 @@ def replay(tmp_path: Path):
 
 
 def write_setup(sim: SimControl, tmp_path: Path) -> list[str]:
-    vault = Vault(tmp_path / "vault.bin", iterations=1000)
-    unlocked = vault.create(PASSWORD)
-    unlocked.add(hmac_credentials())
-    vault.save(unlocked, PASSWORD)
-    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    vault, password_file = write_demo_vault(tmp_path)
     config = tmp_path / "config.toml"
     config.write_text(f'''default_profile = "btc"
 [exchange]
@@ -75,8 +68,8 @@ symbol = "BTCUSDT"
 leverage = 5
 notional_usdt = 500
 ''')
-    return ["--config", str(config), "--vault", str(tmp_path / "vault.bin"), "--password-file",
-            str(tmp_path / "pw"), "--journal", str(tmp_path / "journal.sqlite3")]
+    return ["--config", str(config), "--vault", str(vault), "--password-file", str(password_file),
+            "--journal", str(tmp_path / "journal.sqlite3")]
 
 
 class Console:

@@ -9,20 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_kit import SimControl, hmac_credentials, order_count
-
-from traytrader.vault import Vault
-
-PASSWORD = "correct horse battery staple"
+from engine_kit import SimControl, hmac_credentials, order_count, write_demo_vault
 
 
 @pytest.fixture
 def setup(sim: SimControl, tmp_path: Path) -> dict[str, Path]:
-    vault = Vault(tmp_path / "vault.bin", iterations=1000)
-    unlocked = vault.create(PASSWORD)
-    unlocked.add(hmac_credentials())
-    vault.save(unlocked, PASSWORD)
-    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    vault, password_file = write_demo_vault(tmp_path)
     config = tmp_path / "config.toml"
     config.write_text(
         f'''default_profile = "btc"
@@ -51,8 +43,8 @@ notional_usdt = 1
     )
     return {
         "config": config,
-        "vault": tmp_path / "vault.bin",
-        "pw": tmp_path / "pw",
+        "vault": vault,
+        "pw": password_file,
         "journal": tmp_path / "journal.sqlite3",
         "home": tmp_path,
     }
@@ -81,17 +73,14 @@ def traytrader(
     )
 
 
+def unlock_args(setup: dict[str, Path]) -> list[str]:
+    """The options every online sub-command takes: the config and the vault with its password."""
+    return ["--config", str(setup["config"]), "--vault", str(setup["vault"]),
+            "--password-file", str(setup["pw"])]
+
+
 def common(setup: dict[str, Path]) -> list[str]:
-    return [
-        "--config",
-        str(setup["config"]),
-        "--vault",
-        str(setup["vault"]),
-        "--password-file",
-        str(setup["pw"]),
-        "--journal",
-        str(setup["journal"]),
-    ]
+    return [*unlock_args(setup), "--journal", str(setup["journal"])]
 
 
 def test_order_buy_close_and_journal(sim: SimControl, setup: dict[str, Path]) -> None:
@@ -135,15 +124,7 @@ def test_journal_on_missing_file(setup: dict[str, Path]) -> None:
 
 
 def test_check_reports_online_facts_and_profiles(sim: SimControl, setup: dict[str, Path]) -> None:
-    args = [
-        "--config",
-        str(setup["config"]),
-        "--vault",
-        str(setup["vault"]),
-        "--password-file",
-        str(setup["pw"]),
-    ]
-    result = traytrader(setup, "check", *args)
+    result = traytrader(setup, "check", *unlock_args(setup))
     out = result.stdout
     assert "clock offset" in out and "signed requests work" in out and "position mode: one-way" in out
     assert "WebSocket API connected" in out

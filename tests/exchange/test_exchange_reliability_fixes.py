@@ -6,26 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from traytrader.core.frames import FrameBuilder
 from traytrader.exchange.clock import Clock
 from traytrader.exchange.streams import StreamConnection
 from traytrader.exchange.ws_api import WsApi, _Pending
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Any]:
-    from traytrader.sim import SimOptions, start_sim
-
-    server = await start_sim(SimOptions(port=0, seed=1))
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def test_abandoned_request_on_close_logs_no_unretrieved_exception(sim: Any) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,17 +18,6 @@ from traytrader.exchange.clock import Clock
 from traytrader.exchange.rest import RestClient
 from traytrader.exchange.streams import StreamConnection, UserStream, market_stream_urls
 from traytrader.exchange.ws_api import WsApi
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Any]:
-    from traytrader.sim import SimOptions, start_sim
-
-    server = await start_sim(SimOptions(port=0, seed=1))
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def hmac() -> ApiCredentials:

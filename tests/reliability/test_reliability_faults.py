@@ -25,6 +25,10 @@ def test_scenario_invariants(scenario) -> None:
     bound = unprotected_bound_ms(scenario, scenario.name)
     assert totals["max_unprotected_ms"] <= bound, (totals["max_unprotected_ms"], bound, notes)
     assert totals["orphans"] == 0, notes
+    if scenario.name == "market-stall":  # F5: noticed (stall counter) and a stale-price entry refused
+        missed = ("not detected", "not refused", "not back")
+        assert not any(w in n for n in totals["notes"] for w in missed), notes
+        assert totals["reconnects"] >= scenario.fast_runs and totals["reconnect_p99_ms"] < 4000, totals
 
 
 def test_burst_of_100_presses_sends_within_the_caps() -> None:

@@ -12,6 +12,7 @@ from simkit import LIMIT_BUY, STOP_SELL
 
 from traytrader.sim import DEMO_API_KEY
 from traytrader.sim.accounts import demo_accounts
+from traytrader.sim.errors import SimError
 from traytrader.sim.exchange import Exchange
 from traytrader.sim.market import Market
 from traytrader.sim.prices import PricePath, load_candles
@@ -305,3 +306,53 @@ def test_wallet_and_position_bookkeeping_add_up(trades: list[tuple[str, int, int
     assert acct.wallet == Decimal(10000) + realized - fees
     assert pos.realized == realized
     assert (pos.entry == 0) == (pos.amount == 0)
+
+
+NEITHER = "Param '{}' or '{}' must be sent, but both were empty/null!"
+MANDATORY = "Mandatory parameter '{}' was not sent, was empty/null, or malformed."
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "msg"),
+    [
+        ({"symbol": "BTCUSDT"}, -1102, NEITHER.format("orderId", "origClientOrderId")),
+        ({}, -1102, NEITHER.format("orderId", "origClientOrderId")),        # named before the symbol
+        ({"orderId": "x"}, -1102, MANDATORY.format("symbol")),             # the symbol before the id
+        ({"orderId": "x", "symbol": "NOPE"}, -1121, "Invalid symbol."),
+        ({"orderId": "x", "symbol": "BTCUSDT"}, -1102, MANDATORY.format("orderId")),
+        ({"origClientOrderId": "nobody", "symbol": "BTCUSDT"}, -2013, "Order does not exist."),
+    ],
+)
+def test_order_look_up_refusals_in_binance_order(params: dict, code: int, msg: str) -> None:
+    with pytest.raises(SimError) as refused:
+        fresh().query_order(K, params)
+    assert (refused.value.code, refused.value.msg) == (code, msg)
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "msg"),
+    [
+        ({}, -1102, NEITHER.format("algoId", "clientAlgoId")),
+        ({"algoId": "x"}, -1102, MANDATORY.format("algoId")),
+        ({"clientAlgoId": "nobody"}, -2013, "Order does not exist."),
+    ],
+)
+def test_algo_look_up_refusals(params: dict, code: int, msg: str) -> None:
+    with pytest.raises(SimError) as refused:
+        fresh().query_algo(K, params)
+    assert (refused.value.code, refused.value.msg) == (code, msg)
+
+
+def test_look_up_by_id_or_client_id_finds_only_this_keys_order() -> None:
+    ex = fresh()
+    placed = ex.place_order(K, {**LIMIT_BUY, "newClientOrderId": "mine"}, 1)
+    by_id = ex.query_order(K, {"symbol": "BTCUSDT", "orderId": str(placed["orderId"])})
+    by_client = ex.query_order(K, {"symbol": "BTCUSDT", "origClientOrderId": "mine"})
+    assert by_id["orderId"] == by_client["orderId"] == placed["orderId"]
+    other = next(key for key in ex.accounts if key != K)
+    with pytest.raises(SimError) as refused:
+        ex.query_order(other, {"symbol": "BTCUSDT", "origClientOrderId": "mine"})
+    assert refused.value.code == -2013
+    algo = ex.place_algo(K, {**STOP_SELL, "clientAlgoId": "stop"}, 2)
+    assert ex.query_algo(K, {"clientAlgoId": "stop"})["algoId"] == algo["algoId"]
+    assert ex.query_algo(K, {"algoId": algo["algoId"]})["clientAlgoId"] == "stop"

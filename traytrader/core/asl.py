@@ -149,7 +149,9 @@ class AlgoUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class PlaceResult:
+class _AlgoResult:
+    """How a request about one of our algo orders ended; ``code`` is set when REJECTED."""
+
     client_algo_id: str
     outcome: Outcome
     now_ms: int
@@ -158,12 +160,13 @@ class PlaceResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelResult:
-    client_algo_id: str
-    outcome: Outcome
-    now_ms: int
-    code: int | None = None
-    message: str = ""
+class PlaceResult(_AlgoResult):
+    """The answer to ``algoOrder.place``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult(_AlgoResult):
+    """The answer to ``algoOrder.cancel``."""
 
 
 @dataclass(frozen=True, slots=True)

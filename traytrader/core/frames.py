@@ -29,6 +29,16 @@ _RESERVED = ("apiKey", "timestamp", "signature")
 MAX_RECV_WINDOW_MS = 60_000
 
 
+_KEY_JSON: dict[str, str] = {}   # param name -> its JSON text; names are few and fixed
+
+
+def _key_json(key: str) -> str:
+    text = _escape(key)
+    if len(_KEY_JSON) < 256:
+        _KEY_JSON[key] = text
+    return text
+
+
 def _json_value(value: ParamValue) -> str:
     if type(value) is str:
         return _escape(value)
@@ -78,24 +88,31 @@ class FrameBuilder:
 
     def build(self, request_id: str, method: str, params: Mapping[str, ParamValue], timestamp_ms: int) -> str:
         """A signed request (TRADE / USER_DATA methods such as ``order.place``)."""
-        for name in _RESERVED:
-            if name in params:
-                raise ValueError(f"{name!r} is added by the frame builder; do not pass it in params.")
+        if "timestamp" in params or "apiKey" in params or "signature" in params:
+            for name in _RESERVED:
+                if name in params:
+                    raise ValueError(f"{name!r} is added by the frame builder; do not pass it in params.")
         items = dict(params)
         items["timestamp"] = timestamp_ms
         if self.recv_window is not None and "recvWindow" not in items:
             items["recvWindow"] = self.recv_window
+        keys = _KEY_JSON
         if not (self.logged_on and self._signer.key_type is KeyType.ED25519):
             items["apiKey"] = self._api_key
-            ordered = sorted(items.items())
-            payload = "&".join([f"{key}={value if type(value) is str else param_text(value)}"
-                                for key, value in ordered])
-            signature = self._signer.sign(payload)
-            body = ",".join([f"{_escape(key)}:{_json_value(value)}" for key, value in ordered])
-            return (f'{{"id":{_escape(request_id)},"method":{_escape(method)},"params":{{{body},'
+            # One pass over the sorted params builds both the signed query text and the JSON body.
+            query: list[str] = []
+            body: list[str] = []
+            for key in sorted(items):
+                value = items[key]
+                text = value if type(value) is str else param_text(value)
+                query.append(f"{key}={text}")
+                body.append(f"{keys.get(key) or _key_json(key)}:{_json_value(value)}")
+            signature = self._signer.sign("&".join(query))
+            return (f'{{"id":{_escape(request_id)},"method":{_escape(method)},"params":{{{",".join(body)},'
                     f'"signature":"{signature}"}}}}')
-        body = ",".join([f"{_escape(key)}:{_json_value(value)}" for key, value in items.items()])
-        return f'{{"id":{_escape(request_id)},"method":{_escape(method)},"params":{{{body}}}}}'
+        body_text = ",".join([f"{keys.get(key) or _key_json(key)}:{_json_value(value)}"
+                              for key, value in items.items()])
+        return f'{{"id":{_escape(request_id)},"method":{_escape(method)},"params":{{{body_text}}}}}'
 
     def logon_frame(self, request_id: str, timestamp_ms: int) -> str:
         """``session.logon``: signs ``apiKey``, ``timestamp`` (and ``recvWindow``). Ed25519 only."""

@@ -49,6 +49,7 @@ from traytrader.core.models import (
 CLIENT_ID_PATTERN = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 # What we generate: the same minus ':' and '/', whose signing form is UNCONFIRMED (notes 1.6).
 _OWN_ID_CHARS = re.compile(r"^[.A-Za-z0-9_-]*$")
+_CHECKED_ID_PARTS: set[tuple[str, str]] = set()   # (prefix, session) pairs already validated
 
 # Trailing stop callbackRate range, percent. Max raised from 10 to 20 on 2026-10-23 (change-log);
 # precision is undocumented, two decimals is the safe choice (notes section 4).
@@ -179,8 +180,12 @@ def new_client_id(prefix: str, counter: int, now_ms: int, session: str = "") -> 
     Uses only ``[.A-Za-z0-9_-]``: ':' and '/' are legal for Binance but the SDK percent-encodes
     them when signing and the docs do not, so which form the server checks is unconfirmed.
     """
-    if not _OWN_ID_CHARS.match(prefix) or not _OWN_ID_CHARS.match(session):
-        raise ValueError("Client id prefixes and session tags may use only letters, digits, '.', '_', '-'.")
+    if (prefix, session) not in _CHECKED_ID_PARTS:
+        if not _OWN_ID_CHARS.match(prefix) or not _OWN_ID_CHARS.match(session):
+            raise ValueError("Client id prefixes and session tags may use only letters, digits, "
+                             "'.', '_', '-'.")
+        if len(_CHECKED_ID_PARTS) < 64:
+            _CHECKED_ID_PARTS.add((prefix, session))
     middle = f"{session}-" if session else ""
     client_id = f"{prefix}-{base36(now_ms)}-{middle}{base36(counter)}"
     if len(client_id) > 36:

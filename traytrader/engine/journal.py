@@ -30,10 +30,14 @@ from pathlib import Path
 from typing import Any
 
 REDACTED = "<redacted>"
-# Rows wait this long on the loop before being encoded and handed to the writer, so that encoding
-# never competes with an answer that is arriving (an order's reply and its stream events come
-# together). A crash can lose at most this window plus one commit.
-HANDOFF_DELAY_S = 0.002
+# Rows wait this long on the loop before being encoded and handed to the writer, so that neither
+# the encoding nor the writer thread (which needs the GIL and, on 2 cores, a core the exchange
+# or simulator is using) competes with an order in flight: an order's frame, answer and stream
+# events all fall inside one window. At 2 ms the writer ran in the middle of the next round trip
+# and added ~250 µs to it (bench_engine, 2025-11-25); 20 ms is longer than a round trip to the
+# simulator and short against a trader's next keypress. A crash can lose at most this window
+# plus one commit.
+HANDOFF_DELAY_S = 0.02
 SECRET_KEYS = frozenset({"apikey", "signature", "secret", "secretkey", "listenkey", "privatekey",
                          "private_key", "password", "api_key"})
 

@@ -149,6 +149,7 @@ async def _route(
         case ("DELETE", "/sim/fault"):
             server.faults.clear()
             server.clock_skew_ms = 0
+            server.market_hub.stall(0)
             return _ok({"faults": []})
         case ("POST", "/sim/restart"):
             await server.close_all(1012, except_transport=request.transport)
@@ -190,6 +191,10 @@ async def _fault(server: SimServer, request: web.Request, body: dict) -> dict:
             return {"kind": kind, "expired": len(server.expire_listen_keys_now())}
         elif kind == "close_all":
             await server.close_all(1012, except_transport=request.transport)
+        elif kind == "stall":
+            if ms < 0:
+                raise BadControl("'ms' must not be negative.")
+            server.market_hub.stall(ms)
         return {"kind": kind, "ms": ms}
     if kind == "delay" and ms < 0:
         raise BadControl("'ms' must not be negative.")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import random
 import string
 from collections import OrderedDict
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import TypeVar
 
 from traytrader.sim import payloads as P
 from traytrader.sim.accounts import AccountSpec
@@ -28,6 +30,7 @@ from traytrader.sim.validation import (
     check_price,
     check_quantity,
     decimal,
+    known_symbol,
     side_of,
     text,
     validate_algo,
@@ -45,6 +48,32 @@ ENTRY_PLACES = Decimal("0.00000001")
 
 def _opposes(side: str, amount: Decimal) -> bool:
     return (side == "SELL" and amount > 0) or (side == "BUY" and amount < 0)
+
+
+_T = TypeVar("_T")
+
+
+def _require_one(p: dict, id_param: str, client_param: str) -> None:
+    """A look-up must name its order, by exchange id or by client id (else Binance's -1102)."""
+    if p.get(id_param) in (None, "") and text(p, client_param) is None:
+        raise SimError(
+            -1102, f"Param '{id_param}' or '{client_param}' must be sent, but both were empty/null!"
+        )
+
+
+def _named(p: dict, id_param: str, client_param: str, by_id: Mapping[int, _T],
+           by_client: Mapping[tuple[str, str], int], api_key: str) -> _T | None:
+    """The order ``p`` names (after ``_require_one``): by id when one is sent, else by this key's
+    client id."""
+    raw = p.get(id_param)
+    if raw in (None, ""):
+        cid = text(p, client_param)
+        assert cid is not None
+        return by_id.get(by_client.get((api_key, cid), 0))
+    try:
+        return by_id.get(int(str(raw)))
+    except ValueError:
+        raise missing(id_param) from None
 
 
 class Exchange(SettingsMixin):
@@ -342,24 +371,9 @@ class Exchange(SettingsMixin):
         return realized
 
     def _find(self, acct: Account, p: dict) -> Order | None:
-        oid, cid = p.get("orderId"), text(p, "origClientOrderId")
-        if oid in (None, "") and cid is None:
-            raise SimError(
-                -1102, "Param 'orderId' or 'origClientOrderId' must be sent, but both were empty/null!"
-            )
-        if text(p, "symbol") is None:
-            raise missing("symbol")
-        sym = text(p, "symbol")
-        if sym not in self.specs:
-            raise err(-1121)
-        if oid not in (None, ""):
-            try:
-                o = self.orders.get(int(str(oid)))
-            except ValueError:
-                raise missing("orderId") from None
-        else:
-            assert cid is not None
-            o = self.orders.get(self.order_by_client.get((acct.api_key, cid), 0))
+        _require_one(p, "orderId", "origClientOrderId")
+        sym = known_symbol(p, self.specs)
+        o = _named(p, "orderId", "origClientOrderId", self.orders, self.order_by_client, acct.api_key)
         if o is None or o.api_key != acct.api_key or o.symbol != sym:
             return None
         return o
@@ -523,17 +537,8 @@ class Exchange(SettingsMixin):
             self._emit(acct, P.algo_update(a, now_ms))
 
     def _find_algo(self, acct: Account, p: dict) -> AlgoOrder | None:
-        aid, cid = p.get("algoId"), text(p, "clientAlgoId")
-        if aid in (None, "") and cid is None:
-            raise SimError(-1102, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!")
-        if aid not in (None, ""):
-            try:
-                a = self.algos.get(int(str(aid)))
-            except ValueError:
-                raise missing("algoId") from None
-        else:
-            assert cid is not None
-            a = self.algos.get(self.algo_by_client.get((acct.api_key, cid), 0))
+        _require_one(p, "algoId", "clientAlgoId")
+        a = _named(p, "algoId", "clientAlgoId", self.algos, self.algo_by_client, acct.api_key)
         return a if a is not None and a.api_key == acct.api_key else None
 
     def cancel_algo(self, api_key: str, p: dict, now_ms: int) -> dict:

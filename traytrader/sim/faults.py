@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 REQUEST_KINDS = ("drop_before_reply", "drop_after_reply", "drop_before_execute", "delay", "unknown_503")
-INSTANT_KINDS = ("clock_skew", "expire_listen_key", "close_all")
+INSTANT_KINDS = ("clock_skew", "expire_listen_key", "close_all", "stall")
 KINDS = REQUEST_KINDS + INSTANT_KINDS
 
 REST_TO_WS: dict[str, str] = {

@@ -14,7 +14,7 @@ from traytrader.sim import payloads as P
 from traytrader.sim.errors import err, missing
 from traytrader.sim.market import SymbolSpec
 from traytrader.sim.state import Account
-from traytrader.sim.validation import boolean, text
+from traytrader.sim.validation import boolean, known_symbol, text
 
 LISTEN_KEY_MS = 60 * 60 * 1000
 
@@ -31,11 +31,7 @@ class SettingsMixin:
 
     def set_leverage(self, api_key: str, p: dict, now_ms: int) -> dict:
         acct = self.accounts[api_key]
-        sym = text(p, "symbol")
-        if sym is None:
-            raise missing("symbol")
-        if sym not in self.specs:
-            raise err(-1121)
+        sym = known_symbol(p, self.specs)
         raw = text(p, "leverage")
         if raw is None:
             raise missing("leverage")
@@ -49,11 +45,7 @@ class SettingsMixin:
 
     def set_margin_type(self, api_key: str, p: dict, now_ms: int) -> dict:
         acct = self.accounts[api_key]
-        sym = text(p, "symbol")
-        if sym is None:
-            raise missing("symbol")
-        if sym not in self.specs:
-            raise err(-1121)
+        sym = known_symbol(p, self.specs)
         mt = text(p, "marginType")
         if mt is None:
             raise missing("marginType")

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -99,6 +100,11 @@ class MarketHub:
 
     def __init__(self) -> None:
         self.subs: dict[str, set[MarketConn]] = {}
+        # ``stall`` fault: until this monotonic time nothing is published (connections stay open).
+        self.stalled_until = 0.0
+
+    def stall(self, ms: int) -> None:
+        self.stalled_until = time.monotonic() + ms / 1000 if ms > 0 else 0.0
 
     def subscribe(self, conn: MarketConn, names: Iterable[str]) -> None:
         for raw in names:
@@ -124,7 +130,7 @@ class MarketHub:
 
     def publish(self, name: str, payload: object) -> None:
         conns = self.subs.get(name)
-        if not conns:
+        if not conns or (self.stalled_until and time.monotonic() < self.stalled_until):
             return
         raw = combined = None
         for c in list(conns):

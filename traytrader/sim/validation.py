@@ -113,6 +113,16 @@ def on_step(value: Decimal, base: Decimal, step: Decimal) -> bool:
     return step == 0 or (value - base) % step == 0
 
 
+def known_symbol(p: dict, specs: dict[str, SymbolSpec]) -> str:
+    """``symbol`` exactly as listed (account settings and order look-ups do not fold case)."""
+    sym = text(p, "symbol")
+    if sym is None:
+        raise missing("symbol")
+    if sym not in specs:
+        raise err(-1121)
+    return sym
+
+
 def symbol_of(p: dict, specs: dict[str, SymbolSpec]) -> SymbolSpec:
     sym = text(p, "symbol")
     if sym is None:

@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 from traytrader.sim.auth import check_timestamp, verify, ws_payloads
 from traytrader.sim.endpoints import ENDPOINTS, WS_METHODS, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
+from traytrader.sim.state import Account
 from traytrader.sim.streams import dumps
 from traytrader.sim.validation import text
 
@@ -222,12 +223,7 @@ class WsApiHandler:
                 raise err(-2015, http_status=401)
             return key
         if params.get("signature") not in (None, ""):
-            key = text(params, "apiKey")
-            if key is None:
-                raise missing("apiKey")
-            acct = self.server.exchange.accounts.get(key)
-            if acct is None:
-                raise err(-2015, http_status=401)
+            key, acct = self._account(params)
             check_timestamp(params, now)
             if not verify(acct.spec, ws_payloads(params), str(params["signature"])):
                 raise err(-1022)
@@ -237,14 +233,19 @@ class WsApiHandler:
             return sess.api_key
         raise missing("signature" if text(params, "apiKey") else "apiKey")
 
+    def _account(self, params: dict) -> tuple[str, Account]:
+        """The account of the request's own ``apiKey`` (signed requests and logon name it)."""
+        key = text(params, "apiKey")
+        if key is None:
+            raise missing("apiKey")
+        acct = self.server.exchange.accounts.get(key)
+        if acct is None:
+            raise err(-2015, http_status=401)
+        return key, acct
+
     def _session(self, sess: Session, method: str, params: dict, now: int) -> dict:
         if method == "session.logon":
-            key = text(params, "apiKey")
-            if key is None:
-                raise missing("apiKey")
-            acct = self.server.exchange.accounts.get(key)
-            if acct is None:
-                raise err(-2015, http_status=401)
+            key, acct = self._account(params)
             check_timestamp(params, now)
             if params.get("signature") in (None, ""):
                 raise missing("signature")
