@@ -68,7 +68,8 @@ def generate_ed25519(name: str) -> ApiCredentials:
 
 
 class UnlockedVault:
-    """The decrypted key set. Use it, save it through ``Vault.save``, then ``lock()`` it."""
+    """The decrypted key set. Use it, save it through ``Vault.save``, then ``lock()`` it; as a
+    context manager (``with vault.unlock(password) as keys:``) it locks itself on the way out."""
 
     def __init__(self, keys: dict[str, ApiCredentials]) -> None:
         self._keys: dict[str, ApiCredentials] | None = dict(keys)
@@ -118,6 +119,12 @@ class UnlockedVault:
     def remove(self, name: str) -> None:
         self.get(name)
         del self._live()[name]
+
+    def __enter__(self) -> UnlockedVault:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock()
 
     def lock(self) -> None:
         """Drop every secret this object holds (Python strings cannot be wiped; we drop references)."""

@@ -244,24 +244,17 @@ def test_not_ready_commands_are_refused_not_queued(sim: SimControl) -> None:
     assert order_count(sim.state()) == 0
 
 
-def test_asl_protects_a_fill_with_a_stop_on_the_exchange(sim: SimControl, journal_file: Path) -> None:
+def test_asl_protects_a_fill_with_a_stop_on_the_exchange(sim: SimControl, run_engine) -> None:
     from traytrader.engine.api import StopMoved
 
-    engine = Engine(make_config(sim, cooldown_ms=0), hmac_credentials(), journal_path=journal_file)
-    log = EventLog()
-    engine.subscribe(log)
-    engine.start()
-    try:
-        log.wait_ready()
-        assert engine.asl is not None
-        fill = submit(engine, log, CommandKind.BUY)
-        assert isinstance(fill, OrderFilled), fill.text
-        moved = log.wait_type(StopMoved, timeout=10)
-        assert moved.symbol == "BTCUSDT"
-        algos = [o for o in sim.state()["orders"] if o.get("kind") == "algo" and o.get("status") == "NEW"]
-        assert len(algos) == 1 and algos[0]["side"] == "SELL"
-    finally:
-        engine.stop(2.0)
+    engine, log = run_engine(make_config(sim, cooldown_ms=0), enable_asl=True)
+    assert engine.asl is not None
+    fill = submit(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled), fill.text
+    moved = log.wait_type(StopMoved, timeout=10)
+    assert moved.symbol == "BTCUSDT"
+    algos = [o for o in sim.state()["orders"] if o.get("kind") == "algo" and o.get("status") == "NEW"]
+    assert len(algos) == 1 and algos[0]["side"] == "SELL"
 
 
 async def test_fill_price_from_the_stream_when_the_answer_lacks_it(sim: SimControl) -> None:

@@ -8,7 +8,8 @@ simulator runs in a :class:`SimThread`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import ccxt
 import pytest
@@ -88,52 +89,21 @@ async def test_official_sdk_websocket_api(sim: SimThread, key: str) -> None:
     )
     conn = await client.websocket_api.create_connection()
     try:
-        placed = (
-            (
-                await conn.new_order(
-                    symbol="BTCUSDT",
-                    side="SELL",
-                    type="LIMIT",
-                    quantity=0.01,
-                    price=80000.0,
-                    time_in_force="GTC",
-                )
-            )
-            .data()
-            .result
-        )
+        placed = await result(conn.new_order(symbol="BTCUSDT", side="SELL", type="LIMIT", quantity=0.01,
+                                             price=80000.0, time_in_force="GTC"))
         assert placed.status == "NEW"
-        canceled = (await conn.cancel_order(symbol="BTCUSDT", order_id=placed.order_id)).data().result
+        canceled = await result(conn.cancel_order(symbol="BTCUSDT", order_id=placed.order_id))
         assert canceled.status == "CANCELED"
-        filled = (
-            (
-                await conn.new_order(
-                    symbol="BTCUSDT", side="SELL", type="MARKET", quantity=0.02, new_order_resp_type="RESULT"
-                )
-            )
-            .data()
-            .result
-        )
+        filled = await result(conn.new_order(symbol="BTCUSDT", side="SELL", type="MARKET", quantity=0.02,
+                                             new_order_resp_type="RESULT"))
         assert filled.status == "FILLED" and filled.executed_qty == "0.020"
-        algo = (
-            (
-                await conn.new_algo_order(
-                    algo_type="CONDITIONAL",
-                    symbol="BTCUSDT",
-                    side="BUY",
-                    type="TRAILING_STOP_MARKET",
-                    quantity=0.01,
-                    callback_rate=1.0,
-                    reduce_only="true",
-                )
-            )
-            .data()
-            .result
-        )
+        algo = await result(conn.new_algo_order(algo_type="CONDITIONAL", symbol="BTCUSDT", side="BUY",
+                                                type="TRAILING_STOP_MARKET", quantity=0.01, callback_rate=1.0,
+                                                reduce_only="true"))
         assert algo.algo_status == "NEW"
-        gone = (await conn.cancel_algo_order(algo_id=algo.algo_id)).data().result
+        gone = await result(conn.cancel_algo_order(algo_id=algo.algo_id))
         assert gone.algo_id == algo.algo_id
-        positions = (await conn.position_information_v2(symbol="BTCUSDT")).data().result
+        positions = await result(conn.position_information_v2(symbol="BTCUSDT"))
         assert positions[0].position_amt == "-0.02"
     finally:
         await conn.close_connection(close_session=True)
@@ -188,6 +158,11 @@ async def test_official_sdk_streams(sim: SimThread) -> None:
         assert marks[0].s == "BTCUSDT"  # type: ignore[attr-defined]
     finally:
         await conn.close_connection()
+
+
+async def result(call: Awaitable[Any]) -> Any:
+    """The ``result`` of an SDK WebSocket API response (every call wraps it the same way)."""
+    return (await call).data().result
 
 
 async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -267,6 +267,15 @@ def test_lock_drops_the_keys(vault: Vault) -> None:
         unlocked.get("main")
 
 
+def test_leaving_the_with_block_locks_even_on_an_error(vault: Vault) -> None:
+    with vault.unlock(PASSWORD) as unlocked:
+        assert unlocked.get("main").api_key
+    assert unlocked.locked
+    with pytest.raises(VaultError, match="no key named 'nope'"), vault.unlock(PASSWORD) as failing:
+        failing.get("nope")
+    assert failing.locked
+
+
 def test_key_validation_never_echoes_material(tmp_path: Path) -> None:
     unlocked = UnlockedVault({})
     with pytest.raises(VaultError) as info:

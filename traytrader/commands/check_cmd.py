@@ -99,9 +99,8 @@ def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
             report(f"FAIL  vault: {exc}")
     if config is None:  # no key name to look for, but the vault can still be checked
         try:
-            unlocked = vault.unlock(read_password(args), progress=notify)
-            report(f"ok    vault {vault.path} opens: {len(unlocked)} keys")
-            unlocked.lock()
+            with vault.unlock(read_password(args), progress=notify) as unlocked:
+                report(f"ok    vault {vault.path} opens: {len(unlocked)} keys")
         except TraytraderError as exc:
             problems.append(str(exc))
             report(f"FAIL  vault: {exc}")

@@ -127,14 +127,11 @@ def unlock_credentials(args: argparse.Namespace, config: AppConfig,
     if not vault.exists():
         raise VaultError(f"There is no vault at {vault.path}; create one with: traytrader vault init, then"
                          f" traytrader vault add-key {name} --type hmac.")
-    unlocked = vault.unlock(read_password(args), progress=notify)
-    try:
+    with vault.unlock(read_password(args), progress=notify) as unlocked:
         if name not in unlocked:
             raise VaultError(f"The vault has no key named {name!r}; add it with: traytrader vault add-key"
                              f" {name} --type hmac.")
         credentials = unlocked.get(name)
-    finally:
-        unlocked.lock()
     if not credentials.api_key:
         raise VaultError(f"The key {name!r} has no API key yet; register its public key on Binance, then run:"
                          f" traytrader vault set-api-key {name}.")

@@ -164,7 +164,7 @@ def _add_key(args: argparse.Namespace) -> int:
 
     key_type = KeyType(args.key_type)
     vault, unlocked, password = open_vault(args)
-    try:
+    with unlocked:
         if args.name in unlocked and not args.replace:
             raise VaultError(f"The vault already has a key named {args.name!r}; use --replace to replace it.")
         credentials = _from_key_file(args.key_file, args.name, key_type) if args.key_file \
@@ -173,8 +173,6 @@ def _add_key(args: argparse.Namespace) -> int:
         _save(vault, unlocked, password)
         notify(f"Added {key_type.value} key {args.name!r} (fingerprint {fingerprint(credentials)})"
                f" to {vault.path}.")
-    finally:
-        unlocked.lock()
     return 0
 
 
@@ -191,7 +189,7 @@ def _gen(args: argparse.Namespace) -> int:
     from traytrader.vault import generate_ed25519, public_key_pem
 
     vault, unlocked, password = open_vault(args)
-    try:
+    with unlocked:
         if args.name in unlocked:
             raise VaultError(f"The vault already has a key named {args.name!r}; remove it first.")
         key = generate_ed25519(args.name)
@@ -201,8 +199,6 @@ def _gen(args: argparse.Namespace) -> int:
         unlocked.add(key, allow_pending=True)
         _save(vault, unlocked, password)
         print(public_key_pem(key), end="")
-    finally:
-        unlocked.lock()
     notify(f"Generated Ed25519 key {args.name!r} in {vault.path}; the private key never leaves the vault.")
     if not key.api_key:
         notify("Register the public key above on Binance (API Management, 'Self-generated' Ed25519 key), then"
@@ -214,14 +210,12 @@ def _set_api_key(args: argparse.Namespace) -> int:
     from traytrader.vault import fingerprint
 
     vault, unlocked, password = open_vault(args)
-    try:
+    with unlocked:
         old = unlocked.get(args.name)
         new = ApiCredentials(old.name, old.key_type, _read_api_key(args.api_key_file, args.name), old.secret)
         unlocked.add(new, replace=True)
         _save(vault, unlocked, password)
         notify(f"Stored the API key of {args.name!r} (fingerprint {fingerprint(new)}).")
-    finally:
-        unlocked.lock()
     return 0
 
 
@@ -229,21 +223,19 @@ def _list(args: argparse.Namespace) -> int:
     from traytrader.vault import fingerprint
 
     vault, unlocked, _ = open_vault(args)
-    try:
+    with unlocked:
         if not len(unlocked):
             notify(f"The vault {vault.path} holds no keys; add one with:"
                    " traytrader vault add-key NAME --type hmac")
         for key in unlocked:
             pending = "   (no API key yet: traytrader vault set-api-key)" if not key.api_key else ""
             print(f"{key.name}\t{key.key_type.value}\t{fingerprint(key)}{pending}")
-    finally:
-        unlocked.lock()
     return 0
 
 
 def _passwd(args: argparse.Namespace) -> int:
     vault, unlocked, _ = open_vault(args)
-    try:
+    with unlocked:
         if args.new_password_file is not None:
             new = read_password(argparse.Namespace(password_file=args.new_password_file))
         elif args.password_stdin or args.password_file is not None:
@@ -254,18 +246,14 @@ def _passwd(args: argparse.Namespace) -> int:
             raise VaultError("The new vault password is empty; nothing was changed.")
         vault.iterations = _iterations(args.kdf_iterations)
         vault.save(unlocked, new)
-    finally:
-        unlocked.lock()
     notify(f"Changed the password of {vault.path}.")
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
     vault, unlocked, password = open_vault(args)
-    try:
+    with unlocked:
         unlocked.remove(args.name)
         _save(vault, unlocked, password)
-    finally:
-        unlocked.lock()
     notify(f"Removed the key {args.name!r} from {vault.path}.")
     return 0

@@ -35,7 +35,6 @@ from traytrader.core.errors import ExchangeRejected, OutcomeUnknown, TransportEr
 from traytrader.core.requests import RequestIds, WsResponse, parse_response, retry_until_ms
 
 log = logging.getLogger(__name__)
-WS_ST: list = []
 
 
 def _send_now(ws: ClientConnection, frame: str) -> bool:
@@ -180,7 +179,6 @@ class WsApi:
             timer = loop.call_later(self.timeout_s, _expire, future)
             try:
                 response, received_ns = await future
-                WS_ST.append(("resumed", time.perf_counter_ns()))
             except _Expired as exc:
                 raise OutcomeUnknown(f"No answer to {method} within {self.timeout_s:g} s; "
                                      "its outcome is unknown.") from exc
@@ -191,7 +189,6 @@ class WsApi:
         if response.rate_limits and self.on_rate_limits is not None:
             self.on_rate_limits(response.rate_limits)
         if response.ok:
-            WS_ST.append(("reply", time.perf_counter_ns()))
             return Reply(response.result, response.status, request_id, wire_ns, received_ns,
                          response.rate_limits)
         raise self._to_error(method, response)
@@ -219,7 +216,6 @@ class WsApi:
                 if isinstance(parsed, WsResponse) and parsed.id is not None:
                     pending = self._pending.get(str(parsed.id))
                     if pending is not None and not pending.future.done():
-                        WS_ST.append(("parsed", time.perf_counter_ns()))
                         pending.future.set_result((parsed, received_ns))
                         continue
                 if self.on_unsolicited is not None:

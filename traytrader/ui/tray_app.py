@@ -215,14 +215,11 @@ def vault_unlocker(config: AppConfig, vault_path: Path) -> Callable[[str], ApiCr
         vault = Vault(vault_path)
         if not vault.exists():
             raise VaultError(f"There is no vault at {vault_path}; create one with: traytrader vault init.")
-        unlocked = vault.unlock(password)
-        try:
+        with vault.unlock(password) as unlocked:
             if name not in unlocked:
                 raise VaultError(f"The vault has no key named {name!r}; add it with: "
                                  f"traytrader vault add-key {name} --type hmac.")
             return unlocked.get(name)
-        finally:
-            unlocked.lock()
 
     return unlock
 
