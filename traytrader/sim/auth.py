@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from urllib.parse import quote, unquote, urlencode
 
@@ -37,17 +38,20 @@ def _text(v: object, python_bools: bool = False) -> str:
     return str(v)
 
 
-def ws_payloads(params: dict) -> list[str]:
-    """The signed-payload strings a client may have produced for these WS params (best guess first)."""
+def ws_payloads(params: dict) -> Iterator[str]:
+    """The signed-payload strings a client may have produced for these WS params, best guess first.
+
+    A generator: ``verify`` stops at the first match, so the usual raw form costs one join and the
+    percent-encoded variants are built only for a signature that did not match it.
+    """
     items = sorted((k, v) for k, v in params.items() if k != "signature")
     raw = "&".join(f"{k}={_text(v)}" for k, v in items)
-    out = [raw]
+    yield raw
     enc = urlencode([(k, _text(v)) for k, v in items])
     if enc != raw:
-        out.append(enc)
+        yield enc
     if any(isinstance(v, bool) for _, v in items):
-        out.append(urlencode([(k, _text(v, True)) for k, v in items]))
-    return out
+        yield urlencode([(k, _text(v, True)) for k, v in items])
 
 
 def split_rest_signature(query: str, body: str) -> tuple[list[str], str | None]:
@@ -67,7 +71,7 @@ def split_rest_signature(query: str, body: str) -> tuple[list[str], str | None]:
     return cands + more, sig
 
 
-def verify(account: AccountSpec, payloads: list[str], signature: str) -> bool:
+def verify(account: AccountSpec, payloads: Iterable[str], signature: str) -> bool:
     """True when ``signature`` signs any of ``payloads`` with the account's key."""
     if account.hmac_secret is not None:
         key = account.hmac_secret.encode()
