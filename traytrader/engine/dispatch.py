@@ -144,8 +144,11 @@ class Dispatcher:
             elif command.kind is CommandKind.CANCEL_ALL:
                 await self._cancel_all(command, profile)
             elif command.kind is CommandKind.FLATTEN:
-                await self._cancel_all(command, profile, quiet=True)
+                # Resting orders go first (nothing new may open), the position next while its stop
+                # still protects it, the stops last (the ASL also cancels its own once flat).
+                await self._cancel_orders(profile.symbol)
                 await self._close(command, profile, what="Flattened")
+                await self._cancel_algos(profile.symbol)
             elif command.kind is CommandKind.REVERSE:
                 await self._reverse(command, profile)
         except TraytraderError as exc:
@@ -229,14 +232,18 @@ class Dispatcher:
         self._apply_fill(request, outcome.result)
         return outcome.result
 
-    async def _cancel_all(self, command: Command, profile: Profile, quiet: bool = False) -> None:
-        session = self.session
+    async def _cancel_all(self, command: Command, profile: Profile) -> None:
         symbol = profile.symbol
-        await session.rest_call("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol})
-        await session.rest_call("DELETE", "/fapi/v1/algoOpenOrders", {"symbol": symbol})
-        session.open_orders.pop(symbol, None)
-        if not quiet:
-            self.emit(CommandDone(f"Cancelled all open orders and stops for {symbol}.", command=command.kind))
+        await self._cancel_orders(symbol)
+        await self._cancel_algos(symbol)
+        self.emit(CommandDone(f"Cancelled all open orders and stops for {symbol}.", command=command.kind))
+
+    async def _cancel_orders(self, symbol: str) -> None:
+        await self.session.rest_call("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol})
+        self.session.open_orders.pop(symbol, None)
+
+    async def _cancel_algos(self, symbol: str) -> None:
+        await self.session.rest_call("DELETE", "/fapi/v1/algoOpenOrders", {"symbol": symbol})
 
     async def _reverse(self, command: Command, profile: Profile) -> None:
         positions = self.session.tracker.open_positions(profile.symbol)
