@@ -348,17 +348,19 @@ def build_entry_order(
         _check_percent_price(side, sizing_price, mark_price, filters, what="best opposite price")
         notional_price = mark_price
 
-    sized_from = ""
     if profile.notional_usdt is not None:
         raw = divide_floor(profile.notional_usdt, sizing_price)
-        sized_from = (f"{format_decimal(profile.notional_usdt)} {filters.quote_asset} "
-                      f"at {format_decimal(sizing_price)}")
     elif profile.quantity is not None:
         raw = profile.quantity
     else:
         raise InvalidOrder(f"Profile {profile.name!r} has neither a notional size nor a quantity.",
                            filter_name="profile")
     quantity = floor_to_step(raw, lot.step_size, lot.min_qty) if raw >= lot.min_qty else raw
+    sized_from = ""
+    if profile.notional_usdt is not None and (quantity <= 0 or quantity < lot.min_qty):
+        # Only the refusal needs the explanation: formatting it on every keypress costs ~3 µs.
+        sized_from = (f"{format_decimal(profile.notional_usdt)} {filters.quote_asset} "
+                      f"at {format_decimal(sizing_price)}")
     _check_quantity(quantity, raw, lot, filters, sized_from)
     _check_min_notional(quantity, notional_price, filters)
 

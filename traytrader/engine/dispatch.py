@@ -180,10 +180,13 @@ class Dispatcher:
         refusal = session.limiter.refuse_order(session.clock.now_ms(), request.quantity * reference)
         if refusal is not None:
             raise CommandRefused(refusal)
-        session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id,
-                               data={"profile": profile.name, "source": command.source})
+        def command_row() -> None:
+            session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id,
+                                   data={"profile": profile.name, "source": command.source})
+
         outcome = await self.place(request, command.accepted_ns,
-                                   rebuild=lambda: self._build_entry(profile, side, client_id))
+                                   rebuild=lambda: self._build_entry(profile, side, client_id),
+                                   first_row=command_row)
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
 
@@ -200,9 +203,11 @@ class Dispatcher:
             refusal = session.limiter.refuse_order(session.clock.now_ms(), None, reduce_only=True)
             if refusal is not None:
                 raise CommandRefused(refusal)
-            session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id)
             outcome = await self.place(request, command.accepted_ns,
-                                       rebuild=self._close_rebuilder(profile.symbol, client_id))
+                                       rebuild=self._close_rebuilder(profile.symbol, client_id),
+                                       first_row=lambda client_id=client_id: session.journal.record(
+                                           "command", command.kind.value, symbol=profile.symbol,
+                                           client_id=client_id))
             await self._complete_price(request, outcome)
             self._report(command, request, outcome)
 
@@ -255,62 +260,80 @@ class Dispatcher:
 
     # -- sending ---------------------------------------------------------------------------------
     async def place(self, request: OrderRequest, accepted_ns: int,
-                    rebuild: Callable[[], OrderRequest] | None = None) -> SendOutcome:
-        """Send ``request`` (once; at most one order per client id) and return its answer."""
+                    rebuild: Callable[[], OrderRequest] | None = None,
+                    first_row: Callable[[], None] | None = None) -> SendOutcome:
+        """Send ``request`` (once; at most one order per client id) and return its answer.
+        ``first_row`` journals the command: after the first write, or when nothing was sent."""
         session = self.session
         client_id = request.client_order_id
         retried = False
         resends = 0
-        while True:
-            ws = session.ws
-            if ws is None or not ws.connected:
-                raise TransportError("Not connected to the exchange; nothing was sent.")
-            params = request.params()
-            request_id = ws.ids.next()
-            timestamp = session.clock.now_ms()
-            frame = ws.frames.build(request_id, "order.place", params, timestamp)
-            session.journal.record("request", "order.place", symbol=request.symbol, client_id=client_id,
-                                   request_id=request_id, data=params)
-            session.limiter.record_order(timestamp)
-            self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins
-            try:
-                reply = await ws.send_frame(request_id, "order.place", frame)
-            except ExchangeRejected as exc:
-                session.journal.record("response", f"order.place rejected: {exc.code} {exc.msg}",
-                                       symbol=request.symbol, client_id=client_id, request_id=request_id,
-                                       data={"code": exc.code, "msg": exc.msg, "status": exc.http_status})
-                verdict = await self.shield.react(exc, symbol=request.symbol, retried=retried)
-                if verdict.retry:
-                    retried = True
-                    if rebuild is not None:
-                        request = rebuild()
+        try:
+            while True:
+                ws = session.ws
+                if ws is None or not ws.connected:
+                    raise TransportError("Not connected to the exchange; nothing was sent.")
+                params = request.params()
+                request_id = ws.ids.next()
+                timestamp = session.clock.now_ms()
+                frame = ws.frames.build(request_id, "order.place", params, timestamp)
+
+                # Bookkeeping runs right after the write (the caps were checked before signing): the
+                # request row (params only: the frame's key and signature never reach the journal) and
+                # the limiter's count. ``first_row`` is the command's own row, written just before it.
+                def sent(request_id: str = request_id, params: dict[str, str] = params,
+                         timestamp: int = timestamp, symbol: str = request.symbol) -> None:
+                    nonlocal first_row
+                    if first_row is not None:
+                        first_row()
+                        first_row = None
+                    session.journal.record("request", "order.place", symbol=symbol, client_id=client_id,
+                                           request_id=request_id, data=params)
+                    session.limiter.record_order(timestamp)
+
+                self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins
+                try:
+                    reply = await ws.send_frame(request_id, "order.place", frame, sent)
+                except ExchangeRejected as exc:
+                    session.journal.record("response", f"order.place rejected: {exc.code} {exc.msg}",
+                                           symbol=request.symbol, client_id=client_id, request_id=request_id,
+                                           data={"code": exc.code, "msg": exc.msg, "status": exc.http_status})
+                    verdict = await self.shield.react(exc, symbol=request.symbol, retried=retried)
+                    if verdict.retry:
+                        retried = True
+                        if rebuild is not None:
+                            request = rebuild()
+                        continue
+                    raise ExchangeRejected(exc.code, exc.msg, http_status=exc.http_status,
+                                           explanation=verdict.text,
+                                           retry_until_ms=exc.retry_until_ms) from None
+                except OutcomeUnknown as exc:
+                    session.journal.record("response", f"order.place outcome unknown: {exc}",
+                                           symbol=request.symbol, client_id=client_id, request_id=request_id)
+                    self.emit(Notice(f"{request.symbol}: no answer to order {client_id}; checking with the "
+                                     "exchange before doing anything else.", level="warning"))
+                    resolution = await resolve(session, request.symbol, client_id, timestamp)
+                    if resolution.exists:
+                        now = time.perf_counter_ns()
+                        session.journal.record("resolution", "order exists", symbol=request.symbol,
+                                               client_id=client_id, data=resolution.order)
+                        return SendOutcome(resolution.order or {}, now, now)
+                    session.journal.record("resolution", "order does not exist (-2013); sending it again",
+                                           symbol=request.symbol, client_id=client_id)
+                    resends += 1
+                    if resends > MAX_RESENDS:
+                        raise OutcomeUnknown(f"Order {client_id} could not be delivered after {resends} "
+                                             "attempts; it did not execute.") from None
                     continue
-                raise ExchangeRejected(exc.code, exc.msg, http_status=exc.http_status,
-                                       explanation=verdict.text, retry_until_ms=exc.retry_until_ms) from None
-            except OutcomeUnknown as exc:
-                session.journal.record("response", f"order.place outcome unknown: {exc}",
-                                       symbol=request.symbol, client_id=client_id, request_id=request_id)
-                self.emit(Notice(f"{request.symbol}: no answer to order {client_id}; checking with the "
-                                 "exchange before doing anything else.", level="warning"))
-                resolution = await resolve(session, request.symbol, client_id, timestamp)
-                if resolution.exists:
-                    now = time.perf_counter_ns()
-                    session.journal.record("resolution", "order exists", symbol=request.symbol,
-                                           client_id=client_id, data=resolution.order)
-                    return SendOutcome(resolution.order or {}, now, now)
-                session.journal.record("resolution", "order does not exist (-2013); sending it again",
-                                       symbol=request.symbol, client_id=client_id)
-                resends += 1
-                if resends > MAX_RESENDS:
-                    raise OutcomeUnknown(f"Order {client_id} could not be delivered after {resends} "
-                                         "attempts; it did not execute.") from None
-                continue
-            session.journal.record("response", "order.place", symbol=request.symbol, client_id=client_id,
-                                   request_id=request_id, data=reply.result,
-                                   latency_us=(reply.received_ns - reply.wire_ns) / 1000)
-            self.last_latency_us = (reply.wire_ns - accepted_ns) / 1000
-            return SendOutcome(reply.result if isinstance(reply.result, dict) else {}, reply.wire_ns,
-                               reply.received_ns)
+                session.journal.record("response", "order.place", symbol=request.symbol, client_id=client_id,
+                                       request_id=request_id, data=reply.result,
+                                       latency_us=(reply.received_ns - reply.wire_ns) / 1000)
+                self.last_latency_us = (reply.wire_ns - accepted_ns) / 1000
+                return SendOutcome(reply.result if isinstance(reply.result, dict) else {}, reply.wire_ns,
+                                   reply.received_ns)
+        finally:
+            if first_row is not None:  # nothing was sent: the command row still lands
+                first_row()
 
     # -- results ---------------------------------------------------------------------------------
     FILL_PRICE_WAIT_S = 1.0

@@ -152,27 +152,40 @@ class WsApi:
         request_id = self.ids.next()
         return await self._exchange(request_id, method, self.frames.build_keyed(request_id, method, params))
 
-    async def send_frame(self, request_id: str, method: str, frame: str) -> Reply:
-        """Send a frame already built with an id from ``self.ids`` (the dispatcher's hot path)."""
-        return await self._exchange(request_id, method, frame)
+    async def send_frame(self, request_id: str, method: str, frame: str,
+                         on_sent: Callable[[], None] | None = None) -> Reply:
+        """Send a frame already built with an id from ``self.ids`` (the dispatcher's hot path).
+        ``on_sent`` runs right after the frame is on the wire (bookkeeping that must not delay it)."""
+        return await self._exchange(request_id, method, frame, on_sent)
 
-    async def _exchange(self, request_id: str, method: str, frame: str) -> Reply:
+    async def _exchange(self, request_id: str, method: str, frame: str,
+                        on_sent: Callable[[], None] | None = None) -> Reply:
         ws = self._ws
         if ws is None or self._closing:
             raise TransportError("Not connected to the exchange.")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[WsResponse, int]] = loop.create_future()
-        pending = _Pending(future, method)
-        self._pending[request_id] = pending
+        # The synchronous write comes first: the reader runs on this loop, so no answer can be
+        # taken off the socket before the future below exists. Only the awaiting fallback
+        # registers the request before writing.
+        pending: _Pending | None = None
         try:
             try:
                 if not _send_now(ws, frame):
+                    pending = _Pending(loop.create_future(), method)
+                    self._pending[request_id] = pending
                     await ws.send(frame)
             except ConnectionClosed as exc:
                 raise TransportError("The connection to the exchange closed before the request "
                                      "was sent.") from exc
             wire_ns = time.perf_counter_ns()
-            pending.sent = True
+            if pending is None:
+                pending = _Pending(loop.create_future(), method, sent=True)
+                self._pending[request_id] = pending
+            else:
+                pending.sent = True
+            future = pending.future
+            if on_sent is not None:
+                on_sent()
             # A timer on the future itself, not ``asyncio.wait_for``: wait_for wakes the caller
             # through an extra waiter future (two more loop iterations, where stream events that
             # arrived with the answer run first: ~70 µs of the round trip on a 2-core box).
