@@ -22,7 +22,6 @@ import gc
 import hashlib
 import hmac
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,29 +35,11 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from traytrader.core.models import (
-    ApiCredentials,
-    AppConfig,
-    AslSettings,
-    Environment,
-    ExchangeSettings,
-    HotkeySettings,
-    KeyType,
-    Profile,
-    SafetySettings,
-)
+from benchmarks._common import SimProcess, credentials, median_p99, sim_config
+from traytrader.core.models import AppConfig, AslSettings, Profile, SafetySettings
 from traytrader.engine.api import Command, CommandKind, CommandRejected, Event, OrderFilled
 from traytrader.sim import DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM, DEMO_SECRET
 
-SIM_CODE = """
-import sys
-from traytrader.sim import SimOptions, SimThread
-sim = SimThread(SimOptions(port=0, seed=1, weight_limit_1m=10**8, orders_limit_10s=10**8,
-                             orders_limit_1m=10**8)).start()
-print(sim.rest_url, sim.ws_api_url, sim.stream_url, flush=True)
-sys.stdin.read()
-sim.stop()
-"""
 LISTENER_CODE = """
 import asyncio, json, sys, urllib.request
 import websockets
@@ -84,24 +65,6 @@ SIM_PREFIX: list[str] = []
 GAP_S = 0.0
 
 
-class SimProcess:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SIM_CODE],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-        assert self.proc.stdout is not None
-        self.rest_url, self.ws_api_url, self.stream_url = self.proc.stdout.readline().split()
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(10)
-
-
 class UserStreamListener:
     """A passive user-data stream for a peer's account, in its own process: every client then has
     one listener, as a real trading client would, so the simulator does the same work for all."""
@@ -123,27 +86,10 @@ class UserStreamListener:
         self.proc.wait(10)
 
 
-def stats(values_us: list[float]) -> tuple[float, float]:
-    ordered = sorted(values_us)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered), p99
-
-
 def config_for(sim: SimProcess) -> AppConfig:
-    exchange = ExchangeSettings(
-        Environment.SIM, "bench", sim.rest_url, sim.ws_api_url, sim.stream_url, 5000, 5000
-    )
     profile = Profile("btc", "BTCUSDT", 5, quantity=Decimal(QUANTITY))
     safety = SafetySettings(max_notional_usdt=Decimal(10**6), max_orders_per_minute=10**6, cooldown_ms=0)
-    return AppConfig(
-        "<bench>", exchange, HotkeySettings(), safety, AslSettings(enabled=False), (profile,), "btc"
-    )
-
-
-def credentials(ed25519: bool) -> ApiCredentials:
-    if ed25519:
-        return ApiCredentials("ed", KeyType.ED25519, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM)
-    return ApiCredentials("hmac", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET)
+    return sim_config(sim, profile, safety=safety, asl=AslSettings(enabled=False))
 
 
 # --- traytrader -------------------------------------------------------------------------------------
@@ -395,23 +341,23 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sim.stop()
 
-    floor = stats(results["floor: hand-written websockets (HMAC)"])[0]
+    floor = median_p99(results["floor: hand-written websockets (HMAC)"])[0]
     print(
         f"\nbench_engine: {args.orders} orders each (+{args.warmup} warm-up), simulator in its own process\n"
     )
     print(f"{'measurement':<58} {'median µs':>10} {'p99 µs':>10} {'× floor':>8}")
     print("-" * 90)
     for name, values in results.items():
-        median, p99 = stats(values)
+        median, p99 = median_p99(values)
         ratio = "" if "accepted" in name else f"{median / floor:.2f}"
         print(f"{name:<58} {median:>10.1f} {p99:>10.1f} {ratio:>8}")
     goals = []
     for key, limit in (("HMAC", 50.0), ("Ed25519", 90.0)):
-        median = stats(results[f"traytrader {key}: accepted→wire (on loop)"])[0]
+        median = median_p99(results[f"traytrader {key}: accepted→wire (on loop)"])[0]
         verdict = "met" if median <= limit else "MISSED"
         goals.append(f"accepted→wire {key} {median:.0f} µs (goal ≤ {limit:.0f}): {verdict}")
-        rtt = stats(results[f"traytrader {key}: command→fill (on loop)"])[0]
-        sdk = stats(results[f"official SDK WS API new_order ({key})"])[0]
+        rtt = median_p99(results[f"traytrader {key}: command→fill (on loop)"])[0]
+        sdk = median_p99(results[f"official SDK WS API new_order ({key})"])[0]
         goals.append(
             f"command→fill {key} {rtt:.0f} µs = {rtt / floor:.2f}× floor (goal ≤ 1.20), "
             f"{rtt / sdk:.2f}× SDK (goal ≤ 0.50)"
