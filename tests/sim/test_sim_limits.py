@@ -26,9 +26,12 @@ async def test_orders_limit_answers_429_minus_1015(http: aiohttp.ClientSession) 
                 await api.call("order.place", {**MKT, "side": s}) for s in ("BUY", "SELL", "BUY", "SELL")
             ]
             assert [r["status"] for r in replies] == [200, 200, 200, 429]
-            assert replies[-1]["error"] == {
+            error = replies[-1]["error"]
+            window_end = error["data"]["serverTime"] // 10_000 * 10_000 + 10_000  # fixed 10 s window
+            assert error == {
                 "code": -1015,
                 "msg": "Too many new orders; current limit is 3 orders per 10 SECOND.",
+                "data": {"serverTime": error["data"]["serverTime"], "retryAfter": window_end},
             }
             assert replies[2]["rateLimits"][1] == {
                 "rateLimitType": "ORDERS",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 from traytrader.core.decimals import (
     Direction,
@@ -88,6 +89,15 @@ class OrderRequest:
                                filter_name="quantity")
         if self.client_order_id:
             check_client_id(self.client_order_id)
+
+    @classmethod
+    def prechecked(cls, fields: dict[str, Any]) -> OrderRequest:
+        """An instance made without ``__post_init__``, for a builder that guarantees its checks
+        (``EntryPlan``, held equal to ``build_entry_order`` by a property test): one dict update
+        instead of ten frozen-attribute writes and the checks on every keypress."""
+        request = object.__new__(cls)
+        request.__dict__.update(fields)
+        return request
 
     def params(self) -> dict[str, str]:
         """The request's params in Binance's names, every value a string (DECIMALs canonical)."""
@@ -191,6 +201,22 @@ def new_client_id(prefix: str, counter: int, now_ms: int, session: str = "") -> 
     if len(client_id) > 36:
         raise ValueError(f"The client id {client_id!r} is longer than Binance's 36 characters.")
     return client_id
+
+
+class ClientIds:
+    """``new_client_id`` for one process, with the time taken once at start: the same uniqueness
+    (start time across restarts, ``session`` across processes, counter within) for a string
+    concatenation per keypress instead of a clock read and two base-36 conversions."""
+
+    __slots__ = ("_counter", "_head")
+
+    def __init__(self, prefix: str, now_ms: int, session: str = "") -> None:
+        self._head = new_client_id(prefix, 0, now_ms, session)[:-1]
+        self._counter = 0
+
+    def next(self) -> str:
+        self._counter += 1
+        return self._head + base36(self._counter)
 
 
 def check_client_id(client_id: str) -> None:

@@ -24,7 +24,7 @@ class WsResponse:
     error_code: int | None = None
     error_msg: str = ""
     rate_limits: list[dict[str, Any]] = field(default_factory=list)
-    retry_until_ms: int | None = None   # from a 429/418 ``retryAfter`` field (spot form: epoch ms)
+    retry_until_ms: int | None = None   # 429/418 ``error.data.retryAfter`` (epoch ms)
 
     @property
     def ok(self) -> bool:
@@ -50,7 +50,10 @@ def parse_response(text: str | bytes) -> WsResponse | dict[str, Any]:
     if "id" not in obj or "status" not in obj:
         return obj
     error = obj.get("error") or {}
-    retry_after = obj.get("retryAfter")
+    # Binance's WS API puts it in the error's data: {"error": {..., "data": {"serverTime",
+    # "retryAfter"}}} (spot web-socket-api.md, rate limits); the envelope form is kept as well.
+    data = error.get("data") if isinstance(error, dict) else None
+    retry_after = data.get("retryAfter") if isinstance(data, dict) else obj.get("retryAfter")
     code = error.get("code") if isinstance(error, dict) else None
     return WsResponse(
         id=obj["id"],

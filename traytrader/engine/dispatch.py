@@ -13,6 +13,7 @@ keypress: at most one order, always.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -31,10 +32,10 @@ from traytrader.core.errors import (
 )
 from traytrader.core.models import OrderType, PositionSide, Profile, Side
 from traytrader.core.orders import (
+    ClientIds,
     OrderRequest,
     build_close_order,
     build_entry_order,
-    new_client_id,
     session_tag,
 )
 from traytrader.engine.api import (
@@ -47,6 +48,7 @@ from traytrader.engine.api import (
     OrderAccepted,
     OrderFilled,
 )
+from traytrader.engine.armed import ArmedEntry, EntryPath, arm, max_age_ms
 from traytrader.engine.outcome import resolve
 from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
@@ -85,8 +87,13 @@ class Dispatcher:
         self.cooldown_ms = session.config.safety.cooldown_ms
         self._in_flight: dict[str, CommandKind] = {}
         self._last: dict[tuple[str, CommandKind], int] = {}
-        self._counter = 0
-        self._tag = session_tag(os.urandom(4))
+        self._client_ids = ClientIds("tt", session.clock.now_ms(), session_tag(os.urandom(4)))
+        self._entry_paths: dict[tuple[str, Side], EntryPath] = {}
+        self._armed: dict[Side, ArmedEntry] = {}
+        self._arm_pending = False
+        self._refresh: asyncio.TimerHandle | None = None
+        self._max_age_ms = max_age_ms(session.config.exchange.recv_window_ms)
+        self.active: Profile | None = None   # the profile whose entries are kept armed
         self.last_latency_us: float | None = None
         self.frame_ready_ns = 0
         # Average fill prices from ORDER_TRADE_UPDATE, for answers without avgPrice/cumQuote (the
@@ -94,6 +101,8 @@ class Dispatcher:
         self._fill_waiters: dict[str, asyncio.Future[Decimal]] = {}
         self._recent_fills: dict[str, Decimal] = {}   # the stream may be faster than the answer
         session.user_listeners.append(self._on_user_message)
+        session.ready_listeners.append(lambda: self.prime(session.config.profiles))
+        session.market_listeners.append(self._on_market_message)
 
     # -- admission -------------------------------------------------------------------------------
     def admit(self, command: Command, profile: Profile) -> str | None:
@@ -120,8 +129,107 @@ class Dispatcher:
         return self._in_flight.get(symbol) in (CommandKind.BUY, CommandKind.SELL, CommandKind.REVERSE)
 
     def next_client_id(self) -> str:
-        self._counter += 1
-        return new_client_id("tt", self._counter, self.session.clock.now_ms(), self._tag)
+        return self._client_ids.next()
+
+    def prime(self, profiles: tuple[Profile, ...] | list[Profile]) -> None:
+        """Prepare every profile's BUY and SELL entry now (the session just became ready), so the
+        first keypress finds its plan and frame template made; arm the active profile's."""
+        for profile in profiles:
+            for side in (Side.BUY, Side.SELL):
+                with contextlib.suppress(TraytraderError):   # that profile's keypress says why
+                    self._entry_path(profile, side)
+        self.schedule_arming()
+
+    def set_active(self, profile: Profile) -> None:
+        """The profile a keypress will use: its entries are the ones kept armed."""
+        self.active = profile
+        self._armed.clear()
+        self.schedule_arming()
+
+    def _entry_path(self, profile: Profile, side: Side) -> EntryPath | None:
+        """The prepared entry for (profile, side), rebuilt when its inputs changed; None when the
+        plan cannot be made (the keypress then takes the full builder, which names the reason)."""
+        session = self.session
+        ws = session.ws
+        if ws is None:
+            return None
+        filters = session.filters(profile.symbol)
+        key = (profile.name, side)
+        path = self._entry_paths.get(key)
+        if path is not None and path.current(profile, filters, session.mode, ws.frames):
+            return path
+        path = EntryPath.prepare(profile, side, filters, session.mode, ws.frames)
+        if path is not None:
+            self._entry_paths[key] = path
+        return path
+
+    def _on_market_message(self, message: dict[str, Any]) -> None:
+        active = self.active
+        if active is not None and message.get("s") == active.symbol:
+            self.schedule_arming()
+
+    def schedule_arming(self) -> None:
+        """Re-arm the active profile's entries soon, once however many prices arrive meanwhile.
+        Two hops: whatever the current callback started (the ASL's stop replacement on a new mark
+        price) runs first."""
+        if self._arm_pending or self.active is None:
+            return
+        self._arm_pending = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:   # not on the engine loop (tests building a dispatcher by hand)
+            self._arm_pending = False
+            return
+        loop.call_soon(loop.call_soon, self._arm_active)
+
+    def _arm_active(self) -> None:
+        """Arm both sides of the active profile where the armed entry no longer matches the prices
+        or is half its allowed age; then again in half that age, so a quiet market keeps a
+        fresh frame too."""
+        self._arm_pending = False
+        profile, session = self.active, self.session
+        if profile is None or not session.ready:
+            return
+        half_age = self._max_age_ms // 2
+        for side in (Side.BUY, Side.SELL):
+            armed = self._armed.get(side)
+            try:
+                path = self._entry_path(profile, side)
+                book, mark = session.books.get(profile.symbol), session.tracker.marks.get(profile.symbol)
+                if armed is not None and path is not None and book is not None and mark is not None \
+                        and session.ws is not None \
+                        and armed.matches(path, book, mark, session.ws.frames.logged_on, half_age):
+                    continue
+                armed = self._arm(profile, side)
+            except TraytraderError:
+                armed = None
+            if armed is None:
+                self._armed.pop(side, None)
+            else:
+                self._armed[side] = armed
+        if self._refresh is not None:
+            self._refresh.cancel()
+        self._refresh = asyncio.get_running_loop().call_later(half_age / 1000, self.schedule_arming)
+
+    def _arm(self, profile: Profile, side: Side) -> ArmedEntry | None:
+        """Size, sign and frame the entry at the current prices, or None when it cannot be made
+        here (no plan, no price, a stale price, a refused check: the full builder says why)."""
+        session = self.session
+        ws = session.ws
+        symbol = profile.symbol
+        path = self._entry_path(profile, side)
+        book, mark = session.books.get(symbol), session.tracker.marks.get(symbol)
+        if path is None or ws is None or book is None or mark is None \
+                or (session.price_age_s(symbol) or 0.0) > STALE_PRICE_S:
+            return None
+        sized = path.plan.size(book[0], book[1], mark)
+        if sized is None:
+            return None
+        timestamp = session.clock.now_ms()
+        if session.limiter.refuse_order(timestamp, sized.notional) is not None:
+            return None   # caps before signing; the keypress checks them again and says why
+        return arm(path, book, mark, sized, self._client_ids.next(), ws.ids.next(), timestamp,
+                   ws.frames.logged_on)
 
     async def execute(self, command: Command, profile: Profile) -> None:
         """Run one command to its end, emitting exactly one terminal event for it."""
@@ -152,8 +260,12 @@ class Dispatcher:
             elif command.kind is CommandKind.REVERSE:
                 await self._reverse(command, profile)
         except TraytraderError as exc:
-            self.session.journal.record("command", f"{command.kind.value} failed: {exc}", symbol=symbol)
-            self.emit(CommandRejected(str(exc), command=command.kind, code=getattr(exc, "code", None)))
+            text = str(exc)
+            if isinstance(exc, ExchangeRejected) and not exc.explanation:
+                # A REST answer (cancels) has not been through the shield: a 429/418 holds here too.
+                text = self.shield.hold(exc, symbol) or text
+            self.session.journal.record("command", f"{command.kind.value} failed: {text}", symbol=symbol)
+            self.emit(CommandRejected(text, command=command.kind, code=getattr(exc, "code", None)))
         finally:
             self._in_flight.pop(symbol, None)
 
@@ -172,6 +284,61 @@ class Dispatcher:
                                  session.mode, client_id)
 
     async def _entry(self, command: Command, profile: Profile, side: Side) -> None:
+        """The entry armed for this keypress if nothing changed since, else one armed now; the
+        full builder when neither can be (it raises the sentence saying why)."""
+        try:
+            armed = self._armed_for(profile, side)
+        finally:
+            self.schedule_arming()   # the next keypress finds its entry armed again
+        if armed is None:
+            await self._entry_slow(command, profile, side)
+            return
+        session = self.session
+        request = armed.request
+        symbol, client_id = request.symbol, request.client_order_id
+
+        def command_row() -> None:
+            session.journal.record("command", command.kind.value, symbol=symbol, client_id=client_id,
+                                   data={"profile": profile.name, "source": command.source})
+
+        outcome = await self.place(request, command.accepted_ns,
+                                   rebuild=lambda: self._build_entry(profile, side, client_id),
+                                   first_row=command_row,
+                                   first=(armed.request_id, armed.frame, armed.timestamp))
+        await self._complete_price(request, outcome)
+        self._report(command, request, outcome)
+
+    def _armed_for(self, profile: Profile, side: Side) -> ArmedEntry | None:
+        """This keypress's entry, the caps checked: the armed one when its inputs are unchanged,
+        else armed now. None: the full builder decides (no plan, no price, a stale price, a failed
+        filter check). Raises ``CommandRefused`` when a cap refuses it."""
+        session = self.session
+        symbol = profile.symbol
+        armed = self._armed.pop(side, None)
+        path = self._entry_path(profile, side)
+        ws = session.ws
+        book, mark = session.books.get(symbol), session.tracker.marks.get(symbol)
+        if path is None or ws is None or book is None or mark is None \
+                or (session.price_age_s(symbol) or 0.0) > STALE_PRICE_S:
+            return None
+        now_ms = session.clock.now_ms()
+        if armed is not None and armed.matches(path, book, mark, ws.frames.logged_on, self._max_age_ms):
+            sized = armed.sized
+        else:
+            armed, sized = None, path.plan.size(book[0], book[1], mark)
+            if sized is None:
+                return None
+        refusal = session.limiter.refuse_order(now_ms, sized.notional)
+        if refusal is not None:
+            raise CommandRefused(refusal)
+        if armed is None:
+            armed = arm(path, book, mark, sized, self._client_ids.next(), ws.ids.next(), now_ms,
+                        ws.frames.logged_on)
+        return armed
+
+    async def _entry_slow(self, command: Command, profile: Profile, side: Side) -> None:
+        """The full builder: every check with its sentence (a refused entry, a stale price, or an
+        entry the plan does not cover)."""
         session = self.session
         client_id = self.next_client_id()
         request = self._build_entry(profile, side, client_id)
@@ -180,6 +347,7 @@ class Dispatcher:
         refusal = session.limiter.refuse_order(session.clock.now_ms(), request.quantity * reference)
         if refusal is not None:
             raise CommandRefused(refusal)
+
         def command_row() -> None:
             session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id,
                                    data={"profile": profile.name, "source": command.source})
@@ -228,6 +396,7 @@ class Dispatcher:
     async def close_position(self, symbol: str, position_side: PositionSide,
                              quantity: Decimal) -> dict[str, Any]:
         """Reduce-only market close for the ASL (``quantity`` unsigned)."""
+        self._refuse_while_held()
         position = self.session.tracker.get(symbol, position_side)
         short = position.quantity < 0 or position_side is PositionSide.SHORT
         client_id = self.next_client_id()
@@ -243,11 +412,19 @@ class Dispatcher:
         await self._cancel_algos(symbol)
         self.emit(CommandDone(f"Cancelled all open orders and stops for {symbol}.", command=command.kind))
 
+    def _refuse_while_held(self) -> None:
+        """During a 429/418 hold every request lengthens it: cancels and the ASL's closes wait too."""
+        hold = self.session.limiter.held(self.session.clock.now_ms())
+        if hold is not None:
+            raise CommandRefused(hold.reason)
+
     async def _cancel_orders(self, symbol: str) -> None:
+        self._refuse_while_held()
         await self.session.rest_call("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol})
         self.session.open_orders.pop(symbol, None)
 
     async def _cancel_algos(self, symbol: str) -> None:
+        self._refuse_while_held()
         await self.session.rest_call("DELETE", "/fapi/v1/algoOpenOrders", {"symbol": symbol})
 
     async def _reverse(self, command: Command, profile: Profile) -> None:
@@ -261,9 +438,13 @@ class Dispatcher:
     # -- sending ---------------------------------------------------------------------------------
     async def place(self, request: OrderRequest, accepted_ns: int,
                     rebuild: Callable[[], OrderRequest] | None = None,
-                    first_row: Callable[[], None] | None = None) -> SendOutcome:
+                    first_row: Callable[[], None] | None = None,
+                    first: tuple[str, str, int] | None = None) -> SendOutcome:
         """Send ``request`` (once; at most one order per client id) and return its answer.
-        ``first_row`` journals the command: after the first write, or when nothing was sent."""
+        ``first_row`` journals the command: after the first write, or when nothing was sent.
+        ``first`` (request id, frame, timestamp) is the first attempt already framed (an armed entry:
+        its request id comes from the current connection); its params for the journal are computed
+        after the write."""
         session = self.session
         client_id = request.client_order_id
         retried = False
@@ -273,22 +454,28 @@ class Dispatcher:
                 ws = session.ws
                 if ws is None or not ws.connected:
                     raise TransportError("Not connected to the exchange; nothing was sent.")
-                params = request.params()
-                request_id = ws.ids.next()
-                timestamp = session.clock.now_ms()
-                frame = ws.frames.build(request_id, "order.place", params, timestamp)
+                if first is not None:
+                    request_id, frame, timestamp = first
+                    first = None
+                    params = None
+                else:
+                    request_id = ws.ids.next()
+                    params = request.params()
+                    timestamp = session.clock.now_ms()
+                    frame = ws.frames.build(request_id, "order.place", params, timestamp)
 
                 # Bookkeeping runs right after the write (the caps were checked before signing): the
                 # request row (params only: the frame's key and signature never reach the journal) and
                 # the limiter's count. ``first_row`` is the command's own row, written just before it.
-                def sent(request_id: str = request_id, params: dict[str, str] = params,
-                         timestamp: int = timestamp, symbol: str = request.symbol) -> None:
+                def sent(request_id: str = request_id, params: dict[str, str] | None = params,
+                         timestamp: int = timestamp, request: OrderRequest = request) -> None:
                     nonlocal first_row
                     if first_row is not None:
                         first_row()
                         first_row = None
-                    session.journal.record("request", "order.place", symbol=symbol, client_id=client_id,
-                                           request_id=request_id, data=params)
+                    session.journal.record("request", "order.place", symbol=request.symbol,
+                                           client_id=client_id, request_id=request_id,
+                                           data=params if params is not None else request.params())
                     session.limiter.record_order(timestamp)
 
                 self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from traytrader.core.errors import ExchangeRejected
+from traytrader.core.errors import CommandRefused, ExchangeRejected
 from traytrader.core.models import OrderType, PositionMode, PositionSide
 from traytrader.core.shield_table import Reaction
 from traytrader.engine.dispatch import Dispatcher
@@ -38,6 +38,9 @@ class EngineGateway:
         the ladder's to retry (it rebuilds from the re-read mode and filters)."""
         retried = False
         while True:
+            hold = self.session.limiter.held(self.session.clock.now_ms())
+            if hold is not None:   # during a 429/418 hold every request lengthens it
+                raise CommandRefused(hold.reason)
             try:
                 reply = await self.session.call(method, params, symbol=symbol, client_id=client_id)
             except ExchangeRejected as exc:

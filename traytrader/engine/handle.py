@@ -145,6 +145,7 @@ class Engine:
                           rollover_after_s=self.rollover_after_s)
         self.session = session
         dispatcher = Dispatcher(session, self._emit, on_filled=self._on_filled)
+        dispatcher.set_active(self._profile)
         self.dispatcher = dispatcher
         self.asl = self._make_asl(session, dispatcher, journal) if self.enable_asl else None
         session.user_listeners.append(self._on_user_message)
@@ -253,6 +254,8 @@ class Engine:
         self._profile = profile
         session = self.session
         assert session is not None
+        if self.dispatcher is not None:
+            self.dispatcher.set_active(profile)
         session.journal.record("command", f"profile {profile.name}", symbol=profile.symbol)
         if session.state is EngineState.READY:
             session.spawn(self._apply_settings(profile), "apply-profile")

@@ -95,6 +95,7 @@ class Session:
         self.applied_settings: dict[str, tuple[int, str]] = {}   # symbol -> (leverage, margin type)
         # Listeners the engine wires: user-data events, market events, "the WS API is back".
         self.user_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.ready_listeners: list[Callable[[], None]] = []   # run on every change to READY
         self.market_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -110,6 +111,9 @@ class Session:
         self.state, self.detail = state, detail
         text = f"Engine {state.value}" + (f": {detail}" if detail else ".")
         self.journal.record("state", text)
+        if state is EngineState.READY:
+            for listener in self.ready_listeners:
+                listener()
         self.emit(StateChanged(text, state=state, detail=detail))
 
     def notice(self, text: str, level: str = "info") -> None:

@@ -43,7 +43,6 @@ class Shield:
         session = self.session
         row = row_for(exc.code, exc.http_status)
         reaction = row.reaction if row else None
-        now_ms = session.clock.now_ms()
         context: dict[str, object] = {"symbol": symbol or None}
         retry = False
         if reaction in _RETRYABLE and not retried:
@@ -58,19 +57,30 @@ class Shield:
             except Exception as error:  # the reaction itself failed: explain the original error
                 session.notice(f"Could not recover from code {exc.code}: {error}", "warning")
         elif reaction in (Reaction.BACKOFF_HOLD, Reaction.BANNED):
-            until = exc.retry_until_ms or now_ms + int(DEFAULT_HOLD_S * 1000)
-            context["until"] = _clock_text(until - session.clock.offset_ms)
-            text = explain(exc.code, exc.msg, http_status=exc.http_status, **context)
-            session.limiter.hold_until(until, text)
-            if reaction is Reaction.BANNED:
-                session.set_state(EngineState.ERROR, text)
-                session.spawn(self._lift_ban(until), "ban-timer")
-            return ShieldVerdict(False, text, reaction)
+            return ShieldVerdict(False, self.hold(exc, symbol) or "", reaction)
         if exc.code == -4164 and symbol and session.info is not None and symbol in session.info:
             minimum = session.info.symbol(symbol).min_notional
             context["min_notional"] = format_decimal(minimum) if minimum is not None else None
         text = explain(exc.code, exc.msg, http_status=exc.http_status, retried=retry, **context)
         return ShieldVerdict(retry, text, reaction)
+
+    def hold(self, exc: ExchangeRejected, symbol: str = "") -> str | None:
+        """For a 429/-1003/-1015 or 418 answer (WS API or REST alike: the limits are shared):
+        hold new orders until its ``retryAfter``/``Retry-After`` and return the sentence saying
+        until when; a ban also sets ERROR until it ends. ``None`` for any other answer."""
+        row = row_for(exc.code, exc.http_status)
+        if row is None or row.reaction not in (Reaction.BACKOFF_HOLD, Reaction.BANNED):
+            return None
+        session = self.session
+        until = exc.retry_until_ms or session.clock.now_ms() + int(DEFAULT_HOLD_S * 1000)
+        text = explain(exc.code, exc.msg, http_status=exc.http_status, symbol=symbol or None,
+                       until=_clock_text(until - session.clock.offset_ms))
+        session.limiter.hold_until(until, text)
+        session.note_rate_limit(exc)   # no reconnect or resync before then either
+        if row.reaction is Reaction.BANNED:
+            session.set_state(EngineState.ERROR, text)
+            session.spawn(self._lift_ban(until), "ban-timer")
+        return text
 
     async def _lift_ban(self, until_ms: int) -> None:
         await asyncio.sleep(max(0.0, (until_ms - self.session.clock.now_ms()) / 1000))

@@ -3,7 +3,7 @@
 Contract (docs/sim.md has the JSON examples): ``GET /sim/state``; ``POST /sim/price``
 ``{"symbol","price"[,"mark"]}`` (sets and pauses that symbol's path); ``POST /sim/resume``
 ``{"symbol"?}``; ``POST /sim/step`` ``{"symbol","n"}``; ``POST /sim/fault``
-``{"kind","method","count","ms"}``; ``DELETE /sim/fault``; ``POST /sim/restart``;
+``{"kind","method","count","ms"[,"code"]}``; ``DELETE /sim/fault``; ``POST /sim/restart``;
 ``POST /sim/position_mode`` ``{"apiKey"?, "mode": "hedge"|"one-way"}``; ``POST /sim/balance``
 ``{"apiKey"?, "balance"}``. Errors answer HTTP 400 ``{"error": "<one sentence>"}``.
 """
@@ -19,7 +19,7 @@ from aiohttp import web
 
 from traytrader.sim import views
 from traytrader.sim.errors import SimError
-from traytrader.sim.faults import INSTANT_KINDS, KINDS, Fault
+from traytrader.sim.faults import INSTANT_KINDS, KINDS, LIMIT_CODES, LIMIT_KINDS, Fault
 from traytrader.sim.payloads import plain
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
             "clockSkewMs": server.clock_skew_ms,
             "paused": {s: p.paused for s, p in server.paths.items()},
             "faults": server.faults.describe(),
+            "limits": server.limiter.describe(server.now_ms()),
             "listenKeys": len(server.exchange.listen_keys),
             "connections": len(server.sockets),
         }
@@ -148,6 +149,7 @@ async def _route(
             return _ok(await _fault(server, request, body))
         case ("DELETE", "/sim/fault"):
             server.faults.clear()
+            server.limiter.lift()
             server.clock_skew_ms = 0
             server.market_hub.stall(0)
             return _ok({"faults": []})
@@ -196,7 +198,10 @@ async def _fault(server: SimServer, request: web.Request, body: dict) -> dict:
                 raise BadControl("'ms' must not be negative.")
             server.market_hub.stall(ms)
         return {"kind": kind, "ms": ms}
-    if kind == "delay" and ms < 0:
+    if kind in ("delay", *LIMIT_KINDS) and ms < 0:
         raise BadControl("'ms' must not be negative.")
-    server.faults.add(Fault(kind, method, count, ms))
+    code = body.get("code", -1003)
+    if kind == "rate_limit_429" and (type(code) is not int or code not in LIMIT_CODES):
+        raise BadControl("'code' must be -1003 (request weight) or -1015 (orders).")
+    server.faults.add(Fault(kind, method, count, ms, code if kind == "rate_limit_429" else -1003))
     return {"faults": server.faults.describe()}

@@ -29,17 +29,31 @@ UNKNOWN_503_TEXT = "Unknown error, please check your request or try again later.
 class SimError(Exception):
     """A refusal the client sees as ``{"code": code, "msg": msg}`` with ``http_status``."""
 
-    def __init__(self, code: int, msg: str, http_status: int = 400) -> None:
+    def __init__(
+        self, code: int, msg: str, http_status: int = 400, retry_until_ms: int | None = None
+    ) -> None:
         super().__init__(msg)
         self.code = code
         self.msg = msg
         self.http_status = http_status
+        self.retry_until_ms = retry_until_ms  # 418/429: when requests are welcome again (epoch ms)
 
     def body(self) -> dict:
         return {"code": self.code, "msg": self.msg}
 
+    def ws_body(self, now_ms: int) -> dict:
+        """The WS API ``error`` object: 418/429 carry ``data`` with ``serverTime`` and ``retryAfter``
+        (epoch ms), as Binance's WebSocket API documents (spot ``web-socket-api.md``, rate limits)."""
+        if self.retry_until_ms is None:
+            return self.body()
+        return {**self.body(), "data": {"serverTime": now_ms, "retryAfter": self.retry_until_ms}}
 
-def err(code: int, *args: object, http_status: int = 400) -> SimError:
+    def retry_after_s(self, now_ms: int) -> int:
+        """The REST ``Retry-After`` header: whole seconds to wait, rounded up, at least 1."""
+        return max(1, -(-((self.retry_until_ms or now_ms) - now_ms) // 1000))
+
+
+def err(code: int, *args: object, http_status: int = 400, retry_until_ms: int | None = None) -> SimError:
     """A :class:`SimError` with Binance's text for ``code`` (``%s`` filled from ``args``)."""
     if code in EXTRA_TEXTS:  # the simulator's table wins (e.g. -1130 with the parameter's name)
         text = EXTRA_TEXTS[code]
@@ -47,7 +61,7 @@ def err(code: int, *args: object, http_status: int = 400) -> SimError:
             text = text.replace("%s", str(a), 1)
     else:
         text = message(BinanceCode(code), *args)
-    return SimError(code, text, http_status)
+    return SimError(code, text, http_status, retry_until_ms)
 
 
 def missing(name: str) -> SimError:

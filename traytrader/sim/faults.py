@@ -1,4 +1,4 @@
-"""Injected faults (pure bookkeeping): which request to drop, delay or answer with 503.
+"""Injected faults (pure bookkeeping): which request to drop, delay, answer with 503, 429 or 418.
 
 A fault matches a request by ``method``: a WS API method name (``order.place``; a ``v2/`` prefix is
 ignored), a REST route written ``"POST /fapi/v1/order"``, or ``"*"`` for any. Each REST route also
@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REQUEST_KINDS = ("drop_before_reply", "drop_after_reply", "drop_before_execute", "delay", "unknown_503")
+REQUEST_KINDS = (
+    "drop_before_reply",
+    "drop_after_reply",
+    "drop_before_execute",
+    "delay",
+    "unknown_503",
+    "rate_limit_429",
+    "ban_418",
+)
+#: Kinds answered by the rate limiter instead of executing the request (``ratelimit.inject``).
+LIMIT_KINDS = ("rate_limit_429", "ban_418")
+#: The codes a ``rate_limit_429`` may answer with: request weight, or new orders.
+LIMIT_CODES = (-1003, -1015)
 INSTANT_KINDS = ("clock_skew", "expire_listen_key", "close_all", "stall")
 KINDS = REQUEST_KINDS + INSTANT_KINDS
 
@@ -37,6 +49,7 @@ class Fault:
     method: str = "*"
     count: int = 1
     ms: int = 0
+    code: int = -1003  # rate_limit_429 only: -1003 (weight) or -1015 (orders)
 
     def matches(self, names: tuple[str, ...]) -> bool:
         return self.method == "*" or self.method in names
@@ -66,4 +79,10 @@ class FaultBook:
         return hits
 
     def describe(self) -> list[dict]:
-        return [{"kind": f.kind, "method": f.method, "count": f.count, "ms": f.ms} for f in self.faults]
+        out = []
+        for f in self.faults:
+            d = {"kind": f.kind, "method": f.method, "count": f.count, "ms": f.ms}
+            if f.kind == "rate_limit_429":
+                d["code"] = f.code
+            out.append(d)
+        return out

@@ -26,14 +26,14 @@ from traytrader.sim.control import handle_control
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.exchange import Exchange
-from traytrader.sim.faults import FaultBook
+from traytrader.sim.faults import LIMIT_KINDS, FaultBook
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
 from traytrader.sim.ratelimit import Limits, RateLimiter
 from traytrader.sim.streams import MarketConn, MarketHub, Outlet, UserHub, dumps
 from traytrader.sim.views import premium_index
-from traytrader.sim.wsapi import WsApiHandler, flushed
+from traytrader.sim.wsapi import WsApiHandler, flushed, new_websocket
 
 log = logging.getLogger("traytrader.sim")
 
@@ -53,6 +53,7 @@ class SimOptions:
     control: bool = True
     session_limit_s: float = 86400.0
     ping_interval_s: float = 180.0
+    pong_timeout_s: float = 600.0  # Binance: "no pong within a 10 minute period" closes the connection
     tick_ms: int = 100
     rate_limits: bool = True
     weight_limit_1m: int = 2400
@@ -330,23 +331,30 @@ class SimServer:
         kinds = {f.kind: f for f in faults}
         if "drop_before_execute" in kinds:
             return self._drop(request)
+        limit_fault = next((f for f in faults if f.kind in LIMIT_KINDS), None)
         api_key: str | None = None
+        retry_after_s: int | None = None
         try:
             self.limiter.charge_weight(ip, ep.weight_for(params), now)
+            if limit_fault is not None:
+                raise self.limiter.inject(limit_fault.kind, limit_fault.code, ip, limit_fault.ms, now)
             api_key = self._rest_auth(request, ep.security, params, query, body, now)
             if ep.counts_order:
                 self.limiter.charge_order(api_key, now)
             status, payload = 200, ep.fn(Ctx(self.exchange, api_key or "", params, now))
         except SimError as e:
             status, payload = e.http_status, e.body()
+            if status in (418, 429):
+                self.limiter.note_refused(ip, e)
+                retry_after_s = e.retry_after_s(now)
         self.flush()
         if self.options.measure and ep.counts_order:
             self.timings_ns.append(time.perf_counter_ns() - t0)
         if "unknown_503" in kinds:
             status, payload = 503, {"code": -1000, "msg": UNKNOWN_503_TEXT}
         headers = self.limiter.headers(ip, api_key, now)
-        if status in (418, 429):
-            headers["Retry-After"] = str(self.limiter.retry_after_s(ip, now))
+        if retry_after_s is not None:
+            headers["Retry-After"] = str(retry_after_s)
         if "drop_before_reply" in kinds:
             return self._drop(request)
         if "delay" in kinds:
@@ -399,9 +407,7 @@ class SimServer:
         keys = [n for n in names if self.exchange.listen_key_owner(n, now)]
         if group == "private" and (len(keys) != len(names) or (not combined and not keys)):
             return web.json_response(err(-1125).body(), status=400)
-        ws = web.WebSocketResponse(
-            compress=False, heartbeat=self.options.ping_interval_s, max_msg_size=64 * 1024
-        )
+        ws = new_websocket(self.options.ping_interval_s, self.options.pong_timeout_s, 64 * 1024)
         await ws.prepare(request)
         self.sockets.add(ws)
         conn = MarketConn(Outlet(ws), group, combined)

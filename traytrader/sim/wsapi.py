@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 from traytrader.sim.auth import check_timestamp, verify, ws_payloads
 from traytrader.sim.endpoints import ENDPOINTS, WS_METHODS, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
+from traytrader.sim.faults import LIMIT_KINDS, Fault
 from traytrader.sim.state import Account
 from traytrader.sim.streams import dumps
 from traytrader.sim.validation import text
@@ -61,6 +62,16 @@ async def flushed(transport: Any) -> None:
         await asyncio.sleep(0.001)
 
 
+def new_websocket(ping_interval_s: float, pong_timeout_s: float, max_msg_size: int) -> web.WebSocketResponse:
+    """A server WebSocket that pings after ``ping_interval_s`` idle and closes when no pong comes
+    within ``pong_timeout_s``. aiohttp fixes the pong wait at half the heartbeat (90 s for Binance's
+    3-minute ping); Binance waits 10 minutes, so the wait is set on aiohttp's own attribute
+    (``tests/sim/test_sim_rate_faults.py`` fails if aiohttp stops honouring it)."""
+    ws = web.WebSocketResponse(compress=False, heartbeat=ping_interval_s, max_msg_size=max_msg_size)
+    ws._pong_heartbeat = pong_timeout_s
+    return ws
+
+
 class WsApiHandler:
     """Serves one WebSocket API connection per ``handle`` call; one client's failure stays its own."""
 
@@ -68,11 +79,8 @@ class WsApiHandler:
         self.server = server
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(
-            compress=False,
-            heartbeat=self.server.options.ping_interval_s,
-            max_msg_size=self.server.options.max_frame_bytes,
-        )
+        opts = self.server.options
+        ws = new_websocket(opts.ping_interval_s, opts.pong_timeout_s, opts.max_frame_bytes)
         await ws.prepare(request)
         now = self.server.now_ms()
         sess = Session(
@@ -87,11 +95,10 @@ class WsApiHandler:
             lambda: asyncio.ensure_future(ws.close(code=1000, message=b"24h")),
         )
         try:
-            try:
-                self.server.limiter.charge_weight(
-                    sess.ip, 5, now
-                )  # "WebSocket handshake attempt costs 5 weight"
-            except SimError:
+            try:  # "WebSocket handshake attempt costs 5 weight"
+                self.server.limiter.charge_weight(sess.ip, 5, now)
+            except SimError as e:
+                self.server.limiter.note_refused(sess.ip, e)
                 await ws.close(code=1008, message=b"rate limited")
                 return ws
             async for msg in ws:
@@ -129,7 +136,8 @@ class WsApiHandler:
         if "drop_before_execute" in faults:
             self._abort(ws, sess)
             return
-        reply = self._ws_execute(sess, method, params, now)
+        limit_fault = next((f for k, f in faults.items() if k in LIMIT_KINDS), None)
+        reply = self._ws_execute(sess, method, params, now, limit_fault)
         try:
             await self._answer(ws, sess, rid, params, reply, faults, now, t0)
         finally:
@@ -183,29 +191,35 @@ class WsApiHandler:
         if sess.transport is not None:
             sess.transport.abort()
 
-    def _ws_execute(self, sess: Session, method: str, params: dict, now: int) -> Reply:
+    def _ws_execute(
+        self, sess: Session, method: str, params: dict, now: int, limit_fault: Fault | None = None
+    ) -> Reply:
+        limiter = self.server.limiter
         try:
             if method.startswith("session."):
-                self.server.limiter.charge_weight(sess.ip, 2, now)
+                limiter.charge_weight(sess.ip, 2, now)
+                if limit_fault is not None:
+                    raise limiter.inject(limit_fault.kind, limit_fault.code, sess.ip, limit_fault.ms, now)
                 return Reply(200, self._session(sess, method, params, now), sess.api_key)
             name = WS_METHODS.get(method)
             if name is None:
                 # UNCONFIRMED: Binance's exact answer to an unknown method; -1000 with a clear text.
                 return Reply(400, {"code": -1000, "msg": f"Unknown method '{method}'."})
             ep = ENDPOINTS[name]
-            self.server.limiter.charge_weight(sess.ip, ep.weight_for(params), now)
+            limiter.charge_weight(sess.ip, ep.weight_for(params), now)
+            if limit_fault is not None:
+                raise limiter.inject(limit_fault.kind, limit_fault.code, sess.ip, limit_fault.ms, now)
             api_key = self._ws_auth(sess, ep.security, params, now)
             if ep.counts_order:
-                self.server.limiter.charge_order(api_key or "", now)
+                limiter.charge_order(api_key or "", now)
             result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now))
             return Reply(200, result, api_key, ep.counts_order)
         except SimError as e:
-            return Reply(
-                e.http_status,
-                e.body(),
-                sess.api_key,
-                method in ("order.place", "order.modify", "algoOrder.place"),
-            )
+            limiter.note_refused(sess.ip, e)
+            # A refused order still reports the account's ORDERS counters when its key is known.
+            key = text(params, "apiKey")
+            key = key if key in self.server.exchange.accounts else sess.api_key
+            return Reply(e.http_status, e.ws_body(now), key, method in ORDER_METHODS)
         except Exception:
             log.exception("WS API %s failed", method)
             return Reply(
