@@ -27,12 +27,16 @@ class _Counter:
     limit: int
     count: int
     window_start_ms: int
+    headroom: int = 0    # the reserve kept for closes and cancels (set from ``limit``)
+
+    def __post_init__(self) -> None:
+        self.headroom = max(1, int(self.limit * RESERVE_FRACTION))
 
     def current(self, now_ms: int) -> int:
         return self.count if now_ms // self.window_ms * self.window_ms == self.window_start_ms else 0
 
     def reserve(self) -> int:
-        return max(1, int(self.limit * RESERVE_FRACTION))
+        return self.headroom
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class RateLimiter:
         self.max_orders_per_minute = max_orders_per_minute
         self.max_notional_usdt = max_notional_usdt
         self._counters: dict[tuple[str, int], _Counter] = {}
+        self._limiting: list[_Counter] = []   # the counters that can refuse an order
         self._sent: deque[int] = deque()
         self.hold: Hold | None = None
 
@@ -62,6 +67,7 @@ class RateLimiter:
             except (KeyError, ValueError, TypeError):
                 continue
             self._counters[(counter.kind, window)] = counter
+        self._limiting = [c for c in self._counters.values() if c.kind in ("ORDERS", "REQUEST_WEIGHT")]
 
     def hold_until(self, until_ms: int, reason: str) -> None:
         """Hold new orders until ``until_ms`` (after 429, 418, -1003, -1015); the later hold wins."""
@@ -80,14 +86,13 @@ class RateLimiter:
         Reduce-only orders skip the user caps and the reserve (closing must stay possible) but
         not an exchange hold: during a ban every request makes the ban longer.
         """
-        hold = self.held(now_ms)
-        if hold is not None:
+        hold = self.hold
+        if hold is not None and self.held(now_ms) is not None:
             return hold.reason
-        for counter in self._counters.values():
-            if counter.kind not in ("ORDERS", "REQUEST_WEIGHT"):
-                continue
-            headroom = 0 if reduce_only else counter.reserve()
-            if counter.current(now_ms) + 1 + headroom > counter.limit:
+        for counter in self._limiting:
+            # In the counter's window and within one order (plus the reserve) of its limit.
+            if counter.count + 1 + (0 if reduce_only else counter.headroom) > counter.limit \
+                    and now_ms // counter.window_ms * counter.window_ms == counter.window_start_ms:
                 seconds = counter.window_ms // 1000
                 return (f"Holding new orders: the exchange's {counter.kind} limit of {counter.limit} per "
                         f"{seconds} s is nearly used up ({counter.current(now_ms)}); try again shortly.")

@@ -26,6 +26,7 @@ from traytrader.core.entry_plan import EntryPlan, SizedEntry
 from traytrader.core.frames import FrameTemplate
 from traytrader.core.models import OrderType, PositionMode, Profile, Side
 from traytrader.core.orders import OrderRequest
+from traytrader.exchange.ws_api import encode_text_frame
 
 # An armed frame older than this share of recvWindow (and never older than a second) is re-made
 # at the keypress: the exchange measures recvWindow from the timestamp inside the frame.
@@ -71,6 +72,7 @@ class ArmedEntry(NamedTuple):
     request_id: str
     timestamp: int
     frame: str
+    encoded: bytes | None   # the frame as written to the socket (``ws_api.encode_text_frame``)
     armed_at_ms: int   # time.monotonic() in ms
 
     def matches(self, path: EntryPath, book: tuple[Decimal, Decimal], mark: Decimal, logged_on: bool,
@@ -86,7 +88,7 @@ def arm(path: EntryPath, book: tuple[Decimal, Decimal], mark: Decimal, sized: Si
         else (client_id, sized.price_text, sized.quantity_text)
     frame = path.template.fill(request_id, values, timestamp)
     return ArmedEntry(path, book, mark, logged_on, sized, path.plan.request(sized, client_id), request_id,
-                      timestamp, frame, time.monotonic_ns() // 1_000_000)
+                      timestamp, frame, encode_text_frame(frame), time.monotonic_ns() // 1_000_000)
 
 
 def max_age_ms(recv_window_ms: int | None) -> int:

@@ -288,9 +288,11 @@ class Dispatcher:
         full builder when neither can be (it raises the sentence saying why)."""
         try:
             armed = self._armed_for(profile, side)
-        finally:
-            self.schedule_arming()   # the next keypress finds its entry armed again
+        except TraytraderError:
+            self.schedule_arming()
+            raise
         if armed is None:
+            self.schedule_arming()
             await self._entry_slow(command, profile, side)
             return
         session = self.session
@@ -301,10 +303,13 @@ class Dispatcher:
             session.journal.record("command", command.kind.value, symbol=symbol, client_id=client_id,
                                    data={"profile": profile.name, "source": command.source})
 
-        outcome = await self.place(request, command.accepted_ns,
-                                   rebuild=lambda: self._build_entry(profile, side, client_id),
-                                   first_row=command_row,
-                                   first=(armed.request_id, armed.frame, armed.timestamp))
+        try:
+            outcome = await self.place(request, command.accepted_ns,
+                                       rebuild=lambda: self._build_entry(profile, side, client_id),
+                                       first_row=command_row,
+                                       first=(armed.request_id, armed.frame, armed.timestamp, armed.encoded))
+        finally:
+            self.schedule_arming()   # the next keypress finds its entry armed again
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
 
@@ -439,12 +444,12 @@ class Dispatcher:
     async def place(self, request: OrderRequest, accepted_ns: int,
                     rebuild: Callable[[], OrderRequest] | None = None,
                     first_row: Callable[[], None] | None = None,
-                    first: tuple[str, str, int] | None = None) -> SendOutcome:
+                    first: tuple[str, str, int, bytes | None] | None = None) -> SendOutcome:
         """Send ``request`` (once; at most one order per client id) and return its answer.
         ``first_row`` journals the command: after the first write, or when nothing was sent.
-        ``first`` (request id, frame, timestamp) is the first attempt already framed (an armed entry:
-        its request id comes from the current connection); its params for the journal are computed
-        after the write."""
+        ``first`` (request id, frame, timestamp, encoded frame) is the first attempt already framed
+        (an armed entry: its request id comes from the current connection); its params for the
+        journal are computed after the write."""
         session = self.session
         client_id = request.client_order_id
         retried = False
@@ -454,8 +459,9 @@ class Dispatcher:
                 ws = session.ws
                 if ws is None or not ws.connected:
                     raise TransportError("Not connected to the exchange; nothing was sent.")
+                encoded = None
                 if first is not None:
-                    request_id, frame, timestamp = first
+                    request_id, frame, timestamp, encoded = first
                     first = None
                     params = None
                 else:
@@ -480,7 +486,7 @@ class Dispatcher:
 
                 self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins
                 try:
-                    reply = await ws.send_frame(request_id, "order.place", frame, sent)
+                    reply = await ws.send_frame(request_id, "order.place", frame, sent, encoded)
                 except ExchangeRejected as exc:
                     session.journal.record("response", f"order.place rejected: {exc.code} {exc.msg}",
                                            symbol=request.symbol, client_id=client_id, request_id=request_id,

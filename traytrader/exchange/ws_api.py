@@ -25,7 +25,7 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -69,18 +69,10 @@ class _MaskKeys:
 _MASK_KEYS = _MaskKeys()
 
 
-def _send_now(ws: ClientConnection, frame: str) -> bool:
-    """Hand ``frame`` to the transport synchronously when websockets' own ``send()`` would do
-    exactly that: connection open, no extension (compression is off), no fragmented message in
-    progress, nothing queued in the protocol, no backpressure. The frame is encoded here as
-    websockets encodes it (a single masked text frame; ``tests/exchange`` decodes it with
-    websockets' own parser) and written in one ``transport.write``: ~10 µs less than
-    ``protocol.send_text`` + ``send_data`` on the hot path. False: use ``send()`` (it waits, or
-    raises ``ConnectionClosed``)."""
-    protocol = ws.protocol
-    if ws.send_in_progress is not None or protocol.state is not State.OPEN or ws.paused \
-            or protocol.writes or protocol.extensions or ws.transport.is_closing():
-        return False
+def encode_text_frame(frame: str) -> bytes | None:
+    """``frame`` as one masked client text frame, byte for byte what websockets writes for it
+    (with this masking key; ``tests/exchange/test_ws_framing.py`` parses it with websockets' own
+    reader). None above 64 KiB: websockets encodes those itself."""
     payload = frame.encode()
     length = len(payload)
     if length < 126:
@@ -88,11 +80,28 @@ def _send_now(ws: ClientConnection, frame: str) -> bool:
     elif length < 65536:
         header = _TEXT_MEDIUM.pack(0x81, 0x80 | 126, length)
     else:
-        protocol.send_text(payload)
-        ws.send_data()
-        return True
+        return None
     mask = _MASK_KEYS.take()
-    ws.transport.write(header + mask + apply_mask(payload, mask))
+    return header + mask + apply_mask(payload, mask)
+
+
+def _send_now(ws: ClientConnection, frame: str, encoded: bytes | None = None) -> bool:
+    """Hand ``frame`` to the transport synchronously when websockets' own ``send()`` would do
+    exactly that: connection open, no extension (compression is off), no fragmented message in
+    progress, nothing queued in the protocol, no backpressure. It goes out in one
+    ``transport.write`` of ``encoded`` (``encode_text_frame``, made ahead of time by an armed
+    entry) or of the frame encoded here: ~10 µs less than ``protocol.send_text`` + ``send_data``
+    on the hot path. False: use ``send()`` (it waits, or raises ``ConnectionClosed``)."""
+    protocol = ws.protocol
+    if ws.send_in_progress is not None or protocol.state is not State.OPEN or ws.paused \
+            or protocol.writes or protocol.extensions or ws.transport.is_closing():
+        return False
+    data = encoded if encoded is not None else encode_text_frame(frame)
+    if data is None:
+        protocol.send_text(frame.encode())
+        ws.send_data()
+    else:
+        ws.transport.write(data)
     return True
 
 
@@ -198,14 +207,15 @@ class WsApi:
         request_id = self.ids.next()
         return await self._exchange(request_id, method, self.frames.build_keyed(request_id, method, params))
 
-    async def send_frame(self, request_id: str, method: str, frame: str,
-                         on_sent: Callable[[], None] | None = None) -> Reply:
-        """Send a frame already built with an id from ``self.ids`` (the dispatcher's hot path).
-        ``on_sent`` runs right after the frame is on the wire (bookkeeping that must not delay it)."""
-        return await self._exchange(request_id, method, frame, on_sent)
+    def send_frame(self, request_id: str, method: str, frame: str, on_sent: Callable[[], None] | None = None,
+                   encoded: bytes | None = None) -> Coroutine[Any, Any, Reply]:
+        """Send a frame already built with an id from ``self.ids`` (the dispatcher's hot path), and
+        ``encoded`` with ``encode_text_frame`` when it was made ahead of time. ``on_sent`` runs right
+        after the frame is on the wire (bookkeeping that must not delay it)."""
+        return self._exchange(request_id, method, frame, on_sent, encoded)
 
     async def _exchange(self, request_id: str, method: str, frame: str,
-                        on_sent: Callable[[], None] | None = None) -> Reply:
+                        on_sent: Callable[[], None] | None = None, encoded: bytes | None = None) -> Reply:
         ws = self._ws
         if ws is None or self._closing:
             raise TransportError("Not connected to the exchange.")
@@ -216,7 +226,7 @@ class WsApi:
         pending: _Pending | None = None
         try:
             try:
-                if not _send_now(ws, frame):
+                if not _send_now(ws, frame, encoded):
                     pending = _Pending(loop.create_future(), method)
                     self._pending[request_id] = pending
                     await ws.send(frame)
