@@ -55,6 +55,11 @@ async def main():
             done, _ = await asyncio.wait({reader, drain}, return_when=asyncio.FIRST_COMPLETED)
             if drain in done:
                 drain = asyncio.ensure_future(ws.recv())
+        drain.cancel()
+    try:
+        await drain
+    except (asyncio.CancelledError, websockets.ConnectionClosed):
+        pass
 asyncio.run(main())
 """
 QUANTITY = "0.002"

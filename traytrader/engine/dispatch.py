@@ -574,7 +574,8 @@ class Dispatcher:
             position_side = PositionSide(str(result.get("positionSide", request.position_side.value)))
             self.session.tracker.apply_fill(request.symbol, position_side, request.side, executed, avg,
                                             int(result.get("updateTime") or 0),
-                                            ours=not request.reduce_only)
+                                            ours=not request.reduce_only, order_id=result.get("orderId"),
+                                            client_order_id=request.client_order_id)
         return executed, avg
 
     def _report(self, command: Command, request: OrderRequest, outcome: SendOutcome) -> None:

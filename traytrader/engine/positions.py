@@ -1,11 +1,13 @@
-"""Positions as the engine knows them: loaded at warm-up, moved by our fills at once, and made
+"""Positions as the engine knows them: loaded at warm-up, moved by fills at once, and made
 authoritative by the exchange's ACCOUNT_UPDATE.
 
-A fill from an ``order.place`` RESULT is applied immediately so that a "close" pressed right after
-a "buy" knows the size before the user stream catches up. ACCOUNT_UPDATE carries absolute values
-(``pa`` signed amount, ``ep`` entry price); a fill whose ``updateTime`` is not newer than the last
-ACCOUNT_UPDATE applied to that position is already included there and is skipped, so the two
-sources never double-count.
+A fill is applied as soon as any source reports it (the ``order.place`` RESULT, an ORDER_TRADE_UPDATE,
+an ``order.status`` answer), so that a "close" pressed right after a "buy" knows the size before the
+user stream catches up, and a REVERSE's second order shows at once even in the millisecond of the
+first. Each fill counts once: reports are turned into increments by order identity and cumulative
+filled quantity (``OrderFills``), and increments are reconciled with ACCOUNT_UPDATE's absolute amounts
+by time and, within one millisecond, by amount (``PositionLedger``; the reasoning is in that module).
+An ACCOUNT_UPDATE delivered twice (two connections overlapping on a rollover) is applied once.
 
 ``updated_ms`` holds exchange transaction times only (never our own clock, which is offset by a
 measured amount that changes on every resync). Exchange times can still jump back (the
@@ -16,12 +18,15 @@ undid) but remembered: the next opening in its direction is ours, so the ASL pro
 
 from __future__ import annotations
 
+import json
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from traytrader.core.models import PositionSide, Side
+from traytrader.engine.position_ledger import OrderFills, PositionLedger
 
 ZERO = Decimal(0)
 # Anything at or beyond this is not a position size, price or PnL but garbage.
@@ -79,8 +84,14 @@ class Position:
 class PositionTracker:
     """Keyed by ``(symbol, position_side)``; one-way mode uses ``BOTH``."""
 
+    RECENT_UPDATES = 64                 # ACCOUNT_UPDATE fingerprints kept to drop repeats
+
     def __init__(self) -> None:
         self._positions: dict[tuple[str, PositionSide], Position] = {}
+        self._ledgers: dict[tuple[str, PositionSide], PositionLedger] = {}
+        self._orders = OrderFills()
+        self._recent: deque[str] = deque()
+        self._recent_set: set[str] = set()
         self.marks: dict[str, Decimal] = {}
 
     def get(self, symbol: str, position_side: PositionSide = PositionSide.BOTH) -> Position:
@@ -88,7 +99,16 @@ class PositionTracker:
         position = self._positions.get(key)
         if position is None:
             position = self._positions[key] = Position(symbol, position_side)
+            self._ledgers[key] = PositionLedger()
         return position
+
+    def _ledger(self, position: Position) -> PositionLedger:
+        return self._ledgers[(position.symbol, position.position_side)]
+
+    def confirmed_quantity(self, symbol: str, position_side: PositionSide = PositionSide.BOTH) -> Decimal:
+        """The amount of the exchange's last absolute word (ACCOUNT_UPDATE or load), without the
+        fills reported since."""
+        return self._ledger(self.get(symbol, position_side)).base
 
     def open_positions(self, symbol: str | None = None) -> list[Position]:
         return [p for p in self._positions.values()
@@ -117,6 +137,7 @@ class PositionTracker:
         seen = set()
         for symbol, side, quantity, entry, pnl in parsed:
             position = self.get(symbol, side)
+            self._ledger(position).reset(quantity, entry)
             position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
             if quantity == 0:
                 position.ours = False
@@ -124,16 +145,29 @@ class PositionTracker:
             seen.add((symbol, side))
         for key, position in self._positions.items():
             if key not in seen:
-                position.quantity = ZERO
+                self._ledgers[key].reset(ZERO, ZERO)
+                position.quantity, position.entry_price = ZERO, ZERO
                 position.ours = False
         return self.open_positions()
 
     def on_account_update(self, event: Mapping[str, Any]) -> list[Position]:
-        """Apply an ACCOUNT_UPDATE; returns the positions it changed. Malformed rows are skipped."""
+        """Apply an ACCOUNT_UPDATE; returns the positions it changed. Malformed rows are skipped;
+        an update seen moments ago (byte for byte) is not applied again."""
         account = event.get("a")
         rows = account.get("P") if isinstance(account, Mapping) else None
         if not isinstance(rows, list):
             return []
+        try:
+            fingerprint = json.dumps([event.get("E"), event.get("T"), account], sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            fingerprint = None
+        if fingerprint is not None:
+            if fingerprint in self._recent_set:
+                return []
+            self._recent.append(fingerprint)
+            self._recent_set.add(fingerprint)
+            if len(self._recent) > self.RECENT_UPDATES:
+                self._recent_set.discard(self._recent.popleft())
         stamp = event.get("T") or event.get("E") or 0
         at_ms = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
         changed = []
@@ -144,7 +178,12 @@ class PositionTracker:
                 continue
             symbol, side, quantity, entry, pnl = valid
             position = self.get(symbol, side)
-            position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
+            ledger = self._ledger(position)
+            ledger.absolute(quantity, entry, at_ms)
+            position.quantity, position.entry_price = ledger.view()
+            position.unrealized_pnl = pnl
+            if ledger.pending:
+                self._revalue(position)
             position.updated_ms = at_ms or position.updated_ms   # the exchange's latest word
             if position.quantity == 0:
                 position.ours = False
@@ -155,40 +194,73 @@ class PositionTracker:
         return changed
 
     def apply_fill(self, symbol: str, position_side: PositionSide, side: Side, quantity: Decimal,
-                   price: Decimal, at_ms: int, *, ours: bool = True) -> Position | None:
-        """Apply our own fill (from a RESULT response) unless an ACCOUNT_UPDATE already covered it."""
+                   price: Decimal, at_ms: int, *, ours: bool = True, order_id: int | str | None = None,
+                   client_order_id: str | None = None) -> Position | None:
+        """Apply a fill reported by an order's answer (RESULT or ``order.status``); returns the
+        position when the shown amount moved, None when the fill was known or already inside the
+        last ACCOUNT_UPDATE.
+
+        With ``order_id`` or ``client_order_id``, ``quantity`` is the order's cumulative filled
+        quantity (``executedQty``) and ``price`` its average: the same fill reported again, or
+        by the user stream, counts once. Without either, ``quantity`` is one fill of its own."""
         position = self.get(symbol, position_side)
         if quantity <= 0:
             return None
-        if at_ms and at_ms <= position.updated_ms:
-            # Already counted by an ACCOUNT_UPDATE (pushed before the reply), or the exchange's
-            # clock went back; the position is ours when this fill opened or added to it (the
-            # ASL protects only ours), now or at the next opening in its direction.
+        part = self._orders.increment(symbol, order_id, client_order_id, quantity, price)
+        return self._apply(position, side, part, at_ms, ours)
+
+    def on_order_update(self, event: Mapping[str, Any], *, ours: bool = False) -> Position | None:
+        """Apply an ORDER_TRADE_UPDATE's fill (any execution type: ``z`` is what counts, so
+        TRADE and a liquidation's CALCULATED alike); returns the position when the shown amount
+        moved. ``ours`` marks an opening fill as traytrader's (the RESULT that follows does too)."""
+        order = event.get("o")
+        if not isinstance(order, Mapping):
+            return None
+        symbol, filled = order.get("s"), sane_decimal(order.get("z"))
+        position_side = _side(order.get("ps", "BOTH"))
+        try:
+            side = Side(str(order.get("S")))
+        except ValueError:
+            return None
+        if not isinstance(symbol, str) or not symbol or position_side is None or filled is None \
+                or filled <= 0:
+            return None
+        average = sane_decimal(order.get("ap"), ZERO) or sane_decimal(order.get("L"), ZERO) or ZERO
+        stamp = order.get("T") or event.get("T") or event.get("E") or 0
+        at_ms = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
+        position = self.get(symbol, position_side)
+        part = self._orders.increment(symbol, order.get("i"), order.get("c"), filled, max(average, ZERO))
+        return self._apply(position, side, part, at_ms, ours and order.get("R") is not True)
+
+    def _apply(self, position: Position, side: Side, part: tuple[Decimal, Decimal] | None, at_ms: int,
+               ours: bool) -> Position | None:
+        ledger = self._ledger(position)
+        if part is None or not ledger.fill(part[0] if side is Side.BUY else -part[0], part[1], at_ms):
+            # Known already, or inside the last ACCOUNT_UPDATE (or the exchange's clock went
+            # back); the position is ours when this fill opened or added to it (the ASL protects
+            # only ours), now or at the next opening in its direction.
             if ours and position.quantity == 0:
                 position.pending_ours = 1 if side is Side.BUY else -1
             elif ours and (position.quantity > 0) == (side is Side.BUY):
                 position.ours = True
             return None
         position.pending_ours = 0
-        signed = quantity if side is Side.BUY else -quantity
         old = position.quantity
-        new = old + signed
-        if old == 0 or (old > 0) == (signed > 0):
-            # Opening or adding: the entry is the quantity-weighted average.
-            position.entry_price = (abs(old) * position.entry_price + quantity * price) / abs(new)
-            position.ours = position.ours or ours
-        elif new == 0:
-            position.entry_price = ZERO
+        position.quantity, position.entry_price = ledger.view()
+        new = position.quantity
+        if new == 0:
             position.ours = False
+        elif old == 0 or (old > 0) == (new > old):
+            position.ours = position.ours or ours          # opening or adding
         elif (new > 0) != (old > 0):
-            position.entry_price = price   # reversed through zero: the remainder opened at this price
-            position.ours = ours
-        position.quantity = new
-        position.updated_ms = at_ms or position.updated_ms
-        mark = self.marks.get(symbol)
+            position.ours = ours                           # reversed through zero
+        self._revalue(position)
+        return position
+
+    def _revalue(self, position: Position) -> None:
+        mark = self.marks.get(position.symbol)
         if mark is not None:
             position.unrealized_pnl = position.pnl_at(mark)
-        return position
 
     def on_mark(self, symbol: str, mark: Decimal) -> None:
         self.marks[symbol] = mark

@@ -376,6 +376,7 @@ class Session:
         if kind == "ACCOUNT_UPDATE":
             self.last_changed = self.tracker.on_account_update(message)
         elif kind == "ORDER_TRADE_UPDATE":
+            self.tracker.on_order_update(message)
             order = message.get("o")
             if isinstance(order, dict) and isinstance(order.get("s"), str):
                 symbol, client_id = order["s"], str(order.get("c", ""))
