@@ -92,6 +92,30 @@ def keypress_step() -> Callable[[int], object]:
     return step
 
 
+def armed_step() -> Callable[[int], object]:
+    """The same keypress the way the engine arms it: a prepared plan sizes the order and a frame
+    template signs and frames it (``core/entry_plan.py``, ``FrameTemplate``)."""
+    from traytrader.core.entry_plan import EntryPlan
+
+    filters = parse_exchange_info(EXCHANGE_INFO.read_text()).symbol("BTCUSDT")
+    profile = Profile("bench", "BTCUSDT", 10, notional_usdt=Decimal("1000"), order_type=OrderType.LIMIT,
+                      limit_offset_ticks=2)
+    builder = FrameBuilder(ApiCredentials("bench", KeyType.HMAC, API_KEY, HMAC_SECRET), recv_window=5000)
+    plan = EntryPlan.prepare(profile, Side.BUY, filters, PositionMode.ONE_WAY)
+    assert plan is not None
+    template = builder.template("order.place", plan.fixed_params(), ("newClientOrderId", "price", "quantity"))
+    bid, ask, mark = Decimal("60000.00"), Decimal("60000.01"), Decimal("60000.5")
+    timestamp = int(time.time() * 1000)
+
+    def step(i: int) -> str:
+        sized = plan.size(bid, ask, mark)
+        assert sized is not None and sized.price_text is not None
+        values = (f"tt-mifgd3qt-ab12-{i}", sized.price_text, sized.quantity_text)
+        return template.fill(str(i), values, timestamp + i)
+
+    return step
+
+
 def sdk_step(key_type: KeyType) -> Callable[[int], object]:
     from binance_common.configuration import ConfigurationWebSocketAPI
     from binance_common.models import WebsocketApiOptions
@@ -137,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         ("traytrader Ed25519  order.place frame", traytrader_step(KeyType.ED25519)),
         ("SDK 18.1.0 Ed25519  order.place frame", sdk_step(KeyType.ED25519)),
         ("traytrader HMAC     profile -> sized order -> frame", keypress_step()),
+        ("traytrader HMAC     the same, planned + template", armed_step()),
     ]
     print(f"build + sign + serialise one order.place frame, {args.iterations} iterations, Python "
           f"{sys.version.split()[0]}")
