@@ -8,12 +8,11 @@ from decimal import Decimal as D
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
-from test_orders import FILTERS, market_case, sizes, to_decimal
+from test_orders import ENTRY_INPUTS, FILTERS, to_decimal
 
 from traytrader.core.entry_plan import EntryPlan
 from traytrader.core.errors import InvalidOrder
-from traytrader.core.filters import parse_symbol_filters
+from traytrader.core.filters import SymbolFilters, parse_symbol_filters
 from traytrader.core.models import OrderType, PositionMode, Profile, Side, TimeInForce
 from traytrader.core.orders import OrderRequest, build_entry_order
 
@@ -25,15 +24,7 @@ def profile_for(symbol: str, size: tuple[str, D], order_type: OrderType, offset:
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    case=market_case(),
-    size=sizes,
-    side=st.sampled_from(list(Side)),
-    order_type=st.sampled_from(list(OrderType)),
-    offset=st.integers(-30, 30),
-    mode=st.sampled_from(list(PositionMode)),
-    tif=st.sampled_from(list(TimeInForce)),
-)
+@given(**ENTRY_INPUTS)
 def test_the_plan_sizes_what_the_builder_builds(case: dict[str, Any], size: tuple[str, D], side: Side,
                                                 order_type: OrderType, offset: int, mode: PositionMode,
                                                 tif: TimeInForce) -> None:
@@ -63,12 +54,16 @@ def test_the_plan_sizes_what_the_builder_builds(case: dict[str, Any], size: tupl
             **({"price": sized.price_text} if sized.price_text else {})} == built.params()
 
 
-def test_a_symbol_that_cannot_trade_gets_no_plan() -> None:
-    raw = {"symbol": "XUSDT", "status": "SETTLING", "filters": [
+def symbol_filters(status: str, min_qty: str, max_qty: str, step: str) -> SymbolFilters:
+    """An XUSDT symbol with one lot rule for LIMIT and MARKET alike."""
+    lot = {"minQty": min_qty, "maxQty": max_qty, "stepSize": step}
+    return parse_symbol_filters({"symbol": "XUSDT", "status": status, "filters": [
         {"filterType": "PRICE_FILTER", "minPrice": "0.1", "maxPrice": "0", "tickSize": "0.1"},
-        {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "100", "stepSize": "0.001"},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": "0.001", "maxQty": "100", "stepSize": "0.001"}]}
-    filters = parse_symbol_filters(raw)
+        {"filterType": "LOT_SIZE", **lot}, {"filterType": "MARKET_LOT_SIZE", **lot}]})
+
+
+def test_a_symbol_that_cannot_trade_gets_no_plan() -> None:
+    filters = symbol_filters("SETTLING", "0.001", "100", "0.001")
     profile = Profile("p", "XUSDT", 5, notional_usdt=D(100))
     assert EntryPlan.prepare(profile, Side.BUY, filters, PositionMode.ONE_WAY) is None
     assert EntryPlan.prepare(Profile("p", "BTCUSDT", 5, notional_usdt=D(100)), Side.BUY,
@@ -78,11 +73,7 @@ def test_a_symbol_that_cannot_trade_gets_no_plan() -> None:
 
 
 def test_a_step_not_written_as_a_power_of_ten_floors_on_its_own_grid() -> None:
-    raw = {"symbol": "XUSDT", "status": "TRADING", "filters": [
-        {"filterType": "PRICE_FILTER", "minPrice": "0.1", "maxPrice": "0", "tickSize": "0.1"},
-        {"filterType": "LOT_SIZE", "minQty": "10", "maxQty": "100000", "stepSize": "10"},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": "10", "maxQty": "100000", "stepSize": "10"}]}
-    filters = parse_symbol_filters(raw)
+    filters = symbol_filters("TRADING", "10", "100000", "10")
     profile = Profile("p", "XUSDT", 5, notional_usdt=D(1000))
     plan = EntryPlan.prepare(profile, Side.BUY, filters, PositionMode.ONE_WAY)
     assert plan is not None

@@ -198,16 +198,20 @@ sizes = st.one_of(
 )
 
 
+# Everything an entry order depends on (also drawn by test_entry_plan.py).
+ENTRY_INPUTS: dict[str, Any] = {
+    "case": market_case(),
+    "size": sizes,
+    "side": st.sampled_from(list(Side)),
+    "order_type": st.sampled_from(list(OrderType)),
+    "offset": st.integers(-30, 30),
+    "mode": st.sampled_from(list(PositionMode)),
+    "tif": st.sampled_from(list(TimeInForce)),
+}
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    case=market_case(),
-    size=sizes,
-    side=st.sampled_from(list(Side)),
-    order_type=st.sampled_from(list(OrderType)),
-    offset=st.integers(-30, 30),
-    mode=st.sampled_from(list(PositionMode)),
-    tif=st.sampled_from(list(TimeInForce)),
-)
+@given(**ENTRY_INPUTS)
 def test_entry_orders_satisfy_every_filter_or_name_the_broken_one(
     case: dict[str, Any],
     size: tuple[str, D],
