@@ -100,6 +100,7 @@ class Dispatcher:
         # order.place result schema dropped both in SDK 14.0.0, 2026-07-15; protocol notes §5).
         self._fill_waiters: dict[str, asyncio.Future[Decimal]] = {}
         self._recent_fills: dict[str, Decimal] = {}   # the stream may be faster than the answer
+        self._fees: dict[str, tuple[Decimal, str]] = {}   # client id → (commission, asset), from trades
         session.user_listeners.append(self._on_user_message)
         session.ready_listeners.append(lambda: self.prime(session.config.profiles))
         session.market_listeners.append(self._on_market_message)
@@ -535,10 +536,16 @@ class Dispatcher:
         order = message.get("o")
         if message.get("e") != "ORDER_TRADE_UPDATE" or not isinstance(order, dict):
             return
+        client_id = str(order.get("c", ""))
+        if order.get("x") == "TRADE" and isinstance(order.get("N"), str):
+            # Commission per trade ("n", in asset "N"): an order's fee is the sum of its trades'.
+            paid, asset = self._fees.get(client_id, (Decimal(0), order["N"]))
+            self._fees[client_id] = (paid + _dec(order.get("n")), asset)
+            if len(self._fees) > 64:
+                del self._fees[next(iter(self._fees))]
         average = _dec(order.get("ap"))
         if order.get("X") != "FILLED" or average <= 0:
             return
-        client_id = str(order.get("c", ""))
         self._recent_fills[client_id] = average
         if len(self._recent_fills) > 64:
             del self._recent_fills[next(iter(self._recent_fills))]
@@ -586,12 +593,16 @@ class Dispatcher:
         status = str(result.get("status", ""))
         side_word = "Bought" if request.side is Side.BUY else "Sold"
         if executed:
+            # The fee is known when the order's trades came on the user stream before its answer.
+            paid = self._fees.get(request.client_order_id)
+            fee_text = f", fee {format_decimal(paid[0])} {paid[1]}" if paid is not None else ""
             text = (f"{side_word} {format_decimal(executed)} {request.symbol} at {format_decimal(avg)} "
-                    f"({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms round trip).")
+                    f"({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms round trip{fee_text}).")
             self.session.journal.record("event", text, symbol=request.symbol,
                                         client_id=request.client_order_id, latency_us=to_wire)
             self.emit(OrderFilled(text, symbol=request.symbol, side=request.side, quantity=executed,
-                                  avg_price=avg, client_order_id=request.client_order_id,
+                                  avg_price=avg, fee=paid[0] if paid is not None else None,
+                                  client_order_id=request.client_order_id,
                                   to_wire_us=to_wire, round_trip_us=round_trip))
             if self.on_filled is not None:
                 self.on_filled(request, result)

@@ -1,0 +1,54 @@
+"""The fill event carries the order's fee when its trades came on the user stream before the
+answer (issue 5: "fees if known"), summed over the order's trades and in the asset Binance names."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from engine_kit import EventLog, SimControl, make_config
+
+from traytrader.engine.api import Command, CommandKind, OrderFilled
+from traytrader.engine.handle import Engine
+from traytrader.engine.journal import read_journal
+
+
+@pytest.fixture
+def run_engine(run_engine: Callable[..., tuple[Engine, EventLog]]) -> Callable[..., tuple[Engine, EventLog]]:
+    return functools.partial(run_engine, enable_asl=False)
+
+
+def test_a_fill_reports_the_fee_the_stream_gave(sim: SimControl, run_engine, journal_file: Path) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, timeout_ms=2000))
+    sim.fault("delay", "order.place", 1, 400)   # the answer comes well after the trade's stream event
+    engine.submit(Command(CommandKind.BUY, source="test"))
+    fill = log.wait_type(OrderFilled)
+    engine.stop(2.0)
+    trades = [json.loads(row.data)["o"] for row in read_journal(journal_file)
+              if row.kind == "stream" and row.text == "ORDER_TRADE_UPDATE"
+              and json.loads(row.data)["o"].get("c") == fill.client_order_id
+              and json.loads(row.data)["o"].get("x") == "TRADE"]
+    assert trades, "the simulator sent no trade for the order"
+    expected = sum((Decimal(t["n"]) for t in trades), Decimal(0))
+    assert expected > 0
+    assert fill.fee == expected
+    assert f"fee {expected.normalize():f} {trades[0]['N']}" in fill.text
+
+
+def test_without_the_trade_yet_the_fee_is_unknown_not_zero(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    dispatcher, session = engine.dispatcher, engine.session
+    assert dispatcher is not None and session is not None and engine._loop is not None
+
+    async def stream_too_late() -> None:   # on the loop: the dispatcher never hears of the trade
+        session.user_listeners.remove(dispatcher._on_user_message)
+
+    asyncio.run_coroutine_threadsafe(stream_too_late(), engine._loop).result(5)
+    engine.submit(Command(CommandKind.SELL, source="test"))
+    fill = log.wait_type(OrderFilled)
+    assert fill.fee is None and "fee" not in fill.text
