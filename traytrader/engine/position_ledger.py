@@ -149,7 +149,10 @@ class OrderFills:
     source reports it first. An order is known by its exchange id and by its client id (RESULT,
     ORDER_TRADE_UPDATE and ``order.status`` carry both); either one finds it."""
 
-    LIMIT = 4096                        # orders remembered (the oldest half forgotten at twice that)
+    # Orders remembered (the oldest half forgotten at twice that): far more than are ever open or
+    # in flight at once, and small enough that a long session's memory stays flat (the soak).
+    # A forgotten order that fills again is counted once more until the next ACCOUNT_UPDATE.
+    LIMIT = 512
 
     def __init__(self) -> None:
         self._orders: dict[tuple[str, str, object], _Order] = {}
