@@ -8,7 +8,7 @@ a duplicate, an undetermined outcome, or a position unprotected beyond the docum
     python -m benchmarks.reliability                 # the full run (documented in docs/reliability.md)
     python -m benchmarks.reliability --fast          # the CI subset (a few runs per scenario)
     python -m benchmarks.reliability --soak 600      # plus a 10-minute soak (an hour of market at 6x)
-    python -m benchmarks.reliability --scenario burst-100 --runs 1 --soak-market 3600 --speed 60   # 60 s soak
+    python -m benchmarks.reliability --only-soak --soak-market 3600 --speed 60   # the soak alone, 60 s
     python -m benchmarks.reliability --scenario b-drop-before-reply --runs 50
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 if __package__ in (None, ""):  # ``python benchmarks/reliability``: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.reliability import metrics, report
+from benchmarks.reliability import report
 from benchmarks.reliability.runner import Harness, RunFigures, merge
 from benchmarks.reliability.scenarios import SCENARIOS, Scenario, by_name
-from benchmarks.reliability.soak import soak_act, soak_options, soak_plan
+from benchmarks.reliability.soak import rss_lines, run_soak, soak_failures, soak_plan
 from traytrader.engine.outcome import CLOCK_MARGIN_MS
 
 # Scenarios where the fault hides a fill from the engine until it reconnects and resolves the order
@@ -89,36 +89,6 @@ def run_scenario(scenario: Scenario, runs: int, seed: int, progress: bool = True
     return totals
 
 
-def run_soak(
-    seconds: float, seed: int, fault_rate: float = 0.05, speed: float | None = None
-) -> dict[str, Any]:
-    """``seconds`` of wall time with the market replayed at ``speed``× (default: an hour of market)."""
-    speed = speed if speed is not None else 3600.0 / max(seconds, 1.0)
-    sim_options, engine_options = soak_options(speed, seed)
-    harness = Harness(sim_options, engine_options, seed=seed, sim_subprocess=True)
-    try:
-        harness.start()
-        figures = harness.run_once(soak_act(seconds, fault_rate), hold_s=4.0)  # type: ignore[arg-type]
-        samples = harness.scratch.get("rss", [])
-        sim_samples = harness.scratch.get("sim_rss", [])
-        totals = merge([figures])
-        totals["asl_installed"] = harness.asl_installed
-        totals["soak_wall_s"] = round(seconds, 1)
-        totals["soak_market_s"] = round(seconds * sim_options.speed, 1)
-        totals["soak_speed"] = sim_options.speed
-    finally:
-        harness.close()
-    for key, series in (("rss", samples), ("sim_rss", sim_samples)):
-        if series:
-            third = max(1, len(series) // 3)
-            totals[f"{key}_mib_first_third"] = round(sum(v for _, v in series[:third]) / third, 1)
-            totals[f"{key}_mib_last_third"] = round(sum(v for _, v in series[-third:]) / third, 1)
-            totals[f"{key}_slope_mib_per_min"] = round(metrics.slope_per_minute(series[third:]), 3)
-            totals[f"{key}_mib_start"] = round(series[0][1], 1)
-            totals[f"{key}_mib_end"] = round(series[-1][1], 1)
-    return totals
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.reliability", description=__doc__.splitlines()[0]
@@ -139,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="P",
         help="chance of a fault before each soak keypress (default 0.05: one every ~5 s)",
     )
+    parser.add_argument("--only-soak", action="store_true", help="run the soak alone (no fault scenarios)")
+    parser.add_argument("--soak-tracemalloc", type=Path, metavar="PATH",
+                        help="diagnosis: run the soak's engine with tracemalloc, top growth written to PATH")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the totals as JSON here")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the table as Markdown here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine warnings")
@@ -150,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = (
         by_name(args.scenario) if args.scenario else [s for s in SCENARIOS if not args.fast or s.fast_runs]
     )
+    if args.only_soak:
+        chosen = []
     results: dict[str, dict[str, Any]] = {}
     bounds: dict[str, float] = {}
     started = time.monotonic()
@@ -157,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.runs or (scenario.fast_runs if args.fast else scenario.runs)
         results[scenario.name] = run_scenario(scenario, runs, args.seed + index)
         bounds[scenario.name] = unprotected_bound_ms(scenario, scenario.name)
-    if args.soak or args.soak_market or args.speed:
+    if args.soak or args.soak_market or args.speed or args.only_soak:
         name = "soak"
         wall_s, _, speed = soak_plan(args.soak, args.soak_market, args.speed)
-        results[name] = run_soak(wall_s, args.seed, args.soak_fault_rate, speed)
+        results[name] = run_soak(wall_s, args.seed, args.soak_fault_rate, speed,
+                                 tracemalloc_path=args.soak_tracemalloc)
         bounds[name] = unprotected_bound_ms(None, name)
     given = argv if argv is not None else sys.argv[1:]
     command = " ".join(["python -m benchmarks.reliability", *given])
@@ -175,14 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print("\nUnprotected-time bounds:\n" + "\n".join(bound_lines))
     soak = results.get("soak")
-    for key, who in (("rss", "engine process"), ("sim_rss", "simulator process")):
-        if soak is not None and f"{key}_mib_first_third" in soak:
-            print(
-                f"Soak RSS, {who}: start {soak[f'{key}_mib_start']} MiB, end {soak[f'{key}_mib_end']} MiB; "
-                f"{soak[f'{key}_mib_first_third']} MiB (first third) → "
-                f"{soak[f'{key}_mib_last_third']} MiB (last third), "
-                f"slope {soak[f'{key}_slope_mib_per_min']} MiB/min over the last two thirds"
-            )
+    if soak is not None:
+        problems += soak_failures(soak)
+        for line in rss_lines(soak):
+            print(line)
     if soak is not None and "soak_market_s" in soak:
         print(f"Soak: {soak['soak_market_s']:.0f} s of market replayed at {soak['soak_speed']:g}× "
               f"in {soak['soak_wall_s']:.0f} s")

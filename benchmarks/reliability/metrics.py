@@ -177,6 +177,19 @@ def rss_bytes(pid: int | None = None) -> int:
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
+def rss_anon_bytes(pid: int | None = None) -> int:
+    """The anonymous part of the resident set (heap, stacks: ``RssAnon`` in /proc/PID/status), without
+    file-backed pages such as shared-library code touched for the first time; 0 where unknown."""
+    try:
+        with open(f"/proc/{pid or os.getpid()}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
+
+
 def slope_per_minute(samples: Sequence[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, value) samples, per minute; 0 for fewer than two samples."""
     if len(samples) < 2:

@@ -88,11 +88,16 @@ class SimControl:
     def restart(self) -> Any:
         return self.request("POST", "/sim/restart", {})
 
-    def state(self) -> dict[str, Any]:
-        return self.request("GET", "/sim/state", timeout=30.0)
+    def state(self, *, since_ms: int | None = None, orders: bool = True) -> dict[str, Any]:
+        """``GET /sim/state``; ``since_ms``: only orders created at or after it; ``orders=False``:
+        none (a long soak's polls stay small)."""
+        query = [f"since={max(0, since_ms)}"] if since_ms is not None else []
+        query += [] if orders else ["orders=0"]
+        path = "/sim/state" + ("?" + "&".join(query) if query else "")
+        return self.request("GET", path, timeout=30.0)
 
     def server_ms(self) -> int:
-        return int(self.state()["serverTime"])
+        return int(self.state(orders=False)["serverTime"])
 
     def set_price(self, symbol: str, price: str) -> Any:
         return self.request("POST", "/sim/price", {"symbol": symbol, "price": price})
