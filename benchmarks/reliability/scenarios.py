@@ -201,6 +201,32 @@ def _rollover(h: Harness, rng: random.Random) -> None:
         time.sleep(rng.uniform(0.2, 0.5))
 
 
+def _limited_then_trade(kind: str) -> Act:
+    """A 429 (``rate_limit_429``) or a 418 ban (``ban_418``) answers the keypress: it must end in a
+    sentence saying until when orders are held; nothing is sent meanwhile (a keypress during the
+    hold is refused here); once the hold ends the next keypress trades."""
+
+    def act(h: Harness, rng: random.Random) -> None:
+        hold_ms = rng.randint(800, 1500)
+        h.sim.fault(kind, "order.place" if kind == "rate_limit_429" else "*", 1, hold_ms)
+        first = h.press(_side(rng))
+        text = first.event.text if first.event is not None else ""
+        if "until" not in text:
+            h.notes.append(f"{kind}: the refusal does not say until when: {text}")
+        h.press(_side(rng))   # during the hold: refused locally, with the same sentence
+        session = h.engine.session
+
+        def trading() -> bool:
+            return session is not None and session.ready and \
+                session.limiter.held(session.clock.now_ms()) is None
+
+        if not h.poll(trading, 10.0, 0.01):
+            h.notes.append(f"{kind}: still held 10 s after a {hold_ms} ms hold")
+        h.press(_side(rng))
+
+    return act
+
+
 ROLLOVER_LIMIT_S = 3.0
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -276,6 +302,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         sim=SimOptions(seed=7, session_limit_s=ROLLOVER_LIMIT_S),
         engine=EngineOptions(rollover_after_s=ROLLOVER_LIMIT_S * 0.6),
         runs=3,
+        fast_runs=1,
+    ),
+    Scenario(
+        "rate-limit-429",
+        "429 (too many requests) on the order, Retry-After honoured",
+        _limited_then_trade("rate_limit_429"),
+        runs=8,
+        fast_runs=1,
+    ),
+    Scenario(
+        "ban-418",
+        "418 IP ban, every request refused until it ends",
+        _limited_then_trade("ban_418"),
+        runs=8,
         fast_runs=1,
     ),
     Scenario(

@@ -25,6 +25,9 @@ def test_scenario_invariants(scenario) -> None:
     bound = unprotected_bound_ms(scenario, scenario.name)
     assert totals["max_unprotected_ms"] <= bound, (totals["max_unprotected_ms"], bound, notes)
     assert totals["orphans"] == 0, notes
+    if scenario.name in ("rate-limit-429", "ban-418"):  # said until when, and traded again after
+        assert not any(w in n for n in totals["notes"] for w in ("until when", "still held")), notes
+        assert totals["orders"] >= scenario.fast_runs, totals
     if scenario.name == "market-stall":  # F5: noticed (stall counter) and a stale-price entry refused
         missed = ("not detected", "not refused", "not back")
         assert not any(w in n for n in totals["notes"] for w in missed), notes
