@@ -63,6 +63,17 @@ UNDETERMINED_WORDS = ("could not learn whether", "no answer in time", "check the
 CLIENT_PREFIX = "tt-"
 
 
+def poll(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Re-check ``condition`` (e.g. on /sim/state) until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
 @dataclass
 class EngineOptions:
     """What the harness sets on the engine's config for a scenario."""
@@ -314,14 +325,7 @@ class Harness:
         return False
 
     def poll(self, condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
-        """Re-check ``condition`` (e.g. on /sim/state) until true or ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if condition():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(interval)
+        return poll(condition, timeout, interval)
 
     # -- one run -----------------------------------------------------------------------------------
     def _open_positions(self, state: dict[str, Any]) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmarks.reliability import metrics
 from benchmarks.reliability.engine_proc import SETATTR_ENV, EngineProcess, undetermined
-from benchmarks.reliability.runner import CLIENT_PREFIX, EngineOptions, RunFigures, merge
+from benchmarks.reliability.runner import CLIENT_PREFIX, EngineOptions, RunFigures, merge, poll
 from benchmarks.reliability.simctl import SimControl
 from traytrader.sim import DEMO_API_KEY, SimOptions
 
@@ -121,17 +121,6 @@ def open_positions(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def open_algos(state: Mapping[str, Any]) -> list[Any]:
     return [i for a in state["accounts"] if a["apiKey"] == DEMO_API_KEY for i in a["openAlgoOrders"]]
-
-
-def poll(condition: Any, timeout: float, interval: float = 0.05) -> bool:
-    """Re-check ``condition`` (on /sim/state) until true or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 class Soak:
