@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from traytrader.core.entry_plan import EntryPlan, SizedEntry
 from traytrader.core.frames import FrameTemplate
@@ -60,6 +60,16 @@ class EntryPath:
             and self.frames is frames
 
 
+class ArmInputs(NamedTuple):
+    """What an entry is armed from (and what an armed entry must still match)."""
+
+    path: EntryPath
+    book: tuple[Decimal, Decimal]
+    mark: Decimal
+    logged_on: bool
+    ws: Any   # the connection (``exchange.ws_api.WsApi``) whose request ids the frame uses
+
+
 class ArmedEntry(NamedTuple):
     """One entry ready to send: valid while its inputs are unchanged (``matches``)."""
 
@@ -75,20 +85,23 @@ class ArmedEntry(NamedTuple):
     encoded: bytes | None   # the frame as written to the socket (``ws_api.encode_text_frame``)
     armed_at_ms: int   # time.monotonic() in ms
 
-    def matches(self, path: EntryPath, book: tuple[Decimal, Decimal], mark: Decimal, logged_on: bool,
-                max_age_ms: int) -> bool:
-        return self.path is path and self.book == book and self.mark == mark and \
-            self.logged_on == logged_on and time.monotonic_ns() // 1_000_000 - self.armed_at_ms <= max_age_ms
+    def matches(self, inputs: ArmInputs, max_age_ms: int) -> bool:
+        """The same plan, prices and logon state as now, and young enough to send. The connection
+        is covered by the path: each connection has its own frame builder."""
+        return self.path is inputs.path and self.book == inputs.book and self.mark == inputs.mark and \
+            self.logged_on == inputs.logged_on and \
+            time.monotonic_ns() // 1_000_000 - self.armed_at_ms <= max_age_ms
 
 
-def arm(path: EntryPath, book: tuple[Decimal, Decimal], mark: Decimal, sized: SizedEntry, client_id: str,
-        request_id: str, timestamp: int, logged_on: bool) -> ArmedEntry:
+def arm(inputs: ArmInputs, sized: SizedEntry, client_id: str, request_id: str, timestamp: int) -> ArmedEntry:
     """Sign and frame ``sized`` (the caps were checked by the caller)."""
     values = (client_id, sized.quantity_text) if sized.price_text is None \
         else (client_id, sized.price_text, sized.quantity_text)
+    path = inputs.path
     frame = path.template.fill(request_id, values, timestamp)
-    return ArmedEntry(path, book, mark, logged_on, sized, path.plan.request(sized, client_id), request_id,
-                      timestamp, frame, encode_text_frame(frame), time.monotonic_ns() // 1_000_000)
+    return ArmedEntry(path, inputs.book, inputs.mark, inputs.logged_on, sized,
+                      path.plan.request(sized, client_id), request_id, timestamp, frame,
+                      encode_text_frame(frame), time.monotonic_ns() // 1_000_000)
 
 
 def max_age_ms(recv_window_ms: int | None) -> int:

@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from traytrader.core.decimals import format_decimal
+from traytrader.core.entry_plan import SizedEntry
 from traytrader.core.errors import (
     CommandRefused,
     ExchangeRejected,
@@ -48,7 +49,7 @@ from traytrader.engine.api import (
     OrderAccepted,
     OrderFilled,
 )
-from traytrader.engine.armed import ArmedEntry, EntryPath, arm, max_age_ms
+from traytrader.engine.armed import ArmedEntry, ArmInputs, EntryPath, arm, max_age_ms
 from traytrader.engine.outcome import resolve
 from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
@@ -195,13 +196,16 @@ class Dispatcher:
         for side in (Side.BUY, Side.SELL):
             armed = self._armed.get(side)
             try:
-                path = self._entry_path(profile, side)
-                book, mark = session.books.get(profile.symbol), session.tracker.marks.get(profile.symbol)
-                if armed is not None and path is not None and book is not None and mark is not None \
-                        and session.ws is not None \
-                        and armed.matches(path, book, mark, session.ws.frames.logged_on, half_age):
-                    continue
-                armed = self._arm(profile, side)
+                inputs = self._inputs(profile, side)
+                if inputs is None:
+                    armed = None
+                elif armed is None or not armed.matches(inputs, half_age):
+                    armed = None
+                    sized = inputs.path.plan.size(inputs.book[0], inputs.book[1], inputs.mark)
+                    now_ms = session.clock.now_ms()
+                    # The caps before signing; the keypress checks them again and says why.
+                    if sized is not None and session.limiter.refuse_order(now_ms, sized.notional) is None:
+                        armed = self._arm(inputs, sized, now_ms)
             except TraytraderError:
                 armed = None
             if armed is None:
@@ -212,25 +216,22 @@ class Dispatcher:
             self._refresh.cancel()
         self._refresh = asyncio.get_running_loop().call_later(half_age / 1000, self.schedule_arming)
 
-    def _arm(self, profile: Profile, side: Side) -> ArmedEntry | None:
-        """Size, sign and frame the entry at the current prices, or None when it cannot be made
-        here (no plan, no price, a stale price, a refused check: the full builder says why)."""
+    def _inputs(self, profile: Profile, side: Side) -> ArmInputs | None:
+        """What an entry is armed from, or None when something is missing or the price is stale
+        (the full builder then says why)."""
         session = self.session
-        ws = session.ws
         symbol = profile.symbol
         path = self._entry_path(profile, side)
+        ws = session.ws
         book, mark = session.books.get(symbol), session.tracker.marks.get(symbol)
         if path is None or ws is None or book is None or mark is None \
                 or (session.price_age_s(symbol) or 0.0) > STALE_PRICE_S:
             return None
-        sized = path.plan.size(book[0], book[1], mark)
-        if sized is None:
-            return None
-        timestamp = session.clock.now_ms()
-        if session.limiter.refuse_order(timestamp, sized.notional) is not None:
-            return None   # caps before signing; the keypress checks them again and says why
-        return arm(path, book, mark, sized, self._client_ids.next(), ws.ids.next(), timestamp,
-                   ws.frames.logged_on)
+        return ArmInputs(path, book, mark, ws.frames.logged_on, ws)
+
+    def _arm(self, inputs: ArmInputs, sized: SizedEntry, now_ms: int) -> ArmedEntry:
+        """Sign and frame ``sized`` with a new client id and request id (caps already checked)."""
+        return arm(inputs, sized, self._client_ids.next(), inputs.ws.ids.next(), now_ms)
 
     async def execute(self, command: Command, profile: Profile) -> None:
         """Run one command to its end, emitting exactly one terminal event for it."""
@@ -318,29 +319,22 @@ class Dispatcher:
         """This keypress's entry, the caps checked: the armed one when its inputs are unchanged,
         else armed now. None: the full builder decides (no plan, no price, a stale price, a failed
         filter check). Raises ``CommandRefused`` when a cap refuses it."""
-        session = self.session
-        symbol = profile.symbol
         armed = self._armed.pop(side, None)
-        path = self._entry_path(profile, side)
-        ws = session.ws
-        book, mark = session.books.get(symbol), session.tracker.marks.get(symbol)
-        if path is None or ws is None or book is None or mark is None \
-                or (session.price_age_s(symbol) or 0.0) > STALE_PRICE_S:
+        inputs = self._inputs(profile, side)
+        if inputs is None:
             return None
-        now_ms = session.clock.now_ms()
-        if armed is not None and armed.matches(path, book, mark, ws.frames.logged_on, self._max_age_ms):
+        if armed is not None and armed.matches(inputs, self._max_age_ms):
             sized = armed.sized
         else:
-            armed, sized = None, path.plan.size(book[0], book[1], mark)
+            armed, sized = None, inputs.path.plan.size(inputs.book[0], inputs.book[1], inputs.mark)
             if sized is None:
                 return None
+        session = self.session
+        now_ms = session.clock.now_ms()
         refusal = session.limiter.refuse_order(now_ms, sized.notional)
         if refusal is not None:
             raise CommandRefused(refusal)
-        if armed is None:
-            armed = arm(path, book, mark, sized, self._client_ids.next(), ws.ids.next(), now_ms,
-                        ws.frames.logged_on)
-        return armed
+        return armed if armed is not None else self._arm(inputs, sized, now_ms)
 
     async def _entry_slow(self, command: Command, profile: Profile, side: Side) -> None:
         """The full builder: every check with its sentence (a refused entry, a stale price, or an
