@@ -286,6 +286,9 @@ class WsApi:
                     pending = self._pending.get(str(parsed.id))
                     if pending is not None and not pending.future.done():
                         pending.future.set_result((parsed, received_ns))
+                        # Let the waiting caller (an order's answer) run before this reader reads
+                        # on: its wake-up is already queued, this yield queues the reader after it.
+                        await asyncio.sleep(0)
                         continue
                 if self.on_unsolicited is not None:
                     self.on_unsolicited(parsed)
