@@ -160,3 +160,21 @@ def test_switching_profile_arms_the_new_one(sim: SimControl, run_engine) -> None
     assert used is not None and used.request.symbol == "ETHUSDT"
     fill = log.wait_type(OrderFilled)
     assert fill.symbol == "ETHUSDT" and fill.client_order_id == used.request.client_order_id
+
+
+def test_keeping_the_path_warm_sends_and_consumes_nothing(sim: SimControl, run_engine) -> None:
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, recv_window_ms=5000))
+    log.wait_until(lambda: armed(engine, Side.BUY) is not None)
+    dispatcher, session = engine.dispatcher, engine.session
+    assert dispatcher is not None and session is not None
+
+    async def warm_many() -> tuple[ArmedEntry | None, ArmedEntry | None, int]:
+        before = dispatcher._armed.get(Side.BUY)
+        sent_before = len(session.limiter._sent)
+        for _ in range(50):
+            dispatcher._keep_warm()
+        return before, dispatcher._armed.get(Side.BUY), len(session.limiter._sent) - sent_before
+
+    before, after, counted = on_loop(engine, warm_many())
+    assert before is not None and after is before and counted == 0
+    assert order_count(sim.state()) == 0
