@@ -132,3 +132,37 @@ def test_check_reports_online_facts_and_profiles(sim: SimControl, setup: dict[st
     assert "FAIL  profile tiny" in out and "minimum" in out
     assert result.returncode == 1  # the tiny profile cannot trade
     assert order_count(sim.state()) == 0
+
+
+def test_run_console_takes_send_over_its_control_socket(sim: SimControl, setup: dict[str, Path]) -> None:
+    """Headless users bind `traytrader send buy` to a window-manager shortcut: the console app
+    answers it with the command's own outcome, and its own output shows the same."""
+    socket_path = setup["home"] / "run" / "control.sock"
+    env = dict(os.environ, HOME=str(setup["home"]), XDG_CONFIG_HOME=str(setup["home"] / "cfg"),
+               XDG_DATA_HOME=str(setup["home"] / "data"), XDG_STATE_HOME=str(setup["home"] / "state"))
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    app = subprocess.Popen([sys.executable, "-m", "traytrader", "run", "--console", *common(setup),
+                            "--socket", str(socket_path)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env, cwd="/work/main")
+    assert app.stdout is not None and app.stdin is not None
+    try:
+        for line in app.stdout:   # the socket is up before warm-up starts; READY means orders go
+            if line.startswith("STATE") and "ready" in line:
+                break
+        bought = traytrader(setup, "send", "buy", "--socket", str(socket_path))
+        assert bought.returncode == 0, bought.stdout + bought.stderr
+        assert bought.stdout.startswith("Bought ") and "BTCUSDT" in bought.stdout
+        status = traytrader(setup, "send", "status", "--socket", str(socket_path))
+        assert status.returncode == 0 and "state=ready" in status.stdout and "entry=" in status.stdout
+        unknown = traytrader(setup, "send", "profile", "nope", "--socket", str(socket_path))
+        assert unknown.returncode != 0 and "nope" in unknown.stdout + unknown.stderr
+        closed = traytrader(setup, "send", "close", "--socket", str(socket_path))
+        assert closed.returncode == 0 and closed.stdout.startswith("Sold "), closed.stdout
+    finally:
+        out, err = app.communicate("quit\n", timeout=30)
+    assert app.returncode == 0, err
+    assert "FILL    Bought" in out and "FILL    Sold" in out   # the console shows what send did
+    assert order_count(sim.state()) == 2
+    assert not socket_path.exists()   # removed on the way out

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -17,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--console", action="store_true", help="the console front end even with a display")
     parser.add_argument("--profile", help="profile to start with (default: the config's default profile)")
     parser.add_argument("--journal", metavar="PATH", help="journal file (default: the usual one)")
+    parser.add_argument("--socket", metavar="PATH",
+                        help="control socket for `traytrader send` (default: the per-user runtime dir)")
     add_config_option(parser)
     add_password_options(parser)
     parser.set_defaults(func=handler)
@@ -54,4 +58,6 @@ def run_console_mode(config: object, args: argparse.Namespace) -> int:
     credentials = unlock_credentials(args, config)
     engine = Engine(config, credentials, journal_path=args.journal or str(paths.journal_path()),
                     active_profile=profile)
-    return run_console(engine, config, stdin=sys.stdin, stdout=sys.stdout)
+    socket_path = Path(args.socket) if getattr(args, "socket", None) else paths.control_socket_path()
+    return run_console(engine, config, stdin=sys.stdin, stdout=sys.stdout,
+                       socket_path=socket_path if hasattr(socket, "AF_UNIX") else None)

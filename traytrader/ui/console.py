@@ -4,13 +4,20 @@ What headless users, scripts and the end-to-end tests run (``traytrader run --co
 only the engine handle (``engine/api.py``): commands go in with ``submit``, every event comes back
 as a line tagged ``FILL``, ``ACCEPT``, ``REJECT``, ``DONE``, ``POS``, ``STOP``, ``STOPPED``,
 ``SAFETY``, ``STATE`` or ``NOTICE``. End of input (Ctrl+D, or a closed pipe) quits like ``quit``.
+
+With a control socket, ``traytrader send buy`` from another terminal or a window-manager shortcut
+reaches the same engine: commands from the socket and from the input line up one at a time, and
+the sender gets the command's own answer.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
+from pathlib import Path
 from typing import TextIO
 
+from traytrader.core.errors import ConfigError
 from traytrader.core.models import AppConfig
 from traytrader.engine.api import (
     Command,
@@ -30,6 +37,9 @@ from traytrader.engine.api import (
     StopMoved,
     StoppedOut,
 )
+from traytrader.ui.app import COMMAND_FOR
+from traytrader.ui.control_socket import ControlServer, format_reply
+from traytrader.ui.menu_model import Action
 
 TAGS: tuple[tuple[type[Event], str], ...] = (
     (OrderFilled, "FILL"), (OrderAccepted, "ACCEPT"), (CommandRejected, "REJECT"), (CommandDone, "DONE"),
@@ -104,11 +114,14 @@ def parse_line(line: str) -> Command | str | None:
     return Command(kind, source="console")
 
 
-def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdout: TextIO) -> int:
-    """Run ``engine`` with a line-based front end until ``quit`` or end of input; returns 0."""
+def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdout: TextIO,
+                socket_path: Path | None = None) -> int:
+    """Run ``engine`` with a line-based front end until ``quit`` or end of input; returns 0.
+    ``socket_path``: also take commands from ``traytrader send`` there (when it is free)."""
     lock = threading.Lock()
     settled = threading.Condition(lock)
     pending = [0]            # commands submitted and not yet answered
+    replies: list[queue.Queue[Event]] = []   # socket senders waiting for their command's answer
     started = threading.Event()
 
     def write_locked(text: str) -> None:
@@ -127,12 +140,38 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
             write_locked(format_event(event))
             if isinstance(event, TERMINAL):
                 pending[0] = max(0, pending[0] - 1)
+                if replies and pending[0] == 0:
+                    replies.pop(0).put(event)
                 settled.notify_all()
         if isinstance(event, StateChanged) and event.state in STARTED_STATES:
             started.set()
 
+    def socket_request(action: Action | None, argument: str) -> str:
+        """A ``traytrader send`` request (on the socket's connection thread): its command's answer."""
+        if action is None:
+            return format_reply(True, format_status(engine.status()).removeprefix("STATUS").strip())
+        reply: queue.Queue[Event] = queue.Queue(maxsize=1)
+        with lock:
+            if not settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S):
+                return format_reply(False, "The previous command is still unanswered; nothing was sent.")
+            pending[0] = 1
+            replies.append(reply)
+        engine.submit(Command(COMMAND_FOR[action], argument, source="socket"))
+        try:
+            event = reply.get(timeout=SETTLE_TIMEOUT_S)
+        except queue.Empty:
+            return format_reply(False, "No answer yet; the console shows the outcome.", refused=False)
+        return format_reply(not isinstance(event, CommandRejected), event.text)
+
     engine.subscribe(on_event)
     write(f"NOTICE  traytrader console ({config.exchange.environment.value}); {HELP}")
+    control = None
+    if socket_path is not None:
+        try:
+            control = ControlServer(socket_path, socket_request).start()
+            write(f"NOTICE  `traytrader send buy --socket {socket_path}` works from another terminal too.")
+        except (ConfigError, OSError) as exc:
+            write(f"NOTICE  no control socket for `traytrader send`: {exc}")
     engine.start()
     # Scripts pipe commands in at once: hold them until warm-up is over, else they are refused.
     started.wait(START_TIMEOUT_S)
@@ -164,5 +203,7 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
     except KeyboardInterrupt:
         pass
     finally:
+        if control is not None:
+            control.stop()
         engine.stop(timeout=2.0)
     return 0
