@@ -94,7 +94,7 @@ def handler(args: argparse.Namespace) -> int:
         (demo_dir / "config.toml").write_text(_config_note(sim.rest_url), encoding="utf-8")
         journal = demo_dir / "journal.sqlite3"
         if args.console or not has_display():
-            return _run_console(config, journal)
+            return _run_console(config, journal, _socket_path(args.socket, demo_dir))
         return _run_tray(config, journal, _socket_path(args.socket, demo_dir), args, sim.rest_url)
     finally:
         sim.stop()
@@ -112,14 +112,14 @@ def _config_note(rest_url: str) -> str:
             + example_config_text())
 
 
-def _run_console(config: AppConfig, journal: Path) -> int:
+def _run_console(config: AppConfig, journal: Path, socket_path: Path) -> int:
     from traytrader.engine.handle import Engine
     from traytrader.ui.console import run_console
 
     print(banner(config.exchange.rest_url, None), flush=True)
     engine = Engine(config, demo_credentials(), journal_path=journal,
                     active_profile=config.default_profile or config.profiles[0].name)
-    return run_console(engine, config, stdin=sys.stdin, stdout=sys.stdout)
+    return run_console(engine, config, stdin=sys.stdin, stdout=sys.stdout, socket_path=socket_path)
 
 
 def _run_tray(config: AppConfig, journal: Path, socket_path: Path, args: argparse.Namespace,
