@@ -94,7 +94,9 @@ def handler(args: argparse.Namespace) -> int:
         (demo_dir / "config.toml").write_text(_config_note(sim.rest_url), encoding="utf-8")
         journal = demo_dir / "journal.sqlite3"
         if args.console or not has_display():
-            return _run_console(config, journal, _socket_path(args.socket, demo_dir))
+            # The console demo writes nothing of the user's: its socket lives in the demo's directory.
+            socket_path = Path(args.socket) if args.socket else demo_dir / "control.sock"
+            return _run_console(config, journal, socket_path)
         return _run_tray(config, journal, _socket_path(args.socket, demo_dir), args, sim.rest_url)
     finally:
         sim.stop()
