@@ -50,9 +50,8 @@ notional_usdt = 1
     }
 
 
-def traytrader(
-    setup: dict[str, Path], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def cli_env(setup: dict[str, Path]) -> dict[str, str]:
+    """The user's directories in the test's temporary home, and no display (the console)."""
     env = dict(
         os.environ,
         HOME=str(setup["home"]),
@@ -62,6 +61,13 @@ def traytrader(
     )
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
+    return env
+
+
+def traytrader(
+    setup: dict[str, Path], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = cli_env(setup)
     return subprocess.run(
         [sys.executable, "-m", "traytrader", *args],
         capture_output=True,
@@ -138,10 +144,7 @@ def test_run_console_takes_send_over_its_control_socket(sim: SimControl, setup: 
     """Headless users bind `traytrader send buy` to a window-manager shortcut: the console app
     answers it with the command's own outcome, and its own output shows the same."""
     socket_path = setup["home"] / "run" / "control.sock"
-    env = dict(os.environ, HOME=str(setup["home"]), XDG_CONFIG_HOME=str(setup["home"] / "cfg"),
-               XDG_DATA_HOME=str(setup["home"] / "data"), XDG_STATE_HOME=str(setup["home"] / "state"))
-    env.pop("DISPLAY", None)
-    env.pop("WAYLAND_DISPLAY", None)
+    env = cli_env(setup)
     app = subprocess.Popen([sys.executable, "-m", "traytrader", "run", "--console", *common(setup),
                             "--socket", str(socket_path)],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
