@@ -65,37 +65,26 @@ def poll(condition: Callable[[], bool], timeout: float, action: Callable[[], obj
     return condition()
 
 
+def start_engine(rest_url: str, ws_api_url: str, stream_url: str, tmp_path: Path) -> tuple[Engine, Recorder]:
+    """A started engine (one 200 USDT BTCUSDT profile, demo HMAC key) on these URLs, and its events."""
+    exchange = ExchangeSettings(Environment.SIM, "demo", rest_url, ws_api_url, stream_url,
+                                recv_window_ms=1000, request_timeout_ms=1000)
+    config = AppConfig("<fuzz>", exchange, HotkeySettings(), SafetySettings(cooldown_ms=0), AslSettings(),
+                       (Profile("btc", SYMBOL, 5, notional_usdt=Decimal("200")),), "btc")
+    engine = Engine(config, ApiCredentials("demo", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET),
+                    journal_path=tmp_path / "journal.sqlite3")
+    recorder = Recorder()
+    engine.subscribe(recorder)
+    engine.start()
+    return engine, recorder
+
+
 class World:
     def __init__(self, tmp_path: Path) -> None:
         self.sim = SimControl(SimOptions(seed=11))
         self.fuzz = FuzzStreamServer().start()
-        exchange = ExchangeSettings(
-            Environment.SIM,
-            "demo",
-            self.sim.rest_url,
-            self.sim.ws_api_url,
-            self.fuzz.url,
-            recv_window_ms=1000,
-            request_timeout_ms=1000,
-        )
-        profile = Profile("btc", SYMBOL, 5, notional_usdt=Decimal("200"))
-        config = AppConfig(
-            "<fuzz>",
-            exchange,
-            HotkeySettings(),
-            SafetySettings(cooldown_ms=0),
-            AslSettings(),
-            (profile,),
-            "btc",
-        )
-        self.engine = Engine(
-            config,
-            ApiCredentials("demo", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET),
-            journal_path=tmp_path / "journal.sqlite3",
-        )
-        self.recorder = Recorder()
-        self.engine.subscribe(self.recorder)
-        self.engine.start()
+        self.engine, self.recorder = start_engine(self.sim.rest_url, self.sim.ws_api_url, self.fuzz.url,
+                                                  tmp_path)
         ready = self.recorder.wait(
             lambda e: isinstance(e, StateChanged) and e.state in (EngineState.READY, EngineState.ERROR), 20
         )
@@ -314,32 +303,8 @@ class RestFuzzWorld:
         self.queue = queue
         self.sim = SimControl(SimOptions(seed=12))
         self.proxy = RewritingRestProxy(self.sim.rest_url, _garbler(queue)).start()
-        exchange = ExchangeSettings(
-            Environment.SIM,
-            "demo",
-            self.proxy.url,
-            self.sim.ws_api_url,
-            self.sim.stream_url,
-            recv_window_ms=1000,
-            request_timeout_ms=1000,
-        )
-        config = AppConfig(
-            "<fuzz>",
-            exchange,
-            HotkeySettings(),
-            SafetySettings(cooldown_ms=0),
-            AslSettings(),
-            (Profile("btc", SYMBOL, 5, notional_usdt=Decimal("200")),),
-            "btc",
-        )
-        self.engine = Engine(
-            config,
-            ApiCredentials("demo", KeyType.HMAC, DEMO_API_KEY, DEMO_SECRET),
-            journal_path=tmp_path / "journal.sqlite3",
-        )
-        self.recorder = Recorder()
-        self.engine.subscribe(self.recorder)
-        self.engine.start()
+        self.engine, self.recorder = start_engine(self.proxy.url, self.sim.ws_api_url, self.sim.stream_url,
+                                                  tmp_path)
 
     def settled(self, timeout: float = 30) -> Any:
         return self.recorder.wait(
