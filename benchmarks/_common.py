@@ -11,10 +11,12 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from traytrader.core.models import (
     ApiCredentials,
@@ -89,3 +91,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median_p99(values: Sequence[float]) -> tuple[float, float]:
     return statistics.median(values), percentile(values, 99)
+
+
+def wait_until_ready(engine: Any, timeout_s: float = 20.0) -> None:
+    """Block until ``engine`` (an ``EngineHandle``) is READY; exit the benchmark if it never is."""
+    deadline = time.monotonic() + timeout_s
+    while engine.status().state.value != "ready":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"engine not ready: {engine.status()}")
+        time.sleep(0.01)

@@ -35,7 +35,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import SimProcess, credentials, median_p99, sim_config
+from benchmarks._common import SimProcess, credentials, median_p99, sim_config, wait_until_ready
 from traytrader.core.models import AppConfig, AslSettings, Profile, SafetySettings
 from traytrader.engine.api import Command, CommandKind, CommandRejected, Event, OrderFilled
 from traytrader.sim import DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY_PEM, DEMO_SECRET
@@ -119,11 +119,7 @@ def bench_traytrader(
 
     engine.subscribe(on_event)
     engine.start()
-    deadline = time.monotonic() + 20
-    while engine.status().state.value != "ready":
-        if time.monotonic() > deadline:
-            raise SystemExit(f"engine not ready: {engine.status()}")
-        time.sleep(0.01)
+    wait_until_ready(engine)
     out: dict[str, list[float]] = {
         "to_wire_loop": [],
         "rtt_loop": [],

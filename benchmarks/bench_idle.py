@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_engine import SimProcess, config_for, credentials
+from bench_engine import SimProcess, config_for, credentials, wait_until_ready
 
 from traytrader.core.models import AslSettings
 from traytrader.engine.handle import Engine
@@ -46,11 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         journal = Path(tempfile.mkdtemp(prefix="tt-idle-")) / "journal.sqlite3"
         engine = Engine(config, credentials(False), journal_path=journal)
         engine.start()
-        deadline = time.monotonic() + 20
-        while engine.status().state.value != "ready":
-            if time.monotonic() > deadline:
-                raise SystemExit(f"engine not ready: {engine.status()}")
-            time.sleep(0.05)
+        wait_until_ready(engine)
         time.sleep(2)  # let warm-up work settle
         samples, rss = [], []
         for _ in range(args.seconds):

@@ -35,9 +35,6 @@ class _Counter:
     def current(self, now_ms: int) -> int:
         return self.count if now_ms // self.window_ms * self.window_ms == self.window_start_ms else 0
 
-    def reserve(self) -> int:
-        return self.headroom
-
 
 @dataclass(frozen=True)
 class Hold:
