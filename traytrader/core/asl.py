@@ -41,6 +41,9 @@ with ``enabled = false`` the ladder protects nothing, and only cleans up after a
   before a recovery are stale and ignored. Binance does not report how far a trailing stop has
   trailed, so an adopted one is estimated from the mark at recovery (conservative).
 
+The vocabulary (inputs, outputs) is ``core/asl_io.py``, the phase and stop tables
+``core/asl_table.py``, the wording ``core/asl_words.py``; they are re-exported here.
+
 Phases, derived after each input and checked against ``TRANSITIONS``: every input is valid in every
 phase and is always applied; one that leads somewhere the table does not expect also asks for a fresh
 snapshot of the open stops (reconciliation), and ``Ladder.unexpected`` says what happened::
@@ -57,287 +60,54 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
-from enum import StrEnum
 
+from traytrader.core.asl_io import *  # noqa: F403  (the ladder's vocabulary, re-exported)
+from traytrader.core.asl_io import (
+    ASL_ID_PREFIX,
+    UNKNOWN_ORDER,
+    WOULD_TRIGGER,
+    AlgoStatus,
+    AlgoUpdate,
+    AslAction,
+    AslInput,
+    CancelResult,
+    CancelStop,
+    ClosePosition,
+    CloseResult,
+    ExistingStop,
+    MarkPrice,
+    NoticeKind,
+    Notify,
+    OpenStops,
+    Outcome,
+    PlaceResult,
+    PlaceStop,
+    PositionUpdate,
+    QueryStops,
+    Recover,
+    StopSpec,
+    StopStyle,
+    Tick,
+    validate,
+)
+from traytrader.core.asl_table import TRANSITIONS, StopPhase
+from traytrader.core.asl_words import pct_text as _pct
+from traytrader.core.asl_words import price_text as _price
 from traytrader.core.decimals import Direction, format_decimal, round_to_tick
 from traytrader.core.models import AslSettings, PositionSide, Side
 from traytrader.core.orders import base36
 
-ASL_ID_PREFIX = "ttasl"
 # Retry delays after a failed placement, ms; the last one repeats (weight of algoOrder.place is 0).
 RETRY_BACKOFF_MS = (250, 500, 1000, 2000, 5000)
-# Binance codes the ladder reacts to (notes 3.4, 9): as of 2025-12-09, algo orders.
-WOULD_TRIGGER = -2021
-UNKNOWN_ORDER = (-2011, -2013)
 _TOMBSTONES = 256
 _CB_STEP = Decimal("0.01")  # callbackRate precision is undocumented; two decimals (notes section 4)
 _HUNDRED = Decimal(100)
-_ZERO = Decimal(0)
 _ID_RE = re.compile(rf"^{ASL_ID_PREFIX}-([hkts])(\d+)-")
 _LABELS = {"h": "hard", "k": "held", "t": "trailing", "s": "safety"}
 _CODES = {label: code for code, label in _LABELS.items()}
-
-
-class StopPhase(StrEnum):
-    IDLE = "idle"                      # nothing to protect (retired stops may still be cancelling)
-    PLACING = "placing"                # position, no confirmed stop, a placement in flight
-    UNPROTECTED = "unprotected"        # position, no confirmed stop, waiting for a retry
-    PROTECTED = "protected"            # one confirmed stop, nothing in flight
-    REPLACING = "replacing"            # confirmed stop, a replacement in flight
-    CANCELLING_OLD = "cancelling_old"  # replacement confirmed, the old one's cancel outstanding
-    CLOSING = "closing"                # safety stop would trigger: reduce-only market close in flight
-
-
-class AlgoStatus(StrEnum):
-    """``ALGO_UPDATE.o.X`` (notes 3.3)."""
-
-    NEW = "NEW"
-    TRIGGERING = "TRIGGERING"
-    TRIGGERED = "TRIGGERED"
-    FINISHED = "FINISHED"
-    CANCELED = "CANCELED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-
-
-class Outcome(StrEnum):
-    CONFIRMED = "confirmed"
-    REJECTED = "rejected"   # the exchange answered with an error ``code``
-    UNKNOWN = "unknown"     # sent, no answer: may or may not have happened
-
-
-class StopStyle(StrEnum):
-    STOP_MARKET = "STOP_MARKET"
-    TRAILING = "TRAILING_STOP_MARKET"
-
-
-class NoticeKind(StrEnum):
-    STOP_MOVED = "stop_moved"
-    STOPPED_OUT = "stopped_out"
-    SAFETY = "safety"
-    WARNING = "warning"
-
-
-# --- inputs -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PositionUpdate:
-    """Signed ``quantity`` (> 0 long, < 0 short, 0 closed). ``ours``: opened by traytrader."""
-
-    quantity: Decimal
-    entry_price: Decimal
-    now_ms: int
-    ours: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class MarkPrice:
-    price: Decimal
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class AlgoUpdate:
-    client_algo_id: str
-    status: AlgoStatus
-    now_ms: int
-    avg_price: Decimal = _ZERO   # ``ap``
-    filled_qty: Decimal = _ZERO  # ``aq``
-    reason: str = ""             # ``rm``
-
-
-@dataclass(frozen=True, slots=True)
-class _AlgoResult:
-    """How a request about one of our algo orders ended; ``code`` is set when REJECTED."""
-
-    client_algo_id: str
-    outcome: Outcome
-    now_ms: int
-    code: int | None = None
-    message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceResult(_AlgoResult):
-    """The answer to ``algoOrder.place``."""
-
-
-@dataclass(frozen=True, slots=True)
-class CancelResult(_AlgoResult):
-    """The answer to ``algoOrder.cancel``."""
-
-
-@dataclass(frozen=True, slots=True)
-class CloseResult:
-    outcome: Outcome
-    now_ms: int
-    code: int | None = None
-    message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ExistingStop:
-    """One of our open algo orders as the exchange lists it (``openAlgoOrders``)."""
-
-    client_algo_id: str
-    side: Side
-    style: StopStyle
-    quantity: Decimal
-    trigger_price: Decimal | None = None
-    callback_pct: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OpenStops:
-    """Our open stops for this ladder, from a query sent at ``requested_ms``."""
-
-    stops: tuple[ExistingStop, ...]
-    requested_ms: int
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Recover:
-    """Start or reconnect: the position and our open stops as the exchange reports them."""
-
-    quantity: Decimal
-    entry_price: Decimal
-    mark_price: Decimal | None
-    stops: tuple[ExistingStop, ...]
-    now_ms: int
-    ours: bool = False
-    # clientAlgoId -> the most favourable mark a trailing stop of ours had tracked, as persisted
-    # (journal) by the run that placed it: an adopted trailing stop is never underestimated.
-    extremes: Mapping[str, Decimal] = field(default_factory=dict)
-
-
-AslInput = (PositionUpdate | MarkPrice | AlgoUpdate | PlaceResult | CancelResult | CloseResult
-            | OpenStops | Tick | Recover)
-
-
-# --- outputs ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StopSpec:
-    """Everything ``core.orders.build_stop_order`` needs. ``quantity`` is unsigned."""
-
-    symbol: str
-    position_side: PositionSide
-    side: Side
-    style: StopStyle
-    quantity: Decimal
-    client_algo_id: str
-    tier: int                          # -1 safety, 0 hard, k trailing tier k (or held at tier k)
-    label: str                         # hard, trailing, held, safety
-    trigger_price: Decimal | None = None
-    callback_pct: Decimal | None = None
-
-    @property
-    def position_qty(self) -> Decimal:
-        """The signed position this stop protects (what ``build_stop_order`` takes)."""
-        return self.quantity if self.side is Side.SELL else -self.quantity
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceStop:
-    spec: StopSpec
-
-
-@dataclass(frozen=True, slots=True)
-class CancelStop:
-    symbol: str
-    client_algo_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class QueryStops:
-    symbol: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClosePosition:
-    symbol: str
-    position_side: PositionSide
-    quantity: Decimal  # unsigned
-
-
-@dataclass(frozen=True, slots=True)
-class Notify:
-    text: str
-    kind: NoticeKind
-    tier: int = 0
-    style: StopStyle = StopStyle.STOP_MARKET
-    trigger_price: Decimal | None = None
-    callback_pct: Decimal | None = None
-    exit_price: Decimal | None = None
-
-
-AslAction = PlaceStop | CancelStop | QueryStops | ClosePosition | Notify
-
-
-# --- the transition table -----------------------------------------------------------------------
-
-_P = StopPhase
-_ANY = frozenset(StopPhase)
-_PLAN_FROM = {  # what the plan step alone can reach from each phase (mark prices, ticks)
-    _P.IDLE: {_P.IDLE},
-    _P.PLACING: {_P.PLACING},
-    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING},
-    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING},
-    _P.REPLACING: {_P.REPLACING},
-    _P.CANCELLING_OLD: {_P.CANCELLING_OLD},
-    _P.CLOSING: {_P.CLOSING},
-}
-_OUTCOME_FROM = {  # a confirmation, a loss or a rejection (results, ALGO_UPDATEs, snapshots)
-    _P.IDLE: {_P.IDLE},
-    _P.PLACING: {_P.PLACING, _P.UNPROTECTED, _P.PROTECTED, _P.REPLACING, _P.CANCELLING_OLD},
-    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING},
-    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING, _P.UNPROTECTED, _P.PLACING},
-    _P.REPLACING: {_P.REPLACING, _P.CANCELLING_OLD, _P.PROTECTED, _P.PLACING, _P.UNPROTECTED},
-    _P.CANCELLING_OLD: {_P.CANCELLING_OLD, _P.PROTECTED, _P.REPLACING, _P.PLACING, _P.UNPROTECTED},
-    _P.CLOSING: {_P.CLOSING},
-}
-_SNAPSHOT_FROM = {  # as outcomes, plus an unknown stop of ours turning up (adopted or cancelled)
-    **_OUTCOME_FROM,
-    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING, _P.PROTECTED, _P.REPLACING, _P.CANCELLING_OLD},
-    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING, _P.UNPROTECTED, _P.PLACING, _P.CANCELLING_OLD},
-}
-_POSITION_FROM = {  # open, resize, reverse, close
-    _P.IDLE: {_P.IDLE, _P.PLACING},
-    _P.PLACING: {_P.PLACING, _P.IDLE},
-    _P.UNPROTECTED: {_P.UNPROTECTED, _P.PLACING, _P.IDLE},
-    _P.PROTECTED: {_P.PROTECTED, _P.REPLACING, _P.PLACING, _P.IDLE},
-    _P.REPLACING: {_P.REPLACING, _P.PLACING, _P.IDLE},
-    _P.CANCELLING_OLD: {_P.CANCELLING_OLD, _P.PLACING, _P.IDLE},
-    _P.CLOSING: {_P.CLOSING, _P.PLACING, _P.IDLE},
-}
-
-# (phase, input type) -> phases the ladder may be in afterwards.
-TRANSITIONS: dict[tuple[StopPhase, type], frozenset[StopPhase]] = {}
-for _phase in StopPhase:
-    TRANSITIONS[(_phase, MarkPrice)] = frozenset(_PLAN_FROM[_phase])
-    TRANSITIONS[(_phase, Tick)] = frozenset(_PLAN_FROM[_phase])
-    TRANSITIONS[(_phase, PositionUpdate)] = frozenset(_POSITION_FROM[_phase])
-    TRANSITIONS[(_phase, Recover)] = _ANY
-    for _kind in (PlaceResult, AlgoUpdate, CancelResult):
-        TRANSITIONS[(_phase, _kind)] = frozenset(_OUTCOME_FROM[_phase])
-    TRANSITIONS[(_phase, OpenStops)] = frozenset(_SNAPSHOT_FROM[_phase])
-    TRANSITIONS[(_phase, CloseResult)] = frozenset(_PLAN_FROM[_phase])
-# Only a placement result can start a close (safety stop refused with -2021); a failed close
-# resumes the watchdog.
-for _phase in (_P.PLACING, _P.REPLACING):
-    TRANSITIONS[(_phase, PlaceResult)] = TRANSITIONS[(_phase, PlaceResult)] | {_P.CLOSING}
-TRANSITIONS[(_P.CLOSING, CloseResult)] = frozenset({_P.CLOSING, _P.UNPROTECTED, _P.PLACING})
+_ZERO = Decimal(0)
 
 
 # --- the ladder ---------------------------------------------------------------------------------
@@ -445,7 +215,7 @@ class Ladder:
         an input that is not one (a price that is not a price), changing nothing."""
         if (self.phase, type(event)) not in TRANSITIONS:
             raise ValueError(f"{type(event).__name__} is not an input of the ladder.")
-        _validate(event)
+        validate(event)
         allowed = TRANSITIONS[(self.phase, type(event))]
         out: list[AslAction] = []
         self._dispatch(event, out)
@@ -885,17 +655,6 @@ class Ladder:
 # --- small pure helpers ---------------------------------------------------------------------------
 
 
-def _validate(event: AslInput) -> None:
-    match event:
-        case MarkPrice(price=price) if not (price.is_finite() and price > 0):
-            raise ValueError(f"A mark price of {price} is not a price.")
-        case PositionUpdate(quantity=qty, entry_price=entry) | Recover(quantity=qty, entry_price=entry) \
-                if not qty.is_finite() or (qty != 0 and not (entry.is_finite() and entry > 0)):
-            raise ValueError(f"A position of {qty} at {entry} is not a position.")
-        case Recover(mark_price=mark) if mark is not None and not (mark.is_finite() and mark > 0):
-            raise ValueError(f"A mark price of {mark} is not a price.")
-
-
 def _sign(value: Decimal) -> int:
     return (value > 0) - (value < 0)
 
@@ -906,15 +665,3 @@ def _favourable(direction: int, a: Decimal, b: Decimal) -> Decimal:
 
 def _trail(extreme: Decimal, direction: int, callback_pct: Decimal) -> Decimal:
     return extreme * (1 - direction * callback_pct / _HUNDRED)
-
-
-def _price(value: Decimal | None) -> str:
-    """``98000.00`` → ``98,000``; ``104523.1`` → ``104,523.1``."""
-    if value is None:
-        return "?"
-    whole, _, fraction = format_decimal(value).partition(".")
-    return f"{int(whole):,}" + (f".{fraction}" if fraction else "")
-
-
-def _pct(value: Decimal | None) -> str:
-    return "?" if value is None else f"{format_decimal(value)}%"

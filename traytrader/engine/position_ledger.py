@@ -86,6 +86,7 @@ class PositionLedger:
     base_ms: int = 0                     # its transaction time (0: none yet)
     pending: list[_Part] = field(default_factory=list)   # fills not inside ``base`` yet
     credits: list[_Part] = field(default_factory=list)   # trades inside ``base`` not reported yet
+    snapshot_ms: int = 0                 # a snapshot's last change: fills up to then are inside it
 
     def view(self) -> tuple[Decimal, Decimal]:
         """The amount and entry price to show: ``base`` with the pending fills on top."""
@@ -117,6 +118,7 @@ class PositionLedger:
         if change:
             self.credits.append(_Part(change, at_ms))
         self.base, self.base_entry, self.base_ms = amount, entry, at_ms
+        self.snapshot_ms = 0
 
     def fill(self, delta: Decimal, price: Decimal, at_ms: int) -> bool:
         """Apply a signed fill delta first reported now; True when it moved the shown amount
@@ -125,16 +127,21 @@ class PositionLedger:
             return False
         if at_ms and self.base_ms and at_ms < self.base_ms:
             return False                    # older than the last absolute: inside it
+        if at_ms and self.snapshot_ms and at_ms <= self.snapshot_ms:
+            return False                    # the snapshot's last change was this fill or later
         rest = _consume(self.credits, delta, at_ms)
         if rest == 0:
             return False
         self.pending.append(_Part(rest, at_ms, price))
         return True
 
-    def reset(self, amount: Decimal, entry: Decimal) -> None:
+    def reset(self, amount: Decimal, entry: Decimal, updated_ms: int = 0) -> None:
         """A snapshot (warm-up or recovery): the amount is the exchange's and includes every fill
-        reported so far. Credits stay: their reports may still come, and must not be added."""
+        reported so far, and every fill up to ``updated_ms`` (the row's ``updateTime``, its last
+        change), even one reported only later (an order's answer lost in the same reconnect):
+        such a report must not count again. Credits stay: their reports may still come."""
         self.base, self.base_entry = amount, entry
+        self.snapshot_ms = max(updated_ms, 0)
         self.pending.clear()
 
 

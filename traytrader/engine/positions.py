@@ -137,11 +137,12 @@ class PositionTracker:
                 if isinstance(row, Mapping) else None
             if valid is None:
                 raise ValueError(f"a malformed position row: {str(row)[:80]}")
-            parsed.append(valid)
+            stamp = row.get("updateTime")
+            parsed.append((*valid, stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0))
         seen = set()
-        for symbol, side, quantity, entry, pnl in parsed:
+        for symbol, side, quantity, entry, pnl, updated_ms in parsed:
             position = self.get(symbol, side)
-            self._ledger(position).reset(quantity, entry)
+            self._ledger(position).reset(quantity, entry, updated_ms)
             position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
             if quantity == 0:
                 position.ours = False
