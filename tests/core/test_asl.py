@@ -552,3 +552,24 @@ def test_disabled_asl_places_nothing():
     lad.handle(asl.MarkPrice(D("100000"), 1000))
     assert lad.handle(asl.PositionUpdate(D("0.01"), D("100000"), 1000)) == []
     assert lad.handle(asl.Tick(5000)) == [] and lad.phase is asl.StopPhase.IDLE
+
+
+def test_the_stop_table_answers_every_status_and_event():
+    """h11's rule: every input is valid in every state; nothing is left undefined."""
+    from traytrader.core.asl_table import STOP_TABLE, StopEvent, StopStatus
+
+    assert set(STOP_TABLE) == {(status, event) for status in StopStatus for event in StopEvent}
+    # A firing stop stays firing whatever else arrives: the exchange is closing the position.
+    assert {STOP_TABLE[(StopStatus.FIRING, event)][0] for event in StopEvent} == {StopStatus.FIRING}
+
+
+def test_an_unexpected_stop_event_is_applied_and_reconciled():
+    lad = ladder()
+    hard = opened(lad, now=1000)
+    confirm(lad, hard, 1010)
+    # A cancel result for a stop we never asked to cancel: ignored; a second ALGO_UPDATE NEW
+    # for a live stop is a duplicate (expected). A CANCEL failure report for a live stop is not.
+    out = lad.handle(asl.CancelResult(hard.client_algo_id, asl.Outcome.REJECTED, 1020, -1000))
+    assert out == [] and lad.unexpected == ""
+    out = lad.handle(asl.AlgoUpdate(hard.client_algo_id, asl.AlgoStatus.TRIGGERING, 1030))
+    assert lad.phase is asl.StopPhase.PROTECTED and lad.unexpected == ""

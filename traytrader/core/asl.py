@@ -92,7 +92,7 @@ from traytrader.core.asl_io import (
     Tick,
     validate,
 )
-from traytrader.core.asl_table import TRANSITIONS, StopPhase
+from traytrader.core.asl_table import EXISTING, STOP_TABLE, TRANSITIONS, StopEvent, StopPhase, StopStatus
 from traytrader.core.asl_words import pct_text as _pct
 from traytrader.core.asl_words import price_text as _price
 from traytrader.core.decimals import Direction, format_decimal, round_to_tick
@@ -121,13 +121,29 @@ class _Stop:
     direction: int
     sent_ms: int
     extreme: Decimal | None = None   # trailing: most favourable mark since placement
-    confirmed: bool = False
+    status: StopStatus = StopStatus.PLACING   # moved only by ``Ladder._step`` (``STOP_TABLE``)
     confirmed_ms: int = 0
-    uncertain: bool = False          # placement outcome unknown: reconciling
-    cancel_sent: bool = False
-    cancel_uncertain: bool = False   # cancel failed or unknown: reconciling
-    firing: bool = False             # TRIGGERING/TRIGGERED: the exchange is closing the position
     retired: bool = False            # position closed or reversed: cancel as soon as possible
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status in EXISTING
+
+    @property
+    def uncertain(self) -> bool:
+        return self.status is StopStatus.UNCERTAIN
+
+    @property
+    def cancel_sent(self) -> bool:
+        return self.status in (StopStatus.CANCELLING, StopStatus.CANCEL_UNCERTAIN)
+
+    @property
+    def cancel_uncertain(self) -> bool:
+        return self.status is StopStatus.CANCEL_UNCERTAIN
+
+    @property
+    def firing(self) -> bool:
+        return self.status is StopStatus.FIRING
 
 
 @dataclass(slots=True)
@@ -171,6 +187,7 @@ class Ladder:
         self.salt = id_salt or base36(zlib.crc32(f"{symbol}/{position_side}".encode()))[:4]
         self.phase = StopPhase.IDLE
         self.unexpected = ""   # set by ``handle`` when an input led somewhere the table does not expect
+        self._reconcile = ""
         self._s = _State()
 
     def configure(self, settings: AslSettings) -> None:
@@ -218,16 +235,17 @@ class Ladder:
         validate(event)
         allowed = TRANSITIONS[(self.phase, type(event))]
         out: list[AslAction] = []
+        self._reconcile = ""
         self._dispatch(event, out)
         self._sweep(out)
         self._plan(event.now_ms, out)
         phase = self._derive_phase()
-        self.unexpected = ""
+        self.unexpected = self._reconcile
         if phase not in allowed:
             self.unexpected = (f"{self.symbol} {self.position_side}: {type(event).__name__} moved the ladder "
                                f"from {self.phase} to {phase}; reconciling with the exchange.")
-            if not any(isinstance(action, QueryStops) for action in out):
-                out.append(QueryStops(self.symbol))
+        if self.unexpected and not any(isinstance(action, QueryStops) for action in out):
+            out.append(QueryStops(self.symbol))
         self.phase = phase
         return out
 
@@ -294,7 +312,7 @@ class Ladder:
         if status is AlgoStatus.NEW:
             self._confirm(stop, event.now_ms, out)
         elif status in (AlgoStatus.TRIGGERING, AlgoStatus.TRIGGERED):
-            stop.firing = stop.confirmed = True
+            self._step(stop, StopEvent.FIRING)
         else:
             if status is AlgoStatus.FINISHED and event.filled_qty > 0:
                 s.settle_until = event.now_ms + self.settings.grace_ms
@@ -321,7 +339,7 @@ class Ladder:
         elif event.outcome is Outcome.REJECTED:
             self._placement_failed(stop, event.now_ms, event.code, event.message, out)
         elif not stop.uncertain:
-            stop.uncertain = True
+            self._step(stop, StopEvent.PLACE_UNKNOWN)
             out.append(QueryStops(self.symbol))
 
     def _on_cancel_result(self, event: CancelResult, out: list[AslAction]) -> None:
@@ -331,7 +349,7 @@ class Ladder:
         if event.outcome is Outcome.CONFIRMED or event.code in UNKNOWN_ORDER:
             self._forget(stop, event.now_ms)
         elif not stop.cancel_uncertain:
-            stop.cancel_uncertain = True
+            self._step(stop, StopEvent.CANCEL_UNKNOWN)
             out.append(QueryStops(self.symbol))
 
     def _on_snapshot(self, event: OpenStops, out: list[AslAction]) -> None:
@@ -343,9 +361,11 @@ class Ladder:
             if cid in listed:
                 if not stop.confirmed:
                     self._confirm(stop, event.now_ms, out)
-                elif stop.cancel_uncertain:
-                    stop.cancel_uncertain = False
+                elif stop.cancel_uncertain:   # still there: cancel it again
+                    self._step(stop, StopEvent.CANCEL_SENT)
                     out.append(CancelStop(self.symbol, cid))
+                else:
+                    self._step(stop, StopEvent.LISTED)
             elif (stop.confirmed and stop.confirmed_ms < event.requested_ms) or (
                     stop.uncertain and stop.sent_ms < event.requested_ms):
                 # Gone without our hearing of it. Only what we knew before the query was sent
@@ -356,7 +376,7 @@ class Ladder:
                 # Ours but unknown (a placement we gave up on, a cancel that did not happen):
                 # adopted like a confirmation, so it protects if it is the best, else is cancelled.
                 orphan = self._adopt(existing, event.now_ms)
-                orphan.confirmed = False
+                orphan.status = StopStatus.PLACING   # as if placed now: confirmed just below
                 self._confirm(orphan, event.now_ms, out)
 
     def _on_recover(self, event: Recover, out: list[AslAction]) -> None:
@@ -407,7 +427,8 @@ class Ladder:
         if stop.confirmed:
             return
         s = self._s
-        stop.confirmed, stop.uncertain, stop.confirmed_ms = True, False, now_ms
+        self._step(stop, StopEvent.CONFIRMED)
+        stop.confirmed_ms = now_ms
         if stop.retired or not s.managed or stop.direction != _sign(s.qty):
             stop.retired = True
             return
@@ -461,9 +482,19 @@ class Ladder:
                 s.unprotected_since = now_ms
 
     def _cancel(self, stop: _Stop, out: list[AslAction]) -> None:
-        if not stop.cancel_sent and not stop.firing:
-            stop.cancel_sent = True
+        """Cancel a stop that exists or may exist (live, or its placement unknown); a firing one
+        is never cancelled, one still being placed is cancelled once it is confirmed."""
+        if stop.status in (StopStatus.LIVE, StopStatus.UNCERTAIN):
+            self._step(stop, StopEvent.CANCEL_SENT)
             out.append(CancelStop(self.symbol, stop.spec.client_algo_id))
+
+    def _step(self, stop: _Stop, event: StopEvent) -> None:
+        """Move ``stop`` along ``STOP_TABLE``; an unexpected pair makes the ladder reconcile."""
+        status, expected = STOP_TABLE[(stop.status, event)]
+        if not expected:
+            self._reconcile = (f"{self.symbol} {self.position_side}: stop {stop.spec.client_algo_id} was "
+                               f"{stop.status} when {event} came; reconciling with the exchange.")
+        stop.status = status
 
     def _retire_all(self) -> None:
         for stop in self._s.stops.values():
@@ -472,7 +503,7 @@ class Ladder:
     def _sweep(self, out: list[AslAction]) -> None:
         """Cancel every retired stop whose existence is confirmed or possible."""
         for stop in self._s.stops.values():
-            if stop.retired and (stop.confirmed or stop.uncertain):
+            if stop.retired:
                 self._cancel(stop, out)
 
     def _adopt(self, existing: ExistingStop, now_ms: int, extreme: Decimal | None = None) -> _Stop:
@@ -492,7 +523,7 @@ class Ladder:
         spec = StopSpec(self.symbol, self.position_side, existing.side, existing.style, existing.quantity,
                         existing.client_algo_id, tier, label, existing.trigger_price, callback)
         direction = 1 if existing.side is Side.SELL else -1
-        stop = _Stop(spec, direction, now_ms, confirmed=True, confirmed_ms=now_ms)
+        stop = _Stop(spec, direction, now_ms, status=StopStatus.LIVE, confirmed_ms=now_ms)
         if existing.style is StopStyle.TRAILING:
             seen = [x for x in (extreme, self._s.mark, existing.trigger_price) if x is not None and x > 0]
             stop.extreme = seen[0] if seen else self._s.entry

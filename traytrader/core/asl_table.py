@@ -88,3 +88,76 @@ for _phase in StopPhase:
 for _phase in (_P.PLACING, _P.REPLACING):
     TRANSITIONS[(_phase, PlaceResult)] = TRANSITIONS[(_phase, PlaceResult)] | {_P.CLOSING}
 TRANSITIONS[(_P.CLOSING, CloseResult)] = frozenset({_P.CLOSING, _P.UNPROTECTED, _P.PLACING})
+
+
+class StopStatus(StrEnum):
+    """Where one of our stops stands on the exchange, as far as the ladder knows."""
+
+    PLACING = "placing"                    # sent, no answer yet
+    UNCERTAIN = "uncertain"                # placement outcome unknown: reconciling by clientAlgoId
+    LIVE = "live"                          # confirmed (answer, ALGO_UPDATE NEW, a snapshot)
+    FIRING = "firing"                      # TRIGGERING/TRIGGERED: the exchange is closing the position
+    CANCELLING = "cancelling"              # our cancel is on its way
+    CANCEL_UNCERTAIN = "cancel_uncertain"  # the cancel failed or its outcome is unknown: reconciling
+
+
+class StopEvent(StrEnum):
+    """What can happen to one of our stops short of its end. Its end (rejected, cancelled,
+    finished, expired, or gone from a snapshot) removes it from the ladder in any status."""
+
+    CONFIRMED = "confirmed"            # placement answered OK, or ALGO_UPDATE NEW
+    PLACE_UNKNOWN = "place_unknown"    # the placement's outcome is unknown
+    CANCEL_SENT = "cancel_sent"
+    CANCEL_UNKNOWN = "cancel_unknown"  # the cancel failed or its outcome is unknown
+    FIRING = "firing"                  # ALGO_UPDATE TRIGGERING / TRIGGERED
+    LISTED = "listed"                  # a snapshot of the open stops lists it
+
+
+_S, _E = StopStatus, StopEvent
+#: (status, event) -> (status after, expected). Every pair is here; an unexpected one still moves
+#: the stop as written (what the exchange said wins) and makes the ladder reconcile.
+STOP_TABLE: dict[tuple[StopStatus, StopEvent], tuple[StopStatus, bool]] = {
+    (_S.PLACING, _E.CONFIRMED): (_S.LIVE, True),
+    (_S.PLACING, _E.PLACE_UNKNOWN): (_S.UNCERTAIN, True),
+    (_S.PLACING, _E.CANCEL_SENT): (_S.PLACING, False),          # never cancel what is not there yet
+    (_S.PLACING, _E.CANCEL_UNKNOWN): (_S.PLACING, False),
+    (_S.PLACING, _E.FIRING): (_S.FIRING, True),                 # placed and fired before its answer
+    (_S.PLACING, _E.LISTED): (_S.LIVE, True),
+
+    (_S.UNCERTAIN, _E.CONFIRMED): (_S.LIVE, True),
+    (_S.UNCERTAIN, _E.PLACE_UNKNOWN): (_S.UNCERTAIN, True),
+    (_S.UNCERTAIN, _E.CANCEL_SENT): (_S.CANCELLING, True),      # retired: cancel in case it exists
+    (_S.UNCERTAIN, _E.CANCEL_UNKNOWN): (_S.UNCERTAIN, False),
+    (_S.UNCERTAIN, _E.FIRING): (_S.FIRING, True),
+    (_S.UNCERTAIN, _E.LISTED): (_S.LIVE, True),
+
+    (_S.LIVE, _E.CONFIRMED): (_S.LIVE, True),                   # a duplicate or late report
+    (_S.LIVE, _E.PLACE_UNKNOWN): (_S.LIVE, True),
+    (_S.LIVE, _E.CANCEL_SENT): (_S.CANCELLING, True),
+    (_S.LIVE, _E.CANCEL_UNKNOWN): (_S.CANCEL_UNCERTAIN, False),
+    (_S.LIVE, _E.FIRING): (_S.FIRING, True),
+    (_S.LIVE, _E.LISTED): (_S.LIVE, True),
+
+    (_S.FIRING, _E.CONFIRMED): (_S.FIRING, True),
+    (_S.FIRING, _E.PLACE_UNKNOWN): (_S.FIRING, True),
+    (_S.FIRING, _E.CANCEL_SENT): (_S.FIRING, False),            # a firing stop is never cancelled
+    (_S.FIRING, _E.CANCEL_UNKNOWN): (_S.FIRING, True),
+    (_S.FIRING, _E.FIRING): (_S.FIRING, True),
+    (_S.FIRING, _E.LISTED): (_S.FIRING, True),
+
+    (_S.CANCELLING, _E.CONFIRMED): (_S.CANCELLING, True),
+    (_S.CANCELLING, _E.PLACE_UNKNOWN): (_S.CANCELLING, True),
+    (_S.CANCELLING, _E.CANCEL_SENT): (_S.CANCELLING, True),
+    (_S.CANCELLING, _E.CANCEL_UNKNOWN): (_S.CANCEL_UNCERTAIN, True),
+    (_S.CANCELLING, _E.FIRING): (_S.FIRING, True),              # it fired before the cancel landed
+    (_S.CANCELLING, _E.LISTED): (_S.CANCELLING, True),
+
+    (_S.CANCEL_UNCERTAIN, _E.CONFIRMED): (_S.CANCEL_UNCERTAIN, True),
+    (_S.CANCEL_UNCERTAIN, _E.PLACE_UNKNOWN): (_S.CANCEL_UNCERTAIN, True),
+    (_S.CANCEL_UNCERTAIN, _E.CANCEL_SENT): (_S.CANCELLING, True),   # listed again: cancel again
+    (_S.CANCEL_UNCERTAIN, _E.CANCEL_UNKNOWN): (_S.CANCEL_UNCERTAIN, True),
+    (_S.CANCEL_UNCERTAIN, _E.FIRING): (_S.FIRING, True),
+    (_S.CANCEL_UNCERTAIN, _E.LISTED): (_S.CANCEL_UNCERTAIN, True),
+}
+#: Statuses in which the stop is known (or, cancelling, taken) to exist on the exchange.
+EXISTING = frozenset({_S.LIVE, _S.FIRING, _S.CANCELLING, _S.CANCEL_UNCERTAIN})
