@@ -127,7 +127,7 @@ def err_for(old: str, new: str) -> str:
     ("quantity = 1\n", "quantity = 1\nnotional_usdt = 5\n", "exactly one of notional_usdt"),
     ('symbol = "SOLUSDT"\n', "", "profiles[3] has no symbol"),
     ('symbol = "SOLUSDT"', 'symbol = "SOL/USDT"', "profiles[3].symbol must be a Binance"),
-    ('environment = "sim"', 'environment = "prod"', "exchange.environment must be one of sim, testnet, live"),
+    ('environment = "sim"', 'environment = "prod"', "exchange.environment must be one of sim, testnet, demo, live"),
     ('environment = "sim"', "environment = 1", "line 26: exchange.environment must be one of"),
     ('key = "default"', 'api_key = "abc"',
      "line 28: exchange.api_key looks like a secret; secrets belong in"),
