@@ -38,8 +38,13 @@ from traytrader.sim.errors import SimError, err
 
 KINDS = ("algo_field", "no_algo", "no_stream", "foreign_key", "hmac_logon")
 GROUPS = ("public", "market", "private")
-_ALGO_ROUTES = ("algoOrder.place", "algoOrder.cancel", "algoOrder.status", "openAlgoOrders",
-                "algoOpenOrders.cancel")
+_ALGO_ROUTES = (
+    "algoOrder.place",
+    "algoOrder.cancel",
+    "algoOrder.status",
+    "openAlgoOrders",
+    "algoOpenOrders.cancel",
+)
 
 
 class BadDrift(Exception):
@@ -48,7 +53,7 @@ class BadDrift(Exception):
 
 @dataclass
 class Drift:
-    renamed: dict[str, str] = field(default_factory=dict)   # ALGO_UPDATE.o field -> new name
+    renamed: dict[str, str] = field(default_factory=dict)  # ALGO_UPDATE.o field -> new name
     no_algo: bool = False
     missing_groups: set[str] = field(default_factory=set)
     foreign_key: bool = False
@@ -56,9 +61,13 @@ class Drift:
 
     # -- control ----------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
-        return {"algo_field": dict(self.renamed), "no_algo": self.no_algo,
-                "no_stream": sorted(self.missing_groups), "foreign_key": self.foreign_key,
-                "hmac_logon": self.hmac_logon}
+        return {
+            "algo_field": dict(self.renamed),
+            "no_algo": self.no_algo,
+            "no_stream": sorted(self.missing_groups),
+            "foreign_key": self.foreign_key,
+            "hmac_logon": self.hmac_logon,
+        }
 
     def clear(self) -> None:
         self.renamed.clear()
@@ -71,8 +80,11 @@ class Drift:
             raise BadDrift(f"Unknown drift kind {kind!r}; use one of {', '.join(KINDS)}.")
         if kind == "algo_field":
             rename = body.get("rename", {"caid": "clientAlgoId"})
-            if not isinstance(rename, dict) or not rename or not all(
-                    isinstance(k, str) and isinstance(v, str) and k and v for k, v in rename.items()):
+            if (
+                not isinstance(rename, dict)
+                or not rename
+                or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in rename.items())
+            ):
                 raise BadDrift("'rename' must map field names to new names, e.g. {'caid': 'clientAlgoId'}.")
             self.renamed.update(rename)
         elif kind == "no_stream":
