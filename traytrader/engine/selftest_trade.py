@@ -497,7 +497,7 @@ class RoundTrip:
             )
             self.report.ok(
                 "close",
-                f"reduce-only MARKET {order.side.value} {format_decimal(order.quantity)}"
+                f"closing MARKET {order.side.value} {format_decimal(order.quantity)}"
                 f" {result.get('status', '?')}{said}",
             )
 
