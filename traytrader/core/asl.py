@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
@@ -213,6 +214,9 @@ class Recover:
     stops: tuple[ExistingStop, ...]
     now_ms: int
     ours: bool = False
+    # clientAlgoId -> the most favourable mark a trailing stop of ours had tracked, as persisted
+    # (journal) by the run that placed it: an adopted trailing stop is never underestimated.
+    extremes: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 AslInput = (PositionUpdate | MarkPrice | AlgoUpdate | PlaceResult | CancelResult | CloseResult
@@ -399,7 +403,15 @@ class Ladder:
         self.tiers = tuple(sorted(settings.tiers, key=lambda t: t.profit_pct))
         self.salt = id_salt or base36(zlib.crc32(f"{symbol}/{position_side}".encode()))[:4]
         self.phase = StopPhase.IDLE
+        self.unexpected = ""   # set by ``handle`` when an input led somewhere the table does not expect
         self._s = _State()
+
+    def configure(self, settings: AslSettings) -> None:
+        """Take ``settings`` (the profile that opened the next position) while nothing is open: a
+        live position keeps the settings it was opened with."""
+        if self._s.qty == 0:
+            self.settings = settings
+            self.tiers = tuple(sorted(settings.tiers, key=lambda t: t.profit_pct))
 
     # --- read-only views for the driver and the tests
 
@@ -427,26 +439,28 @@ class Ladder:
     # --- the one entry point
 
     def handle(self, event: AslInput) -> list[AslAction]:
-        """Apply one input; return the actions to execute, in order. Raises ``ValueError`` for a
-        malformed input and ``AslStateError`` for an illegal transition, changing nothing."""
-        allowed = TRANSITIONS.get((self.phase, type(event)))
-        if allowed is None:
-            raise AslStateError(f"{type(event).__name__} is not an input of the ladder.")
+        """Apply one input; return the actions to execute, in order.
+
+        Every input is valid in every phase: nothing from the exchange is ever dropped. When the
+        phase it leads to is not one ``TRANSITIONS`` expects, the ladder keeps what it learnt and
+        asks for a fresh snapshot of the open stops (``QueryStops``) to reconcile, and
+        ``unexpected`` says what happened (the driver journals it). Raises ``ValueError`` only for
+        an input that is not one (a price that is not a price), changing nothing."""
+        if (self.phase, type(event)) not in TRANSITIONS:
+            raise ValueError(f"{type(event).__name__} is not an input of the ladder.")
         _validate(event)
-        saved = self._s.copy()
+        allowed = TRANSITIONS[(self.phase, type(event))]
         out: list[AslAction] = []
-        try:
-            self._dispatch(event, out)
-            self._sweep(out)
-            self._plan(event.now_ms, out)
-            phase = self._derive_phase()
-            if phase not in allowed:
-                raise AslStateError(
-                    f"{self.symbol} {self.position_side}: {type(event).__name__} may not move the ladder "
-                    f"from {self.phase} to {phase}.")
-        except Exception:
-            self._s = saved
-            raise
+        self._dispatch(event, out)
+        self._sweep(out)
+        self._plan(event.now_ms, out)
+        phase = self._derive_phase()
+        self.unexpected = ""
+        if phase not in allowed:
+            self.unexpected = (f"{self.symbol} {self.position_side}: {type(event).__name__} moved the ladder "
+                               f"from {self.phase} to {phase}; reconciling with the exchange.")
+            if not any(isinstance(action, QueryStops) for action in out):
+                out.append(QueryStops(self.symbol))
         self.phase = phase
         return out
 
@@ -470,7 +484,12 @@ class Ladder:
             case CancelResult():
                 self._on_cancel_result(event, out)
             case CloseResult():
-                if s.closing and event.outcome is not Outcome.CONFIRMED:
+                if s.closing and event.outcome is Outcome.CONFIRMED:
+                    # The position update follows; until then the ladder waits (no new stop for
+                    # a position that is being closed), then protects whatever is left.
+                    s.closing = False
+                    s.settle_until = event.now_ms + self.settings.grace_ms
+                elif s.closing:
                     s.closing = False
                     out.append(self._notify(f"{self._name()}: closing the position failed "
                                             f"({event.message or event.outcome}); retrying.",
@@ -577,6 +596,14 @@ class Ladder:
         s = self._s
         mine = [e for e in event.stops if _ID_RE.match(e.client_algo_id)]
         listed = {e.client_algo_id for e in mine}
+        # What a trailing stop has tracked survives a reconnect (known here) and a restart
+        # (persisted): the most favourable of what we know, the journal and the mark now.
+        known = dict(event.extremes)
+        for cid, stop in s.stops.items():
+            if stop.extreme is not None:
+                previous = known.get(cid)
+                known[cid] = stop.extreme if previous is None else _favourable(stop.direction, previous,
+                                                                               stop.extreme)
         # Placements still in flight from before stay known (retired): cancelled once they land.
         # What else we knew and the exchange no longer lists is gone (tombstoned).
         for cid, stop in list(s.stops.items()):
@@ -590,7 +617,7 @@ class Ladder:
         s.qty, s.entry, s.mark = event.quantity, event.entry_price, event.mark_price
         s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0
         d = _sign(event.quantity)
-        adopted = [self._adopt(e, event.now_ms) for e in mine]
+        adopted = [self._adopt(e, event.now_ms, known.get(e.client_algo_id)) for e in mine]
         protecting = [stop for stop in adopted if stop.direction == d]
         for stop in adopted:
             stop.retired = stop.direction != d or d == 0
@@ -635,12 +662,15 @@ class Ladder:
         s.attempts += 1
         delay = RETRY_BACKOFF_MS[min(s.attempts, len(RETRY_BACKOFF_MS)) - 1]
         safety = stop.spec.label == "safety"
-        if safety and code == WOULD_TRIGGER and s.active is None and s.qty:
+        if code == WOULD_TRIGGER and s.active is None and s.qty:
+            # "The stop would have fired": the price is already through it (slippage, a late
+            # LIMIT fill, a restart). What the stop would have done, done now: close at market.
             s.closing = True
             out.append(ClosePosition(self.symbol, self.position_side, abs(s.qty)))
             out.append(self._notify(
-                f"{self._name()}: even the {_pct(self.settings.safety_stop_pct)} safety stop would "
-                "trigger at once, so the position is being closed at market.", NoticeKind.SAFETY))
+                f"{self._name()}: the price is already through the {stop.spec.label} stop at "
+                f"{_price(stop.spec.trigger_price)}, so the position is being closed at market.",
+                NoticeKind.SAFETY))
             return
         if safety:
             s.safety_retry_at = now_ms + delay
@@ -678,21 +708,36 @@ class Ladder:
             if stop.retired and (stop.confirmed or stop.uncertain):
                 self._cancel(stop, out)
 
-    def _adopt(self, existing: ExistingStop, now_ms: int) -> _Stop:
+    def _adopt(self, existing: ExistingStop, now_ms: int, extreme: Decimal | None = None) -> _Stop:
+        """One of our stops the exchange lists, taken over. A trailing stop's tracked extreme is
+        not reported by Binance: the most favourable of ``extreme`` (what we knew or persisted)
+        and the mark now, so the stop is never thought looser than it is (a replacement must beat
+        it). Without a valid callbackRate, the tightest tier's is assumed, for the same reason."""
         match = _ID_RE.match(existing.client_algo_id)
         tier = int(match.group(2)) if match else 0
         label = _LABELS[match.group(1)] if match else "hard"
         if label == "safety":
             tier = -1
+        callback = existing.callback_pct
+        if existing.style is StopStyle.TRAILING and not (callback is not None and callback.is_finite()
+                                                         and callback > 0):
+            callback = min((t.callback_pct for t in self.tiers), default=Decimal("0.1"))
         spec = StopSpec(self.symbol, self.position_side, existing.side, existing.style, existing.quantity,
-                        existing.client_algo_id, tier, label, existing.trigger_price, existing.callback_pct)
+                        existing.client_algo_id, tier, label, existing.trigger_price, callback)
         direction = 1 if existing.side is Side.SELL else -1
-        stop = _Stop(spec, direction, now_ms, confirmed=True, confirmed_ms=now_ms,
-                     extreme=self._s.mark if existing.style is StopStyle.TRAILING else None)
-        if existing.style is StopStyle.TRAILING and stop.extreme is None:
-            stop.extreme = existing.trigger_price or self._s.entry
+        stop = _Stop(spec, direction, now_ms, confirmed=True, confirmed_ms=now_ms)
+        if existing.style is StopStyle.TRAILING:
+            seen = [x for x in (extreme, self._s.mark, existing.trigger_price) if x is not None and x > 0]
+            stop.extreme = seen[0] if seen else self._s.entry
+            for value in seen[1:]:
+                stop.extreme = _favourable(direction, stop.extreme, value)
         self._s.stops[existing.client_algo_id] = stop
         return stop
+
+    def extremes(self) -> dict[str, Decimal]:
+        """clientAlgoId -> tracked extreme of each live trailing stop (for the driver to persist)."""
+        return {cid: stop.extreme for cid, stop in self._s.stops.items()
+                if stop.extreme is not None and stop.spec.style is StopStyle.TRAILING}
 
     # --- deciding
 

@@ -32,8 +32,32 @@ class WsResponse:
 
     @property
     def outcome_unknown(self) -> bool:
-        """True when the request may or may not have executed (503 "Unknown error ...")."""
-        return self.status == 503 and UNKNOWN_503_TEXT in self.error_msg.lower()
+        """True when the request may or may not have executed: any 5xx answer, and -1006/-1007
+        ("execution status unknown"). Such a request is resolved by asking the exchange
+        (``order.status``), never taken as refused."""
+        return is_outcome_unknown(self.status, self.error_code, self.error_msg)
+
+
+#: Binance codes that say the request may have executed: -1006 "An unexpected response was received
+#: from the message bus. Execution status unknown." and -1007 "Timeout waiting for response from
+#: backend server. Send status unknown; execution status unknown."
+UNKNOWN_OUTCOME_CODES = frozenset({-1006, -1007})
+
+
+#: The 5xx answers that say the request was NOT executed (protocol notes §9): 503 "Service
+#: Unavailable." and -1008 (system throttling).
+NOT_EXECUTED_5XX_TEXT = "service unavailable"
+THROTTLED = -1008
+
+
+def is_outcome_unknown(http_status: int | None, code: int | None, msg: str = "") -> bool:
+    """Whether an error answer leaves the request's outcome unknown (see ``outcome_unknown``):
+    -1006/-1007, and every 5xx but the two documented as failures."""
+    if code in UNKNOWN_OUTCOME_CODES:
+        return True
+    if http_status is None or http_status < 500:
+        return False
+    return code != THROTTLED and NOT_EXECUTED_5XX_TEXT not in msg.lower()
 
 
 def parse_response(text: str | bytes) -> WsResponse | dict[str, Any]:

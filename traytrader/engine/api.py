@@ -13,6 +13,7 @@ Threading contract:
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,15 +35,21 @@ class CommandKind(StrEnum):
     CYCLE_PROFILE = "cycle"
 
 
+_COMMAND_IDS = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class Command:
     """One user intent. ``accepted_ns`` is ``time.perf_counter_ns()`` when the front end took it:
-    the start of the "command accepted → frame on the wire" latency."""
+    the start of the "command accepted → frame on the wire" latency, and the age the engine checks
+    (a command that reaches it late is refused, never executed late). ``id`` ties the command to
+    its one final answer: every terminal event carries it as ``command_id``."""
 
     kind: CommandKind
     argument: str = ""
     source: str = "api"  # hotkey, tray, actionbar, console, socket, cli
     accepted_ns: int = field(default_factory=time.perf_counter_ns)
+    id: int = field(default_factory=lambda: next(_COMMAND_IDS))
 
 
 class EngineState(StrEnum):
@@ -78,6 +85,8 @@ class OrderFilled(Event):
     client_order_id: str = ""
     to_wire_us: float = 0.0        # command accepted → frame written
     round_trip_us: float = 0.0     # frame written → response received
+    command_id: int = 0            # 0: not a command's answer (a resting order filled later)
+    final: bool = True             # False: one leg of a command that has more to do (reverse)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ class OrderAccepted(Event):
     client_order_id: str = ""
     to_wire_us: float = 0.0
     round_trip_us: float = 0.0
+    command_id: int = 0
+    final: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,8 @@ class CommandRejected(Event):
 
     command: CommandKind | None = None
     code: int | None = None
+    command_id: int = 0
+    final: bool = True
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class CommandDone(Event):
     """A non-order command finished (cancel all, close with no position, profile switch)."""
 
     command: CommandKind | None = None
+    command_id: int = 0
+    final: bool = True
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,17 @@ class Status:
 
 
 EventCallback = Callable[[Event], None]
+
+#: The events that answer a command; ``is_final_answer`` says which one ends it.
+ANSWER_EVENTS = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
+
+
+def is_final_answer(event: Event, command_id: int | None = None) -> bool:
+    """True for the one event that ends a command (``command_id``: that command's, else any's).
+    A reverse's first leg, a resting order filled later and every other event are not."""
+    if not isinstance(event, ANSWER_EVENTS) or not event.final or not event.command_id:
+        return False
+    return command_id is None or event.command_id == command_id
 
 
 class EngineHandle(Protocol):

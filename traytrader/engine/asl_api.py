@@ -9,7 +9,7 @@ asyncio loop; nothing here blocks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -61,5 +61,10 @@ class AslSink(Protocol):
         """Called every ``watchdog_ms`` (500 ms default)."""
 
     async def recover(self, positions: list[dict[str, Any]], open_algo_orders: list[dict[str, Any]],
-                      now_ms: int) -> None:
-        """On start and after every reconnect: rebuild the ladder from what the exchange says."""
+                      now_ms: int, extremes: Mapping[str, Decimal] | None = None,
+                      ours: Iterable[tuple[str, PositionSide]] = ()) -> None:
+        """On start and after every reconnect: rebuild the ladder from what the exchange says.
+        ``extremes``: trailing stops' persisted extremes; ``ours``: positions known to be ours."""
+
+    def protects(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> str | None:
+        """None when a confirmed stop of ours covers ``quantity`` of that position, else why not."""

@@ -42,6 +42,7 @@ from traytrader.engine.asl_api import AslGateway
 log = logging.getLogger(__name__)
 
 MIN_QUERY_INTERVAL_MS = 1_000
+PERSIST_INTERVAL_MS = 1_000
 RECONCILE_INTERVAL_MS = 10_000
 _ZERO = Decimal(0)
 
@@ -99,6 +100,8 @@ class AslDriver:
         self._query_busy: set[str] = set()
         self._last_query_ms: dict[str, int] = {}
         self._anchor = (time.time_ns() // 1_000_000, time.monotonic_ns())
+        self._persisted: dict[str, tuple[Decimal, int]] = {}   # clientAlgoId -> (extreme, when)
+        self.active_profile: Callable[[], Any] | None = None   # the engine's; its ASL settings govern
         self.requests_sent = 0                        # for the benchmark: requests put on the wire
 
     # --- AslSink -------------------------------------------------------------------------------
@@ -107,6 +110,8 @@ class AslDriver:
                     entry_price: Decimal, now_ms: int, *, ours: bool) -> None:
         ladder = self._ladder(symbol, position_side, create=quantity != 0)
         if ladder is not None:
+            if ladder.quantity == 0 and quantity != 0:
+                ladder.configure(self.settings_for(symbol))   # the profile that opened it governs
             self._feed(ladder, asl.PositionUpdate(quantity, entry_price, self._seen(now_ms), ours))
 
     def on_mark_price(self, symbol: str, mark_price: Decimal, now_ms: int) -> None:
@@ -117,6 +122,7 @@ class AslDriver:
         for (name, _), ladder in list(self.ladders.items()):
             if name == symbol:
                 self._feed(ladder, asl.MarkPrice(mark_price, now))
+                self._persist_extremes(ladder, now)
 
     def on_algo_update(self, order: Mapping[str, Any], now_ms: int) -> None:
         if not isinstance(order, Mapping):
@@ -148,8 +154,12 @@ class AslDriver:
                 self._query(symbol)
 
     async def recover(self, positions: list[dict[str, Any]], open_algo_orders: list[dict[str, Any]],
-                      now_ms: int) -> None:
+                      now_ms: int, extremes: Mapping[str, Decimal] | None = None,
+                      ours: Iterable[tuple[str, PositionSide]] = ()) -> None:
+        """Rebuild the ladders from a snapshot. ``extremes``: the trailing stops' tracked extremes
+        as persisted (journal); ``ours``: the positions known to be ours (``core.ownership``)."""
         now = self._seen(now_ms)
+        ours = set(ours)
         stops: dict[tuple[str, PositionSide], list[asl.ExistingStop]] = {}
         for row in open_algo_orders:
             if not isinstance(row, Mapping):
@@ -170,8 +180,11 @@ class AslDriver:
                 continue
             mark = _dec(row.get("markPrice"))
             mark = mark if mark.is_finite() and mark > 0 else None
+            if ladder.quantity == 0 and _dec(row.get("positionAmt")) != 0:
+                ladder.configure(self.settings_for(key[0]))
             event = asl.Recover(_dec(row.get("positionAmt")), _dec(row.get("entryPrice")), mark,
-                                tuple(stops.get(key, ())), now)
+                                tuple(stops.get(key, ())), now, ours=key in ours,
+                                extremes=dict(extremes or {}))
             self._feed(ladder, event)
             self._last_query_ms[key[0]] = now
         self._record("asl", f"ASL recovered {len(rows)} position(s) and {sum(map(len, stops.values()))} "
@@ -180,14 +193,45 @@ class AslDriver:
     # --- running actions -------------------------------------------------------------------------
 
     def _feed(self, ladder: asl.Ladder, event: asl.AslInput) -> None:
+        """One input into the ladder. Nothing is dropped: an input the table did not expect still
+        applies and brings a reconciliation (``Ladder.handle``); only an input that is no input
+        (a price that is not a price) is refused, and then the open stops are read again."""
         try:
             actions = ladder.handle(event)
-        except (asl.AslStateError, ValueError, ArithmeticError) as exc:
-            log.error("ASL %s %s: %s", ladder.symbol, ladder.position_side, exc)
-            self.emit(Notice(f"{ladder.symbol}: the stop manager refused an update ({exc}).", level="error"))
-            return
+        except (ValueError, ArithmeticError) as exc:
+            log.warning("ASL %s %s ignored a malformed input: %s", ladder.symbol, ladder.position_side, exc)
+            self._record("asl", f"ignored a malformed input ({exc}); reconciling", ladder.symbol)
+            actions = [asl.QueryStops(ladder.symbol)]
+        if ladder.unexpected:
+            log.warning("%s", ladder.unexpected)
+            self._record("asl", ladder.unexpected, ladder.symbol)
         for action in actions:
             self._run(ladder, action)
+
+    def _persist_extremes(self, ladder: asl.Ladder, now: int) -> None:
+        """Journal a trailing stop's tracked extreme when it moved, at most once a second per stop,
+        so a restart adopts the stop at what it really trails (never looser than it is)."""
+        for client_id, extreme in ladder.extremes().items():
+            last = self._persisted.get(client_id)
+            if last is not None and (last[0] == extreme or now - last[1] < PERSIST_INTERVAL_MS):
+                continue
+            self._persisted[client_id] = (extreme, now)
+            self._record("asl-extreme", "trailing extreme", ladder.symbol, client_algo_id=client_id,
+                         extreme=extreme)
+        if len(self._persisted) > 256:
+            del self._persisted[next(iter(self._persisted))]
+
+    def protects(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> str | None:
+        """None when a confirmed stop of ours covers ``quantity`` of that position, else why not."""
+        ladder = self.ladders.get((symbol, position_side))
+        if ladder is None:
+            return f"no stop manager for {symbol}"
+        stop = ladder.active_stop
+        if stop is None:
+            return f"no confirmed stop for the {symbol} position yet ({ladder.phase.value})"
+        if ladder.quantity != quantity or stop.quantity != abs(quantity):
+            return f"the {symbol} stop is being resized to the position"
+        return None
 
     def _run(self, ladder: asl.Ladder, action: asl.AslAction) -> None:
         match action:
@@ -330,7 +374,11 @@ class AslDriver:
         return ladder
 
     def settings_for(self, symbol: str) -> AslSettings:
-        """The first profile trading ``symbol`` decides (its ``asl`` already merges the globals)."""
+        """The active profile's settings when it trades ``symbol`` (it is the one whose key opens a
+        position there), else the first profile trading it; ``asl`` already merges the globals."""
+        active = self.active_profile() if self.active_profile is not None else None
+        if active is not None and active.symbol == symbol:
+            return active.asl
         return next((p.asl for p in self.config.profiles if p.symbol == symbol), self.config.asl)
 
     def _filters(self, symbol: str) -> SymbolFilters:

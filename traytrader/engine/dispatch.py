@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -54,6 +55,11 @@ from traytrader.engine.outcome import resolve
 from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
 
+#: Commands that can only reduce exposure: admitted whatever else is in flight for the symbol.
+REDUCE_ONLY_KINDS = frozenset({CommandKind.CLOSE, CommandKind.FLATTEN, CommandKind.CANCEL_ALL})
+#: A command older than this when the engine takes it up is refused: an order the user no
+#: longer expects is the worst kind (a key's command reaches the engine in well under 1 ms).
+MAX_COMMAND_AGE_MS = 2_000
 ORDER_KINDS = frozenset({CommandKind.BUY, CommandKind.SELL, CommandKind.CLOSE, CommandKind.FLATTEN,
                          CommandKind.REVERSE, CommandKind.CANCEL_ALL})
 MAX_RESENDS = 2
@@ -87,7 +93,11 @@ class Dispatcher:
         self.shield = Shield(session)
         self.on_filled = on_filled
         self.cooldown_ms = session.config.safety.cooldown_ms
-        self._in_flight: dict[str, CommandKind] = {}
+        self._in_flight: dict[str, list[CommandKind]] = {}
+        self._more_legs: set[int] = set()        # ids of commands whose next answer is not final
+        self._flattened_ns: dict[str, int] = {}  # symbol -> when a flatten last started
+        self._awaiting_answer: set[str] = set()  # client ids sent and not yet answered
+        self._resting: dict[str, None] = {}      # client ids answered as resting (not yet filled)
         self._last: dict[tuple[str, CommandKind], int] = {}
         self._client_ids = ClientIds("tt", session.clock.now_ms(), session_tag(os.urandom(4)))
         self._entry_paths: dict[tuple[str, Side], EntryPath] = {}
@@ -111,26 +121,30 @@ class Dispatcher:
     # -- admission -------------------------------------------------------------------------------
     def admit(self, command: Command, profile: Profile) -> str | None:
         """``None`` if the command may run now, else the sentence refusing it. Synchronous, so two
-        presses handled back to back on the loop see each other."""
+        presses handled back to back on the loop see each other.
+
+        A command that reaches the engine late is refused, never executed late. Reduce-only
+        commands (close, flatten, cancel) are admitted while another command for the symbol is
+        in flight or its outcome is being resolved: the panic button works exactly then."""
         session = self.session
+        age_ms = (time.perf_counter_ns() - command.accepted_ns) / 1e6
+        if age_ms > MAX_COMMAND_AGE_MS:
+            return (f"Refused: the {command.kind.value} command reached the engine "
+                    f"{age_ms / 1000:.1f} s after it was given; nothing was sent.")
         if not session.ready:
             return f"Not ready to trade: the engine is {session.state.value}" + (
                 f" ({session.detail})." if session.detail else ".")
         symbol = profile.symbol
         now = time.monotonic_ns() // 1_000_000
-        if symbol in self._in_flight:
-            return (f"Refused: a {self._in_flight[symbol].value} order for {symbol} is still in flight; "
+        busy = self._in_flight.get(symbol)
+        if busy and command.kind not in REDUCE_ONLY_KINDS:
+            return (f"Refused: a {busy[0].value} order for {symbol} is still in flight; "
                     "nothing was sent.")
         last = self._last.get((symbol, command.kind))
         if last is not None and now - last < self.cooldown_ms:
             return (f"Refused: {command.kind.value} pressed again within the {self.cooldown_ms} ms cooldown "
                     f"for {symbol}; nothing was sent.")
         return None
-
-    def opening_in_flight(self, symbol: str) -> bool:
-        """An order of ours that may open or add to a position on ``symbol`` is in flight or has an
-        outcome still being resolved: a position change there now is ours (F7)."""
-        return self._in_flight.get(symbol) in (CommandKind.BUY, CommandKind.SELL, CommandKind.REVERSE)
 
     def next_client_id(self) -> str:
         return self._client_ids.next()
@@ -255,15 +269,15 @@ class Dispatcher:
         return arm(inputs, sized, self._client_ids.next(), inputs.ws.ids.next(), now_ms)
 
     async def execute(self, command: Command, profile: Profile) -> None:
-        """Run one command to its end, emitting exactly one terminal event for it."""
+        """Run one command to its end, emitting exactly one final answer for it (``_answer``)."""
         refusal = self.admit(command, profile)
         if refusal is not None:
             self.session.journal.record("command", f"{command.kind.value} refused: {refusal}",
                                         symbol=profile.symbol)
-            self.emit(CommandRejected(refusal, command=command.kind))
+            self._answer(command, CommandRejected(refusal, command=command.kind))
             return
         symbol = profile.symbol
-        self._in_flight[symbol] = command.kind
+        self._in_flight.setdefault(symbol, []).append(command.kind)
         self._last[(symbol, command.kind)] = time.monotonic_ns() // 1_000_000
         try:
             if command.kind is CommandKind.BUY:
@@ -275,11 +289,7 @@ class Dispatcher:
             elif command.kind is CommandKind.CANCEL_ALL:
                 await self._cancel_all(command, profile)
             elif command.kind is CommandKind.FLATTEN:
-                # Resting orders go first (nothing new may open), the position next while its stop
-                # still protects it, the stops last (the ASL also cancels its own once flat).
-                await self._cancel_orders(profile.symbol)
-                await self._close(command, profile, what="Flattened")
-                await self._cancel_algos(profile.symbol)
+                await self._flatten(command, profile)
             elif command.kind is CommandKind.REVERSE:
                 await self._reverse(command, profile)
         except TraytraderError as exc:
@@ -288,9 +298,21 @@ class Dispatcher:
                 # A REST answer (cancels) has not been through the shield: a 429/418 holds here too.
                 text = self.shield.hold(exc, symbol) or text
             self.session.journal.record("command", f"{command.kind.value} failed: {text}", symbol=symbol)
-            self.emit(CommandRejected(text, command=command.kind, code=getattr(exc, "code", None)))
+            self._more_legs.discard(command.id)
+            self._answer(command, CommandRejected(text, command=command.kind,
+                                                  code=getattr(exc, "code", None)))
         finally:
-            self._in_flight.pop(symbol, None)
+            kinds = self._in_flight.get(symbol, [])
+            if command.kind in kinds:
+                kinds.remove(command.kind)
+            if not kinds:
+                self._in_flight.pop(symbol, None)
+            self._more_legs.discard(command.id)
+
+    def _answer(self, command: Command, event: Event) -> None:
+        """Emit an answer to ``command``: its final one unless the command has another leg to go
+        (a reverse's close, a flatten's close before its cancels)."""
+        self.emit(dataclasses.replace(event, command_id=command.id, final=command.id not in self._more_legs))
 
     # -- commands --------------------------------------------------------------------------------
     def _build_entry(self, profile: Profile, side: Side, client_id: str) -> OrderRequest:
@@ -335,6 +357,7 @@ class Dispatcher:
             self.schedule_arming()   # the next keypress finds its entry armed again
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
+        await self._after_flatten(command, request, outcome.result)
 
     def _armed_for(self, profile: Profile, side: Side) -> ArmedEntry | None:
         """This keypress's entry, the caps checked: the armed one when its inputs are unchanged,
@@ -378,12 +401,14 @@ class Dispatcher:
                                    first_row=command_row)
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
+        await self._after_flatten(command, request, outcome.result)
 
-    async def _close(self, command: Command, profile: Profile, what: str = "Closed") -> None:
+    async def _close(self, command: Command, profile: Profile) -> None:
         session = self.session
         positions = session.tracker.open_positions(profile.symbol)
         if not positions:
-            self.emit(CommandDone(f"{what}: there is no {profile.symbol} position.", command=command.kind))
+            self._answer(command, CommandDone(f"Nothing to close: no {profile.symbol} position.",
+                                              command=command.kind))
             return
         for position in positions:
             client_id = self.next_client_id()
@@ -431,7 +456,8 @@ class Dispatcher:
         symbol = profile.symbol
         await self._cancel_orders(symbol)
         await self._cancel_algos(symbol)
-        self.emit(CommandDone(f"Cancelled all open orders and stops for {symbol}.", command=command.kind))
+        self._answer(command, CommandDone(f"Cancelled all open orders and stops for {symbol}.",
+                                          command=command.kind))
 
     def _refuse_while_held(self) -> None:
         """During a 429/418 hold every request lengthens it: cancels and the ASL's closes wait too."""
@@ -453,8 +479,40 @@ class Dispatcher:
         if not positions:
             raise CommandRefused(f"There is no {profile.symbol} position to reverse.")
         long = sum(p.quantity for p in positions) > 0
+        self._more_legs.add(command.id)
         await self._close(command, profile)
+        self._more_legs.discard(command.id)
         await self._entry(command, profile, Side.SELL if long else Side.BUY)
+
+    async def _flatten(self, command: Command, profile: Profile) -> None:
+        """Resting orders go first (nothing new may open), the position next while its stop still
+        protects it, the stops last (the ASL also cancels its own once flat). An entry still in
+        flight when the flatten began is closed too when it fills (``_after_flatten``)."""
+        symbol = profile.symbol
+        self._flattened_ns[symbol] = command.accepted_ns
+        await self._cancel_orders(symbol)
+        had_position = bool(self.session.tracker.open_positions(symbol))
+        if had_position:
+            self._more_legs.add(command.id)
+            await self._close(command, profile)
+            self._more_legs.discard(command.id)
+        await self._cancel_algos(symbol)
+        self._answer(command, CommandDone(
+            f"Flattened {symbol}: " + ("position closed, " if had_position else "no position; ")
+            + "open orders and stops cancelled.", command=command.kind))
+
+    async def _after_flatten(self, command: Command, request: OrderRequest, result: dict[str, Any]) -> None:
+        """An entry that was in flight when a flatten of its symbol began and filled anyway: close
+        it at once (reduce-only) rather than leave the user a position they just flattened."""
+        started = self._flattened_ns.get(request.symbol)
+        if started is None or started < command.accepted_ns or not _dec(result.get("executedQty")):
+            return
+        position = self.session.tracker.get(request.symbol, request.position_side)
+        if position.quantity:
+            self.emit(Notice(f"{request.symbol}: the {request.side.value.lower()} in flight during the "
+                             "flatten filled afterwards; closing it now.", level="warning"))
+            with contextlib.suppress(TraytraderError):
+                await self.close_position(request.symbol, request.position_side, abs(position.quantity))
 
     # -- sending ---------------------------------------------------------------------------------
     async def place(self, request: OrderRequest, accepted_ns: int,
@@ -470,6 +528,7 @@ class Dispatcher:
         client_id = request.client_order_id
         retried = False
         resends = 0
+        self._awaiting_answer.add(client_id)
         try:
             while True:
                 ws = session.ws
@@ -541,6 +600,7 @@ class Dispatcher:
                 return SendOutcome(reply.result if isinstance(reply.result, dict) else {}, reply.wire_ns,
                                    reply.received_ns)
         finally:
+            self._awaiting_answer.discard(client_id)
             if first_row is not None:  # nothing was sent: the command row still lands
                 first_row()
 
@@ -559,6 +619,11 @@ class Dispatcher:
             if len(self._fees) > 64:
                 del self._fees[next(iter(self._fees))]
         average = _dec(order.get("ap"))
+        if order.get("x") == "TRADE" and client_id in self._resting \
+                and client_id not in self._awaiting_answer:
+            self._report_later_fill(order, client_id, average)
+        if order.get("X") in ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"):
+            self._resting.pop(client_id, None)
         if order.get("X") != "FILLED" or average <= 0:
             return
         self._recent_fills[client_id] = average
@@ -567,6 +632,30 @@ class Dispatcher:
         waiter = self._fill_waiters.get(client_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(average)
+
+    def _report_later_fill(self, order: dict[str, Any], client_id: str, average: Decimal) -> None:
+        """A fill of one of our orders whose answer came earlier (a LIMIT that rested): say so. The
+        position and its protection follow from the same event (``Session`` / the engine)."""
+        symbol = str(order.get("s", ""))
+        try:
+            side = Side(str(order.get("S")))
+        except ValueError:
+            return
+        filled, total = _dec(order.get("z")), _dec(order.get("q"))
+        word = "Bought" if side is Side.BUY else "Sold"
+        if order.get("X") == "FILLED":
+            paid = self._fees.get(client_id)
+            fee_text = f", fee {format_decimal(paid[0])} {paid[1]}" if paid is not None else ""
+            text = (f"{word} {format_decimal(filled)} {symbol} at {format_decimal(average)}: the resting "
+                    f"order filled{fee_text}.")
+            self.session.journal.record("event", text, symbol=symbol, client_id=client_id)
+            self.emit(OrderFilled(text, symbol=symbol, side=side, quantity=filled, avg_price=average,
+                                  fee=paid[0] if paid is not None else None, client_order_id=client_id))
+        else:
+            text = (f"{symbol}: the resting {side.value.lower()} order filled {format_decimal(filled)} of "
+                    f"{format_decimal(total)} so far, at {format_decimal(average)} on average.")
+            self.session.journal.record("event", text, symbol=symbol, client_id=client_id)
+            self.emit(Notice(text))
 
     async def _complete_price(self, request: OrderRequest, outcome: SendOutcome) -> None:
         """Fill in ``avgPrice`` from the user stream when the answer lacks it."""
@@ -615,22 +704,27 @@ class Dispatcher:
                     f"({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms round trip{fee_text}).")
             self.session.journal.record("event", text, symbol=request.symbol,
                                         client_id=request.client_order_id, latency_us=to_wire)
-            self.emit(OrderFilled(text, symbol=request.symbol, side=request.side, quantity=executed,
-                                  avg_price=avg, fee=paid[0] if paid is not None else None,
-                                  client_order_id=request.client_order_id,
-                                  to_wire_us=to_wire, round_trip_us=round_trip))
-            if self.on_filled is not None:
+            if self.on_filled is not None:   # protection first: the ASL starts the stop now
                 self.on_filled(request, result)
+            self._answer(command, OrderFilled(text, symbol=request.symbol, side=request.side,
+                                              quantity=executed, avg_price=avg,
+                                              fee=paid[0] if paid is not None else None,
+                                              client_order_id=request.client_order_id,
+                                              to_wire_us=to_wire, round_trip_us=round_trip))
             return
         if request.type is OrderType.MARKET and status in ("EXPIRED", "CANCELED", "EXPIRED_IN_MATCH"):
             text = f"The {request.side.value.lower()} order for {request.symbol} expired unfilled ({status})."
-            self.emit(CommandRejected(text, command=command.kind))
+            self._answer(command, CommandRejected(text, command=command.kind))
             return
+        self._resting[request.client_order_id] = None   # its fills are announced as they come
+        if len(self._resting) > 256:
+            del self._resting[next(iter(self._resting))]
         text = (f"{request.side.value.title()} {format_decimal(request.quantity)} {request.symbol} accepted"
                 + (f" at {format_decimal(request.price)}" if request.price is not None else "")
                 + f" ({status or 'NEW'}).")
         self.session.journal.record("event", text, symbol=request.symbol, client_id=request.client_order_id,
                                     latency_us=to_wire)
-        self.emit(OrderAccepted(text, symbol=request.symbol, side=request.side, quantity=request.quantity,
-                                price=request.price, client_order_id=request.client_order_id,
-                                to_wire_us=to_wire, round_trip_us=round_trip))
+        self._answer(command, OrderAccepted(text, symbol=request.symbol, side=request.side,
+                                            quantity=request.quantity, price=request.price,
+                                            client_order_id=request.client_order_id,
+                                            to_wire_us=to_wire, round_trip_us=round_trip))

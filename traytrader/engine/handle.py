@@ -10,12 +10,15 @@ connections and joins it (about a second at most), and positions and stops on th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,21 +35,22 @@ from traytrader.engine.api import (
     EngineState,
     Event,
     EventCallback,
-    OrderAccepted,
+    Notice,
     OrderFilled,
     StateChanged,
     Status,
     StopMoved,
+    is_final_answer,
 )
 from traytrader.engine.asl_api import AslSink
 from traytrader.engine.dispatch import Dispatcher
 from traytrader.engine.gateway import EngineGateway
 from traytrader.engine.journal import Journal
 from traytrader.engine.session import ROLLOVER_AFTER_S, Session
-from traytrader.engine.warmup import apply_profile_settings, load_account, warm_up
+from traytrader.engine.warmup import apply_profile_settings, load_account, load_positions, warm_up
 
 log = logging.getLogger(__name__)
-_TERMINAL = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
+EXCHANGE_CHECK_S = 10.0   # positionRisk (weight 5) every 10 s: 30 of the 2,400 a minute allows
 
 
 class Engine:
@@ -91,12 +95,14 @@ class Engine:
     def submit(self, command: Command) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
-            self._emit(CommandRejected("The engine is not running.", command=command.kind))
+            self._emit(CommandRejected("The engine is not running.", command=command.kind,
+                                       command_id=command.id))
             return
         try:
             loop.call_soon_threadsafe(self._on_command, command)
         except RuntimeError:  # the loop closed between the check and the call
-            self._emit(CommandRejected("The engine is not running.", command=command.kind))
+            self._emit(CommandRejected("The engine is not running.", command=command.kind,
+                                       command_id=command.id))
 
     def status(self) -> Status:
         return self._status
@@ -174,8 +180,10 @@ class Engine:
             return None
         module = importlib.import_module("traytrader.engine.asl_driver")
         gateway = EngineGateway(session, dispatcher)
-        driver: AslSink = module.AslDriver(self.config, gateway, self._emit, journal)
-        return driver
+        driver = module.AslDriver(self.config, gateway, self._emit, journal)
+        driver.active_profile = lambda: self._profile
+        sink: AslSink = driver
+        return sink
 
     async def _warm_up(self, session: Session) -> None:
         delays = backoff(initial_s=0.2, max_s=15.0)
@@ -207,33 +215,86 @@ class Engine:
         session.set_state(EngineState.READY)
         self._refresh_status()
         if self.asl is not None:
-            await self.asl.recover(positions, algos, session.clock.now_ms())
+            await self._recover_asl(session, positions, algos)
             self._feed_positions()
 
     async def _recover(self) -> None:
+        """After any reconnect (WS API, user-data stream): positions, ownership and stops from the
+        exchange, and the ladders rebuilt from them."""
         session = self.session
         assert session is not None
         positions, algos = await load_account(session)
         if self.asl is not None:
-            await self.asl.recover(positions, algos, session.clock.now_ms())
+            await self._recover_asl(session, positions, algos)
+
+    async def _recover_asl(self, session: Session, positions: list[dict[str, Any]],
+                           algos: list[dict[str, Any]]) -> None:
+        assert self.asl is not None
+        ours = [(p.symbol, p.position_side) for p in session.tracker.open_positions() if p.ours]
+        await self.asl.recover(positions, algos, session.clock.now_ms(),
+                               extremes=session.journal.trailing_extremes(), ours=ours)
 
     async def _tick(self) -> None:
+        """The watchdog's clock: the ASL's tick every ``watchdog_ms``, and every
+        ``EXCHANGE_CHECK_S`` a fresh read of the positions from the exchange, so a position the
+        streams never told us about (a missed event) is seen and, if ours, protected."""
         interval = self.config.asl.watchdog_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + EXCHANGE_CHECK_S
+        checking: asyncio.Task[None] | None = None
         while True:
             await asyncio.sleep(interval)
             session = self.session
-            if self.asl is not None and session is not None and session.state is EngineState.READY:
-                try:
-                    self.asl.on_tick(session.clock.now_ms())
-                except Exception:
-                    log.exception("ASL tick failed")
+            if self.asl is None or session is None or session.state is not EngineState.READY:
+                continue
+            try:
+                self.asl.on_tick(session.clock.now_ms())
+            except Exception:
+                log.exception("ASL tick failed")
+            if loop.time() >= next_check and (checking is None or checking.done()):
+                next_check = loop.time() + EXCHANGE_CHECK_S
+                checking = session.spawn(self._check_positions(session), "exchange-check")
+
+    async def _check_positions(self, session: Session) -> None:
+        try:
+            if await load_positions(session, fresh_only=True) is not None:
+                self._feed_positions()
+        except TraytraderError as exc:
+            log.info("periodic position check failed: %s", exc)
+
+    def protection_gap(self, symbol: str, timeout_s: float = 2.0) -> str | None:
+        """None when every open position of ``symbol`` that is ours has a confirmed stop covering
+        it, else the sentence saying what is missing. Thread-safe: asks the engine loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return "the engine is not running"
+
+        async def ask() -> str | None:
+            session, asl = self.session, self.asl
+            if session is None:
+                return "the engine is not running"
+            for position in session.tracker.open_positions(symbol):
+                if not (position.ours or self.config.asl.protect_external_positions):
+                    continue
+                if asl is None or not hasattr(asl, "protects"):
+                    return "the stop loss is switched off"
+                gap = asl.protects(symbol, position.position_side, position.quantity)
+                if gap is not None:
+                    return gap
+            return None
+
+        try:
+            return asyncio.run_coroutine_threadsafe(ask(), loop).result(timeout_s)
+        except (RuntimeError, TimeoutError, concurrent.futures.TimeoutError):
+            return "the engine did not answer"
 
     # -- commands ----------------------------------------------------------------------------------
     def _on_command(self, command: Command) -> None:
         session, dispatcher = self.session, self.dispatcher
         if session is None or dispatcher is None:
             detail = self._status.detail or "it is starting"
-            self._emit(CommandRejected(f"The engine is not ready: {detail}", command=command.kind))
+            self._emit(CommandRejected(f"The engine is not ready: {detail}", command=command.kind,
+                                       command_id=command.id))
             return
         if command.kind in (CommandKind.SELECT_PROFILE, CommandKind.CYCLE_PROFILE):
             self._switch_profile(command)
@@ -249,7 +310,7 @@ class Engine:
             try:
                 profile = self.config.profile(command.argument)
             except TraytraderError as exc:
-                self._emit(CommandRejected(str(exc), command=command.kind))
+                self._emit(CommandRejected(str(exc), command=command.kind, command_id=command.id))
                 return
         self._profile = profile
         session = self.session
@@ -261,7 +322,7 @@ class Engine:
             session.spawn(self._apply_settings(profile), "apply-profile")
         self._refresh_status()
         self._emit(CommandDone(f"Profile {profile.name} ({profile.symbol}, {profile.leverage}x) is active.",
-                               command=command.kind))
+                               command=command.kind, command_id=command.id))
 
     async def _apply_settings(self, profile: Profile) -> None:
         session = self.session
@@ -298,19 +359,15 @@ class Engine:
                                      position.entry_price, now, ours=position.ours)
 
     def _on_user_message(self, message: dict[str, Any]) -> None:
+        """Positions the event may have changed go to the ASL with whether they are ours (the
+        tracker derives that from our client ids, ``core.ownership``); ALGO_UPDATEs go as they are."""
         session = self.session
         if session is None:
             return
         kind = message.get("e")
         now = session.clock.now_ms()
-        if kind == "ACCOUNT_UPDATE" and self.asl is not None:
-            dispatcher = self.dispatcher
+        if kind in ("ACCOUNT_UPDATE", "ORDER_TRADE_UPDATE") and self.asl is not None:
             for position in session.last_changed:
-                if position.quantity and not position.ours and dispatcher is not None and \
-                        dispatcher.opening_in_flight(position.symbol):
-                    # A fill whose answer is late or lost: protect it now, not after the
-                    # outcome is resolved (which waits out recvWindow first).
-                    position.ours = True
                 self.asl.on_position(position.symbol, position.position_side, position.quantity,
                                      position.entry_price, now, ours=position.ours)
         elif kind == "ALGO_UPDATE" and self.asl is not None and isinstance(message.get("o"), dict):
@@ -355,11 +412,14 @@ class Engine:
 
 def run_engine_once(engine: Engine, command: Command, *, timeout_s: float = 30.0,
                     on_event: Callable[[Event], None] | None = None) -> Event:
-    """Start ``engine``, wait until it is ready, run ``command``, and return its terminal event.
+    """Start ``engine``, wait until it is ready, run ``command``, and return its final answer;
+    when that answer is a fill, only once the resulting position is protected (a ``Notice`` with
+    level ``error`` says it is not, within ``timeout_s``).
 
-    Used by ``traytrader order`` and tests: the same engine path as a keypress, once.
+    Used by ``traytrader order`` and tests: the same engine path as a keypress, once. The command
+    is stamped when it is submitted (the engine refuses commands that reach it late).
     """
-    done = threading.Event()
+    changed = threading.Event()
     result: list[Event] = []
     ready = threading.Event()
 
@@ -372,17 +432,31 @@ def run_engine_once(engine: Engine, command: Command, *, timeout_s: float = 30.0
             elif event.state is EngineState.ERROR:
                 result.append(event)
                 ready.set()
-                done.set()
-        elif ready.is_set() and isinstance(event, _TERMINAL):
+        elif is_final_answer(event, command.id):
             result.append(event)
-            done.set()
+        changed.set()
 
     engine.subscribe(watch)
     engine.start()
     if not ready.wait(timeout_s):
         return StateChanged("The engine did not become ready in time.", state=EngineState.CONNECTING)
-    if not result:
-        engine.submit(command)
-        if not done.wait(timeout_s):
-            return CommandRejected("No answer in time.", command=command.kind)
-    return result[0]
+    if result:
+        return result[0]
+    command = dataclasses.replace(command, accepted_ns=time.perf_counter_ns())
+    engine.submit(command)
+    deadline = time.monotonic() + timeout_s
+    while not result:
+        if not changed.wait(max(0.0, deadline - time.monotonic())):
+            return CommandRejected("No answer in time.", command=command.kind, command_id=command.id)
+        changed.clear()
+    answer = result[0]
+    if not isinstance(answer, OrderFilled):
+        return answer
+    gap = engine.protection_gap(answer.symbol)
+    while gap is not None:   # every ASL event sets ``changed``; look again then
+        if not changed.wait(max(0.0, deadline - time.monotonic())):
+            return Notice(f"{answer.text} The position is NOT protected: {gap}. Check it on the exchange.",
+                          level="error")
+        changed.clear()
+        gap = engine.protection_gap(answer.symbol)
+    return answer

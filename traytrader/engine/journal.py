@@ -186,6 +186,53 @@ class Journal:
         self._thread.join(timeout)
         self._thread = None
 
+    def recent_orders(self, symbol: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The latest orders of ``symbol`` as this journal recorded them (order answers and
+        ORDER_TRADE_UPDATEs), shaped like ``allOrders`` rows, for ``core.ownership``. What was
+        recorded by an earlier run: rows still waiting for the writer are not read."""
+        if self.path is None or not self.path.exists():
+            return []
+        try:
+            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=2)
+            try:
+                rows = connection.execute(
+                    "SELECT kind, text, data FROM journal WHERE symbol = ? AND kind IN ('response', "
+                    "'resolution') ORDER BY seq DESC LIMIT ?", (symbol, limit)).fetchall()
+                rows += connection.execute(
+                    "SELECT kind, text, data FROM journal WHERE kind = 'stream' "
+                    "AND text = 'ORDER_TRADE_UPDATE' AND data LIKE ? ORDER BY seq DESC LIMIT ?",
+                    (f'%"s":"{symbol}"%', limit)).fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return []
+        return [order for order in map(_order_row, rows) if order is not None]
+
+    def trailing_extremes(self, limit: int = 2000) -> dict[str, Decimal]:
+        """clientAlgoId -> the latest tracked extreme an earlier run persisted (``asl-extreme``
+        rows, newest wins), so a restart never thinks a trailing stop looser than it is."""
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=2)
+            try:
+                rows = connection.execute("SELECT data FROM journal WHERE kind = 'asl-extreme' "
+                                          "ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return {}
+        found: dict[str, Decimal] = {}
+        for (data,) in rows:
+            try:
+                body = json.loads(data)
+                client_id, extreme = str(body["client_algo_id"]), Decimal(str(body["extreme"]))
+            except (ValueError, KeyError, TypeError, ArithmeticError):
+                continue
+            if extreme.is_finite() and extreme > 0:
+                found.setdefault(client_id, extreme)
+        return found
+
     def _row(self, item: tuple[Any, ...]) -> tuple[Any, ...]:
         at_ms, kind, symbol, client_id, request_id, text, data, latency_us = item
         data_text = "" if data is None else _encode(data)
@@ -228,6 +275,27 @@ class Journal:
         finally:
             with contextlib.suppress(sqlite3.Error):
                 connection.close()
+
+
+def _order_row(row: tuple[str, str, str]) -> dict[str, Any] | None:
+    """A journal row as an ``allOrders``-shaped order, or None when it is not an order's report."""
+    kind, text, data = row
+    try:
+        body = json.loads(data) if data else None
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if kind == "stream":
+        order = body.get("o")
+        if not isinstance(order, dict):
+            return None
+        return {"clientOrderId": order.get("c"), "side": order.get("S"), "status": order.get("X"),
+                "executedQty": order.get("z"), "positionSide": order.get("ps"),
+                "reduceOnly": order.get("R"), "updateTime": order.get("T")}
+    if "clientOrderId" in body and (text.startswith("order.place") or kind == "resolution"):
+        return body
+    return None
 
 
 def read_journal(path: str | Path, *, last: int | None = None) -> list[JournalEntry]:

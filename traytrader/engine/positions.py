@@ -114,6 +114,10 @@ class PositionTracker:
         return [p for p in self._positions.values()
                 if p.quantity != 0 and (symbol is None or p.symbol == symbol)]
 
+    def positions_of(self, symbol: str) -> list[Position]:
+        """Every position row of ``symbol`` the tracker has (flat ones too)."""
+        return [p for p in self._positions.values() if p.symbol == symbol]
+
     def all(self) -> list[Position]:
         return list(self._positions.values())
 

@@ -23,6 +23,7 @@ from traytrader.core.errors import ExchangeRejected, TransportError
 from traytrader.core.filters import ExchangeInfo, SymbolFilters
 from traytrader.core.frames import FrameBuilder
 from traytrader.core.models import ApiCredentials, AppConfig, KeyType, PositionMode
+from traytrader.core.ownership import is_our_entry
 from traytrader.core.ratelimit import RateLimiter
 from traytrader.core.retry import RetryDecision, backoff, classify
 from traytrader.core.shield_table import Reaction, row_for
@@ -87,7 +88,8 @@ class Session:
         self.books: dict[str, tuple[Decimal, Decimal]] = {}
         self.price_seen: dict[str, float] = {}   # symbol -> time.monotonic() of its last mark price
         self.open_orders: dict[str, dict[str, dict[str, Any]]] = {}   # symbol -> clientOrderId -> order
-        self.last_changed: list[Position] = []   # positions the last ACCOUNT_UPDATE changed
+        self.last_changed: list[Position] = []   # positions the last user-data event may have changed
+        self.user_events = 0   # user-data events seen: a snapshot read across one is stale
         self.user_stream: UserStream | None = None
         self.market_streams: list[StreamConnection] = []
         self.state = EngineState.LOCKED
@@ -253,7 +255,7 @@ class Session:
                        f"the exchange rate-limited us; waiting until {until} before trying again")
         await asyncio.sleep(wait_ms / 1000)
 
-    async def _resync(self) -> BaseException | None:
+    async def resync(self) -> BaseException | None:
         """Run the reconnect listeners; the first failure (or None)."""
         failure: BaseException | None = None
         for listener in list(self.reconnect_listeners):
@@ -290,7 +292,7 @@ class Session:
                     continue
                 self.ws = ws
                 self.notice("Reconnected to the exchange.")
-            failure = await self._resync()
+            failure = await self.resync()
             alive = self.ws is ws and ws.connected
             if failure is None and alive:
                 self._delays = None
@@ -371,14 +373,19 @@ class Session:
 
     def on_user_message(self, message: dict[str, Any]) -> None:
         self.journal.record("stream", str(message.get("e", "")), data=message)
+        self.user_events += 1
         kind = message.get("e")
         self.last_changed = []
         if kind == "ACCOUNT_UPDATE":
             self.last_changed = self.tracker.on_account_update(message)
         elif kind == "ORDER_TRADE_UPDATE":
-            self.tracker.on_order_update(message)
             order = message.get("o")
+            ours = isinstance(order, dict) and is_our_entry(str(order.get("c", "")))
+            self.tracker.on_order_update(message, ours=ours)
             if isinstance(order, dict) and isinstance(order.get("s"), str):
+                # Whether or not the shown amount moved, ownership may have: the engine feeds
+                # the symbol's positions to the ASL (a LIMIT of ours filled, a late report).
+                self.last_changed = self.tracker.positions_of(order["s"])
                 symbol, client_id = order["s"], str(order.get("c", ""))
                 book = self.open_orders.setdefault(symbol, {})
                 if order.get("X") in ("NEW", "PARTIALLY_FILLED"):

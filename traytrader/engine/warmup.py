@@ -19,6 +19,7 @@ from traytrader.core.codes import BinanceCode
 from traytrader.core.errors import ExchangeRejected, TransportError, TraytraderError
 from traytrader.core.filters import parse_exchange_info
 from traytrader.core.models import PositionMode, Profile
+from traytrader.core.ownership import position_is_ours
 from traytrader.engine.api import EngineState
 from traytrader.engine.session import Session
 from traytrader.exchange.streams import StreamConnection, UserStream, market_stream_urls
@@ -27,6 +28,8 @@ from traytrader.exchange.streams import StreamConnection, UserStream, market_str
 # current type; trading still works, so this is a warning, not a failure.
 _MARGIN_KEEP_CODES = (BinanceCode.THERE_EXISTS_OPEN_ORDERS, BinanceCode.THERE_EXISTS_QUANTITY)
 STREAM_READY_TIMEOUT_S = 5.0
+SNAPSHOT_ATTEMPTS = 3
+ALL_ORDERS_LIMIT = 50    # weight 5; the orders that built a position are among the latest
 MARK_STALL_S = 2.5   # no markPrice@1s message for this long: the stream stalled, reconnect it
 
 
@@ -84,20 +87,54 @@ async def load_books(session: Session, symbols: Iterable[str]) -> None:
             session.price_seen[symbol] = time.monotonic()
 
 
-async def load_positions(session: Session) -> list[dict[str, Any]]:
-    """Positions from ``positionRisk``; a garbled answer changes nothing and raises TransportError."""
-    positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
-    try:
-        session.tracker.load(positions, session.clock.now_ms())
-    except ValueError as exc:
-        raise TransportError(f"The exchange's position list could not be read ({exc}).") from None
-    return positions
+async def load_positions(session: Session, *, fresh_only: bool = False) -> list[dict[str, Any]] | None:
+    """Positions from ``positionRisk``; a garbled answer changes nothing and raises TransportError.
+
+    A snapshot read while user-data events arrived may be older than what they said (a fill just
+    reported, then an answer computed before it): it is read again, or with ``fresh_only`` not
+    applied at all (None), so a stale snapshot never makes an open position look flat."""
+    for attempt in range(SNAPSHOT_ATTEMPTS):
+        seen = session.user_events
+        positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
+        if session.user_events != seen and (fresh_only or attempt < SNAPSHOT_ATTEMPTS - 1):
+            if fresh_only:
+                return None
+            continue
+        try:
+            session.tracker.load(positions, session.clock.now_ms())
+        except ValueError as exc:
+            raise TransportError(f"The exchange's position list could not be read ({exc}).") from None
+        await load_ownership(session)
+        return positions
+    return None
+
+
+async def load_ownership(session: Session) -> None:
+    """Which open positions are ours, for those the tracker does not know yet (a restart): the
+    latest order that opened each carries our client id (``core.ownership``), as the exchange's
+    ``allOrders`` lists it, else as the journal recorded it."""
+    for position in session.tracker.open_positions():
+        if position.ours:
+            continue
+        direction = 1 if position.quantity > 0 else -1
+        orders: list[Any] = []
+        try:
+            body = await session.rest_call("GET", "/fapi/v1/allOrders",
+                                           {"symbol": position.symbol, "limit": ALL_ORDERS_LIMIT})
+            orders = body if isinstance(body, list) else []
+        except TraytraderError:
+            pass
+        orders += session.journal.recent_orders(position.symbol)
+        if position_is_ours(orders, direction, position.position_side.value):
+            position.ours = True
+            session.journal.record("notice", f"{position.symbol} position of {position.quantity} is ours "
+                                   "(opened by an order of ours); protecting it.", symbol=position.symbol)
 
 
 async def load_account(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Positions and open orders (kept in the session) and open algo orders (returned for the ASL).
     Raises ``TransportError`` (retryable) when an answer is garbled; nothing is changed then."""
-    positions = await load_positions(session)
+    positions = await load_positions(session) or []
     # Per symbol (weight 1 each) rather than all symbols (weight 40 each, F10): the profiles'
     # symbols and any symbol with a position.
     symbols = set(profile_symbols(session.config.profiles))
@@ -155,10 +192,12 @@ def _on_user_reconnected(session: Session) -> None:
 
 
 async def _resync_positions(session: Session) -> None:
-    try:
-        await load_positions(session)
-    except TraytraderError as exc:
-        session.notice(f"Could not re-read positions after the user stream reconnected: {exc}", "warning")
+    """The user stream was down: events (a fill, a stop that fired) may have been missed. The same
+    resync as a WS-API reconnect: positions, open orders and stops, re-read and fed to the ASL."""
+    failure = await session.resync()
+    if failure is not None:
+        session.notice(f"Could not re-read positions and stops after the user stream reconnected: {failure}",
+                       "warning")
 
 
 async def warm_up(session: Session, active_profile: Profile | None) -> tuple[list[dict[str, Any]],

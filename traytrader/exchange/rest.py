@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from traytrader.core.errors import ExchangeRejected, OutcomeUnknown, TransportError
-from traytrader.core.requests import UNKNOWN_503_TEXT, retry_until_ms
+from traytrader.core.requests import is_outcome_unknown, retry_until_ms
 from traytrader.core.signing import Signer, rest_query, sign_rest
 
 _HEADER_LIMITS = (
@@ -130,10 +130,11 @@ class RestClient:
             return body
         code = int(body.get("code", -1000)) if isinstance(body, dict) else -1000
         msg = str(body.get("msg", "")) if isinstance(body, dict) else text[:200]
-        if status == 503 and UNKNOWN_503_TEXT in msg.lower():
-            raise OutcomeUnknown(f"The exchange answered {method} {path} with 503 \"{msg}\"; "
+        if method != "GET" and is_outcome_unknown(status, code, msg):
+            # A write the exchange may have executed: resolved by asking, never taken as refused.
+            raise OutcomeUnknown(f"The exchange answered {method} {path} with {status} \"{msg}\"; "
                                  "its outcome is unknown.")
-        if status >= 500 and body is None:
+        if status >= 500:
             raise TransportError(f"The exchange answered {method} {path} with HTTP {status}.")
         until = retry_until_ms(None, retry_after, self.now_ms()) if status in (418, 429) else None
         raise ExchangeRejected(code, msg, http_status=status, retry_until_ms=until)

@@ -93,8 +93,11 @@ def _send_now(ws: ClientConnection, frame: str, encoded: bytes | None = None) ->
     entry) or of the frame encoded here: ~10 µs less than ``protocol.send_text`` + ``send_data``
     on the hot path. False: use ``send()`` (it waits, or raises ``ConnectionClosed``)."""
     protocol = ws.protocol
-    if ws.send_in_progress is not None or protocol.state is not State.OPEN or ws.paused \
-            or protocol.writes or protocol.extensions or ws.transport.is_closing():
+    # These are websockets' internals (checked against 14.2 to 17.x, the range pyproject admits);
+    # where one is missing the public ``send()`` takes over rather than the engine failing.
+    if getattr(ws, "send_in_progress", True) is not None or protocol.state is not State.OPEN \
+            or getattr(ws, "paused", True) or getattr(protocol, "writes", True) \
+            or getattr(protocol, "extensions", True) or ws.transport.is_closing():
         return False
     data = encoded if encoded is not None else encode_text_frame(frame)
     if data is None:
@@ -264,7 +267,8 @@ class WsApi:
 
     def _to_error(self, method: str, response: WsResponse) -> Exception:
         if response.outcome_unknown:
-            return OutcomeUnknown(f"The exchange answered {method} with 503 \"{response.error_msg}\"; "
+            return OutcomeUnknown(f"The exchange answered {method} with {response.status} "
+                                  f"{response.error_code or ''} \"{response.error_msg}\"; "
                                   "its outcome is unknown.")
         until = None
         if response.status in (418, 429):

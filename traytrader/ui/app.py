@@ -22,7 +22,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from traytrader.engine.api import (
     OrderFilled,
     StateChanged,
     Status,
+    is_final_answer,
 )
 from traytrader.ui.control_socket import format_reply
 from traytrader.ui.hotkey_gate import HotkeyGate, armed_at_start, human_combo
@@ -112,7 +112,7 @@ class Forgetful:
 
 @dataclass
 class _Pending:
-    """A submitted command waiting for its result event (FIFO: the engine answers in order)."""
+    """A submitted command waiting for its final answer (matched by command id)."""
 
     action: Action
     reply: queue.Queue[str] | None = None
@@ -174,7 +174,7 @@ class DesktopApp:
         self.engine: EngineHandle | None = None
         self._generation = 0  # bumps on lock, so events of a stopped engine are ignored
         self._inbox: queue.Queue[Any] = queue.Queue()
-        self._pending: deque[_Pending] = deque()
+        self._pending: dict[int, _Pending] = {}
         self._views: list[View] = []
         self._last_notable: EngineState | None = None
         self._dispatcher = threading.Thread(target=self._run, name="traytrader-dispatch", daemon=True)
@@ -319,7 +319,7 @@ class DesktopApp:
                 self._last_notable = event.state
         else:
             note = notification_for(event)
-        if isinstance(event, RESULT_EVENTS):
+        if is_final_answer(event):
             self._settle(event)
         if note is not None:
             self.notify(note)
@@ -329,10 +329,8 @@ class DesktopApp:
 
     def _settle(self, event: Event) -> None:
         self.gate.settled()
-        if not self._pending:
-            return
-        pending = self._pending.popleft()
-        if pending.reply is not None:
+        pending = self._pending.pop(getattr(event, "command_id", 0), None)
+        if pending is not None and pending.reply is not None:
             ok = isinstance(event, OrderFilled | OrderAccepted | CommandDone)
             sentence = _result_sentence(event)
             pending.reply.put(format_reply(ok, sentence))
@@ -420,8 +418,9 @@ class DesktopApp:
             return
         if action is Action.SELECT_PROFILE:
             self._select_profile_locally(argument)
-        self._pending.append(_Pending(action, reply))
-        self.engine.submit(Command(COMMAND_FOR[action], argument, source=source))
+        command = Command(COMMAND_FOR[action], argument, source=source)
+        self._pending[command.id] = _Pending(action, reply)
+        self.engine.submit(command)
 
     def _select_profile_locally(self, name: str) -> None:
         if name in self.ui.profiles and name != self.ui.active_profile:
@@ -441,7 +440,7 @@ class DesktopApp:
 
     def _fail_pending(self, reason: str) -> None:
         while self._pending:
-            pending = self._pending.popleft()
+            pending = self._pending.pop(next(iter(self._pending)))
             if pending.reply is not None:
                 pending.reply.put(format_reply(False, reason, refused=False))
 

@@ -12,8 +12,10 @@ the sender gets the command's own answer.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -36,6 +38,7 @@ from traytrader.engine.api import (
     Status,
     StopMoved,
     StoppedOut,
+    is_final_answer,
 )
 from traytrader.ui.app import COMMAND_FOR
 from traytrader.ui.control_socket import ControlServer, format_reply
@@ -120,8 +123,8 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
     ``socket_path``: also take commands from ``traytrader send`` there (when it is free)."""
     lock = threading.Lock()
     settled = threading.Condition(lock)
-    pending = [0]            # commands submitted and not yet answered
-    replies: list[queue.Queue[Event]] = []   # socket senders waiting for their command's answer
+    # Commands submitted and not yet finally answered, by id; a socket sender's queue gets its own.
+    waiting: dict[int, queue.Queue[Event] | None] = {}
     started = threading.Event()
 
     def write_locked(text: str) -> None:
@@ -138,25 +141,32 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
     def on_event(event: Event) -> None:
         with lock:
             write_locked(format_event(event))
-            if isinstance(event, TERMINAL):
-                pending[0] = max(0, pending[0] - 1)
-                if replies and pending[0] == 0:
-                    replies.pop(0).put(event)
+            if is_final_answer(event) and event.command_id in waiting:
+                reply = waiting.pop(event.command_id)
+                if reply is not None:
+                    reply.put(event)
                 settled.notify_all()
         if isinstance(event, StateChanged) and event.state in STARTED_STATES:
             started.set()
+
+    def submit(command: Command, reply: queue.Queue[Event] | None) -> str | None:
+        """Submit ``command`` once the previous one is answered; the refusal sentence instead
+        when it is not answered in time (then nothing is sent: never a command executed late)."""
+        with lock:
+            if not settled.wait_for(lambda: not waiting, timeout=SETTLE_TIMEOUT_S):
+                return "The previous command is still unanswered; nothing was sent."
+            waiting[command.id] = reply
+        engine.submit(dataclasses.replace(command, accepted_ns=time.perf_counter_ns()))
+        return None
 
     def socket_request(action: Action | None, argument: str) -> str:
         """A ``traytrader send`` request (on the socket's connection thread): its command's answer."""
         if action is None:
             return format_reply(True, format_status(engine.status()).removeprefix("STATUS").strip())
         reply: queue.Queue[Event] = queue.Queue(maxsize=1)
-        with lock:
-            if not settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S):
-                return format_reply(False, "The previous command is still unanswered; nothing was sent.")
-            pending[0] = 1
-            replies.append(reply)
-        engine.submit(Command(COMMAND_FOR[action], argument, source="socket"))
+        refusal = submit(Command(COMMAND_FOR[action], argument, source="socket"), reply)
+        if refusal is not None:
+            return format_reply(False, refusal)
         try:
             event = reply.get(timeout=SETTLE_TIMEOUT_S)
         except queue.Empty:
@@ -184,22 +194,21 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
                 break
             if parsed == "status":
                 with lock:  # after the commands before it, as a script reads it
-                    settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S)
+                    settled.wait_for(lambda: not waiting, timeout=SETTLE_TIMEOUT_S)
                     write_locked(format_status(engine.status()))
             elif parsed == "help":
                 write(f"NOTICE  {HELP}")
             elif isinstance(parsed, str):
                 write(f"REJECT  {parsed.removeprefix('error: ')}")
             else:
-                with lock:
-                    # One command at a time: a piped script's next line waits for this answer
-                    # (else the in-flight protection would refuse it).
-                    settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S)
-                    pending[0] = 2 if parsed.kind is CommandKind.REVERSE else 1
-                engine.submit(parsed)
+                # One command at a time: a piped script's next line waits for this answer (else
+                # the in-flight protection would refuse it); a refused one answers at once.
+                refusal = submit(parsed, None)
+                if refusal is not None:
+                    write(f"REJECT  {refusal}")
         # Let what was submitted finish before stopping (a piped "buy" then end of input).
         with lock:
-            settled.wait_for(lambda: pending[0] == 0, timeout=SETTLE_TIMEOUT_S)
+            settled.wait_for(lambda: not waiting, timeout=SETTLE_TIMEOUT_S)
     except KeyboardInterrupt:
         pass
     finally:
