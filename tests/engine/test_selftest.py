@@ -217,3 +217,22 @@ def test_redactor_hides_secrets_and_signatures_in_any_text() -> None:
     shown = redact(text)
     assert_no_secret(shown)
     assert "listenKeyABCDEFGH123" not in shown and "ab" * 32 not in shown and shown.count("[redacted]") == 4
+
+
+def test_an_account_left_different_is_said_with_what_is_left(sim: SimControl) -> None:
+    """Every cancel refused (a rate limit on algoOrder.cancel and on orders): the round trip cannot
+    clean up, and says so, naming the position and the stops left behind."""
+    sim._request(
+        "POST",
+        "/sim/fault",
+        {"kind": "rate_limit_429", "method": "algoOrder.cancel", "count": 10, "code": -1015},
+    )
+    config = make_config(
+        sim, profiles=(Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=Decimal(200)),)
+    )
+    lines: list[str] = []
+    run_selftest_sync(config, hmac_credentials(), lines.append, trade=True)
+    account_line = next(line for line in lines if line.startswith(f"{FAIL}  account:"))
+    assert "NOT as the selftest found it" in account_line and "open algo order" in account_line
+    left = account(sim, hmac_credentials().api_key)
+    assert left["openAlgoOrders"], "the test's premise: the stops really are left"

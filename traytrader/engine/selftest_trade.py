@@ -402,7 +402,9 @@ class RoundTrip:
             self.report.fail(
                 "replacement",
                 f"a request of the make-before-break replacement failed ({_why(exc)})",
-                _DO_NOT_TRADE,
+                "wait until the rate limit has passed and run it again"
+                if isinstance(exc, ExchangeRejected) and exc.http_status in (418, 429)
+                else _DO_NOT_TRADE,
             )
             return
         self.report.latencies.replacement_ms = (time.perf_counter() - began) * 1000
