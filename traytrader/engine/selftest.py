@@ -479,11 +479,11 @@ class SelfTest:
 
     def _seen_rest_limits(self, limits: list[dict[str, Any]]) -> None:
         self.rest_limits = limits
-        self.session._observe_limits(limits)
+        self.session.limiter.observe(limits, self.session.clock.now_ms())
 
     def _seen_ws_limits(self, limits: list[dict[str, Any]]) -> None:
         self.ws_limits = limits
-        self.session._observe_limits(limits)
+        self.session.limiter.observe(limits, self.session.clock.now_ms())
 
     def _rate_limits(self) -> None:
         def weight(limits: list[dict[str, Any]]) -> str | None:
