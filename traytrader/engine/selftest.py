@@ -585,6 +585,12 @@ async def run_selftest(
 
                 await RoundTrip(test, profile_name, confirm=confirm, balances=balances).run()
         report.ok("latencies", report.latencies.text())
+    except Exception as exc:  # one sentence, never a traceback; the round trip cleaned up already
+        report.fail(
+            "selftest",
+            f"stopped by an unexpected {exc.__class__.__name__} ({str(exc)[:200]})",
+            "run it again, and report it with the report file if it stays",
+        )
     finally:
         await test.close()
     return report
