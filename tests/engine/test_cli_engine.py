@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def traytrader(
         env=env,
         input=stdin,
         timeout=60,
-        cwd="/work/main",
+        cwd=str(Path(__file__).resolve().parents[2]),
     )
 
 
@@ -169,3 +170,33 @@ def test_run_console_takes_send_over_its_control_socket(sim: SimControl, setup: 
     assert "FILL    Bought" in out and "FILL    Sold" in out   # the console shows what send did
     assert order_count(sim.state()) == 2
     assert not socket_path.exists()   # removed on the way out
+
+
+def test_order_reverse_answers_once_after_both_legs_with_the_new_position_protected(
+        sim: SimControl, setup: dict[str, Path]) -> None:
+    """Issue 12, item 2: the reverse's answer comes after its second leg, and only once the new
+    position has its stop on the exchange (read back the moment the command returns)."""
+    assert traytrader(setup, "order", "buy", *common(setup)).returncode == 0
+    reversed_ = traytrader(setup, "order", "reverse", *common(setup))
+    assert reversed_.returncode == 0, reversed_.stderr
+    assert reversed_.stdout.startswith("Sold "), reversed_.stdout
+    state = sim.state()
+    amount = sum((Decimal(p["positionAmt"]) for p in state["accounts"][0]["positions"]
+                  if p["symbol"] == "BTCUSDT"), Decimal(0))
+    stops = [o for o in state["orders"] if o.get("kind") == "algo" and o.get("status") == "NEW"
+             and o["clientAlgoId"].startswith("ttasl")]
+    assert amount < 0
+    assert [(o["side"], Decimal(o["quantity"])) for o in stops] == [("BUY", -amount)]
+
+
+def test_a_refused_command_never_holds_back_the_next(sim: SimControl, setup: dict[str, Path]) -> None:
+    """Issue 12, item 4: ``reverse`` with no position is refused at once, and the ``buy`` after
+    it goes out at once (not 30 s later)."""
+    run = traytrader(setup, "run", "--console", *common(setup), stdin="reverse\nbuy\nquit\n")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    refused = next(i for i, line in enumerate(lines) if line.startswith("REJECT") and "reverse" in line)
+    filled = next(i for i, line in enumerate(lines) if line.startswith("FILL") and "Bought" in line)
+    assert refused < filled
+    to_wire_us = float(lines[filled].split(" µs to wire")[0].rsplit("(", 1)[1])
+    assert to_wire_us < 1_000_000, lines[filled]

@@ -2,7 +2,9 @@
 same engine path as a keypress (warm-up, build, sign, send, answer), then exit.
 
 Prints the result line; the exit code is 0 only when the command succeeded (a fill, an accepted
-order, or a finished cancel/close), 1 when it was refused or rejected.
+order, or a finished cancel/close), 1 when it was refused or rejected. A fill returns only once the
+resulting position is protected by its stop on the exchange; when it is not within ``--timeout``,
+the command says so and exits 1. A reverse answers once, after both legs.
 """
 
 from __future__ import annotations
@@ -39,7 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def handler(args: argparse.Namespace) -> int:
     from traytrader import paths
     from traytrader.commands.common import load_app_config, unlock_credentials
-    from traytrader.engine.api import Command, CommandKind, CommandRejected, StateChanged
+    from traytrader.engine.api import (
+        Command,
+        CommandKind,
+        CommandRejected,
+        Notice,
+        OrderAccepted,
+        StateChanged,
+    )
     from traytrader.engine.handle import Engine, run_engine_once
 
     config = load_app_config(args)
@@ -58,7 +67,10 @@ def handler(args: argparse.Namespace) -> int:
                                 timeout_s=args.timeout, on_event=show)
     finally:
         engine.stop(timeout=3.0)
-    if isinstance(event, CommandRejected | StateChanged):
+    if isinstance(event, CommandRejected | StateChanged | Notice):
         raise TraytraderError(event.text)
     print(event.text, flush=True)
+    if isinstance(event, OrderAccepted):
+        print("It rests on the book. When it fills, `traytrader run` (tray or console) places its stop; "
+              "this command does not stay to do so.", flush=True)
     return 0

@@ -41,8 +41,9 @@ with ``enabled = false`` the ladder protects nothing, and only cleans up after a
   before a recovery are stale and ignored. Binance does not report how far a trailing stop has
   trailed, so an adopted one is estimated from the mark at recovery (conservative).
 
-Phases, derived after each input and checked against ``TRANSITIONS`` (an illegal transition raises
-``AslStateError`` and leaves the ladder exactly as it was)::
+Phases, derived after each input and checked against ``TRANSITIONS``: every input is valid in every
+phase and is always applied; one that leads somewhere the table does not expect also asks for a fresh
+snapshot of the open stops (reconciliation), and ``Ladder.unexpected`` says what happened::
 
     IDLE ──open──► PLACING ──confirmed──► PROTECTED ──better stop / resize──► REPLACING
       ▲             │   ▲                    ▲    ▲                               │ confirmed
@@ -282,10 +283,6 @@ class Notify:
 
 
 AslAction = PlaceStop | CancelStop | QueryStops | ClosePosition | Notify
-
-
-class AslStateError(Exception):
-    """An input would move the ladder along a transition the table does not allow (our bug)."""
 
 
 # --- the transition table -----------------------------------------------------------------------
