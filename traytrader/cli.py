@@ -13,7 +13,7 @@ from traytrader.core.errors import TraytraderError
 
 # Order is the order shown in --help.
 COMMAND_MODULES = (
-    "demo", "run", "sim", "order", "send", "check", "journal", "vault",
+    "demo", "run", "sim", "order", "send", "check", "selftest", "journal", "vault",
 )
 
 

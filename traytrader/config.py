@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from traytrader.config_toml import Reader, Where, render
+from traytrader.core.environments import ENVIRONMENTS
 from traytrader.core.errors import ConfigError
 from traytrader.core.models import (
     AppConfig,
@@ -36,16 +37,9 @@ from traytrader.core.models import (
     WorkingType,
 )
 
-# Endpoints per environment: (REST, WS API, stream base). The engine appends /public, /market,
-# /private to the stream base. As of 2026-05, binance-usdm-protocol.md section 1.1 (the demo REST
-# host is what Binance's general-info page calls the testnet REST URL).
-ENDPOINTS: dict[Environment, tuple[str, str, str]] = {
-    Environment.SIM: ("http://127.0.0.1:8765", "ws://127.0.0.1:8765/ws-fapi/v1", "ws://127.0.0.1:8765"),
-    Environment.TESTNET: ("https://demo-fapi.binance.com", "wss://testnet.binancefuture.com/ws-fapi/v1",
-                          "wss://fstream.binancefuture.com"),
-    Environment.LIVE: ("https://fapi.binance.com", "wss://ws-fapi.binance.com/ws-fapi/v1",
-                       "wss://fstream.binance.com"),
-}
+# Endpoints per environment: (REST, WS API, stream base), from the one table in
+# core/environments.py (hosts, dates and sources). The engine appends /public, /market, /private.
+ENDPOINTS: dict[Environment, tuple[str, str, str]] = {env: h.urls for env, h in ENVIRONMENTS.items()}
 
 MAX_LEVERAGE = 125  # Binance's ceiling for USDⓈ-M (lower per symbol and notional bracket)
 MAX_NOTIONAL = Decimal("1000000000")

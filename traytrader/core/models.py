@@ -58,6 +58,7 @@ class WorkingType(StrEnum):
 class Environment(StrEnum):
     SIM = "sim"
     TESTNET = "testnet"
+    DEMO = "demo"      # Binance demo trading: its own hosts and keys (core/environments.py)
     LIVE = "live"
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from traytrader.sim import views
+from traytrader.sim.drift import BadDrift
+from traytrader.sim.drift import control as drift_control
 from traytrader.sim.errors import SimError
 from traytrader.sim.faults import INSTANT_KINDS, KINDS, LIMIT_CODES, LIMIT_KINDS, Fault
 from traytrader.sim.payloads import plain
@@ -98,7 +100,7 @@ async def handle_control(server: SimServer, request: web.Request) -> web.StreamR
                 if not isinstance(body, dict):
                     raise BadControl("The body must be a JSON object.")
         return await _route(server, request, route, body)
-    except BadControl as exc:
+    except (BadControl, BadDrift) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     except SimError as exc:
         return web.json_response({"error": exc.msg, "code": exc.code}, status=400)
@@ -169,6 +171,8 @@ async def _route(
             key = _account(server, body)
             server.exchange.accounts[key].wallet = _price(body, "balance")
             return _ok({"apiKey": key, "walletBalance": plain(server.exchange.accounts[key].wallet)})
+        case (verb, "/sim/drift"):
+            return _ok(drift_control(server.drift, verb, body))
     raise BadControl(f"Unknown control route {route[0]} {route[1]}.")
 
 

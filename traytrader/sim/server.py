@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from traytrader.sim.accounts import load_accounts
 from traytrader.sim.auth import check_timestamp, split_rest_signature, verify
 from traytrader.sim.control import handle_control
+from traytrader.sim.drift import Drift
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.exchange import Exchange
@@ -112,6 +113,7 @@ class SimServer:
             )
         )
         self.faults = FaultBook()
+        self.drift = Drift()  # exchange drift on purpose (sim/drift.py, /sim/drift)
         self.market_hub = MarketHub()
         self.user_hub = UserHub()
         self.ws_api = WsApiHandler(self)
@@ -239,7 +241,7 @@ class SimServer:
                     owners.setdefault(owner, []).append(k)
                 for api_key, payload in ex.outbox:
                     if api_key in owners:
-                        self.user_hub.send(owners[api_key], payload)
+                        self.user_hub.send(owners[api_key], self.drift.user_event(payload))
             ex.outbox.clear()
         if ex.trades:
             for sym, price, qty, buyer_maker, trade_id, t in ex.trades:
@@ -292,7 +294,7 @@ class SimServer:
 
                 return await handle_control(self, request)
             group, rest = self._stream_route(path)
-            if group is not None:
+            if group is not None and not self.drift.refuses_group(group):
                 return await self._stream(request, group, rest)
         except ConnectionError:  # the client vanished mid-request: nothing to answer
             return web.Response(status=499)
@@ -318,7 +320,7 @@ class SimServer:
         now = self.now_ms()
         method_path = f"{request.method} {request.path}"
         name = REST_ROUTES.get((request.method, request.path))
-        if name is None:
+        if name is None or self.drift.hides_route(name):
             return web.json_response({"code": -1000, "msg": f"Unknown path {request.path}."}, status=404)
         ep = ENDPOINTS[name]
         ip = request.remote or "?"
@@ -380,6 +382,7 @@ class SimServer:
     ) -> str | None:
         if security == "none":
             return None
+        self.drift.check_key(security)
         key = request.headers.get("X-MBX-APIKEY")
         if not key:
             raise SimError(-2014, "API-key format invalid.", 401)

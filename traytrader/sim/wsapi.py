@@ -200,6 +200,8 @@ class WsApiHandler:
                 limiter.charge_weight(sess.ip, 2, now)
                 if limit_fault is not None:
                     raise limiter.inject(limit_fault.kind, limit_fault.code, sess.ip, limit_fault.ms, now)
+                if method == "session.logon":
+                    self.server.drift.check_logon()
                 return Reply(200, self._session(sess, method, params, now), sess.api_key)
             name = WS_METHODS.get(method)
             if name is None:
@@ -209,6 +211,8 @@ class WsApiHandler:
             limiter.charge_weight(sess.ip, ep.weight_for(params), now)
             if limit_fault is not None:
                 raise limiter.inject(limit_fault.kind, limit_fault.code, sess.ip, limit_fault.ms, now)
+            if (refusal := self.server.drift.ws_refusal(method, ep.security)) is not None:
+                raise refusal
             api_key = self._ws_auth(sess, ep.security, params, now)
             if ep.counts_order:
                 limiter.charge_order(api_key or "", now)
