@@ -138,7 +138,7 @@ def _market_stall(h: Harness, rng: random.Random) -> None:
     than the engine's stall threshold (2.5 s). The engine must notice (stall counter; the "reconnect"
     column is the time from the stall's start to that), refuse an entry while its price is stale,
     with the sentence, and trade again once the stream is back."""
-    from traytrader.engine.dispatch import STALE_PRICE_S
+    from traytrader.engine.entry_arming import STALE_PRICE_S
     from traytrader.engine.warmup import MARK_STALL_S
 
     h.press(_side(rng))  # a position whose stop must survive the stall

@@ -264,8 +264,9 @@ async def test_fill_price_from_the_stream_when_the_answer_lacks_it(sim: SimContr
 
     from traytrader.core.models import OrderType
     from traytrader.core.orders import OrderRequest
-    from traytrader.engine.dispatch import Dispatcher, SendOutcome
+    from traytrader.engine.dispatch import Dispatcher
     from traytrader.engine.journal import Journal
+    from traytrader.engine.order_sending import SendOutcome
     from traytrader.engine.session import Session
 
     session = Session(make_config(sim), hmac_credentials(), emit=lambda event: None, journal=Journal(None))

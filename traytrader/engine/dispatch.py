@@ -18,21 +18,16 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from traytrader.core.decimals import format_decimal
-from traytrader.core.entry_plan import SizedEntry
 from traytrader.core.errors import (
     CommandRefused,
     ExchangeRejected,
     InvalidOrder,
-    OutcomeUnknown,
-    TransportError,
     TraytraderError,
 )
-from traytrader.core.models import OrderType, PositionSide, Profile, Side
+from traytrader.core.models import PositionSide, Profile, Side
 from traytrader.core.orders import (
     ClientIds,
     OrderRequest,
@@ -47,11 +42,11 @@ from traytrader.engine.api import (
     CommandRejected,
     Event,
     Notice,
-    OrderAccepted,
-    OrderFilled,
 )
-from traytrader.engine.armed import ArmedEntry, ArmInputs, EntryPath, arm, max_age_ms
-from traytrader.engine.outcome import resolve
+from traytrader.engine.armed import ArmedEntry, EntryPath, max_age_ms
+from traytrader.engine.entry_arming import STALE_PRICE_S, EntryArming
+from traytrader.engine.fill_reports import FillReporting, _dec
+from traytrader.engine.order_sending import OrderSending
 from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
 
@@ -62,29 +57,12 @@ REDUCE_ONLY_KINDS = frozenset({CommandKind.CLOSE, CommandKind.FLATTEN, CommandKi
 MAX_COMMAND_AGE_MS = 2_000
 ORDER_KINDS = frozenset({CommandKind.BUY, CommandKind.SELL, CommandKind.CLOSE, CommandKind.FLATTEN,
                          CommandKind.REVERSE, CommandKind.CANCEL_ALL})
-MAX_RESENDS = 2
-# Entries are sized on the book: refuse them when the market feed (mark price every second) has
-# been silent this long (F5). Closing needs no price and always works.
-STALE_PRICE_S = 3.0
-WARM_S = 0.05   # see Dispatcher._keep_warm
 
 
-def _dec(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except (InvalidOperation, ValueError):
-        return Decimal(0)
-
-
-@dataclass
-class SendOutcome:
-    result: dict[str, Any]
-    wire_ns: int
-    received_ns: int
-
-
-class Dispatcher:
-    """Executes order commands for the active profile on the engine loop."""
+class Dispatcher(EntryArming, OrderSending, FillReporting):
+    """Executes order commands for the active profile on the engine loop. Its jobs by file:
+    admission and the commands here; armed entries (``entry_arming``), sending one order
+    (``order_sending``), fills and their sentences (``fill_reports``)."""
 
     def __init__(self, session: Session, emit: Callable[[Event], None], *,
                  on_filled: Callable[[OrderRequest, dict[str, Any]], None] | None = None) -> None:
@@ -148,125 +126,6 @@ class Dispatcher:
 
     def next_client_id(self) -> str:
         return self._client_ids.next()
-
-    def prime(self, profiles: tuple[Profile, ...] | list[Profile]) -> None:
-        """Prepare every profile's BUY and SELL entry now (the session just became ready), so the
-        first keypress finds its plan and frame template made; arm the active profile's."""
-        for profile in profiles:
-            for side in (Side.BUY, Side.SELL):
-                with contextlib.suppress(TraytraderError):   # that profile's keypress says why
-                    self._entry_path(profile, side)
-        self.schedule_arming()
-
-    def set_active(self, profile: Profile) -> None:
-        """The profile a keypress will use: its entries are the ones kept armed."""
-        self.active = profile
-        self._armed.clear()
-        self.schedule_arming()
-
-    def _entry_path(self, profile: Profile, side: Side) -> EntryPath | None:
-        """The prepared entry for (profile, side), rebuilt when its inputs changed; None when the
-        plan cannot be made (the keypress then takes the full builder, which names the reason)."""
-        session = self.session
-        ws = session.ws
-        if ws is None:
-            return None
-        filters = session.filters(profile.symbol)
-        key = (profile.name, side)
-        path = self._entry_paths.get(key)
-        if path is not None and path.current(profile, filters, session.mode, ws.frames):
-            return path
-        path = EntryPath.prepare(profile, side, filters, session.mode, ws.frames)
-        if path is not None:
-            self._entry_paths[key] = path
-        return path
-
-    def _on_market_message(self, message: dict[str, Any]) -> None:
-        active = self.active
-        if active is not None and message.get("s") == active.symbol:
-            self.schedule_arming()
-
-    def schedule_arming(self) -> None:
-        """Re-arm the active profile's entries soon, once however many prices arrive meanwhile.
-        Two hops: whatever the current callback started (the ASL's stop replacement on a new mark
-        price) runs first."""
-        if self._arm_pending or self.active is None:
-            return
-        self._arm_pending = True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:   # not on the engine loop (tests building a dispatcher by hand)
-            self._arm_pending = False
-            return
-        loop.call_soon(loop.call_soon, self._arm_active)
-
-    def _arm_active(self) -> None:
-        """Arm both sides of the active profile where the armed entry no longer matches the prices
-        or is half its allowed age; then again in half that age, so a quiet market keeps a
-        fresh frame too."""
-        self._arm_pending = False
-        profile, session = self.active, self.session
-        if profile is None or not session.ready:
-            return
-        half_age = self._max_age_ms // 2
-        for side in (Side.BUY, Side.SELL):
-            armed = self._armed.get(side)
-            try:
-                inputs = self._inputs(profile, side)
-                if inputs is None:
-                    armed = None
-                elif armed is None or not armed.matches(inputs, half_age):
-                    armed = None
-                    sized = inputs.path.plan.size(inputs.book[0], inputs.book[1], inputs.mark)
-                    now_ms = session.clock.now_ms()
-                    # The caps before signing; the keypress checks them again and says why.
-                    if sized is not None and session.limiter.refuse_order(now_ms, sized.notional) is None:
-                        armed = self._arm(inputs, sized, now_ms)
-            except TraytraderError:
-                armed = None
-            if armed is None:
-                self._armed.pop(side, None)
-            else:
-                self._armed[side] = armed
-        if self._refresh is not None:
-            self._refresh.cancel()
-        self._refresh = asyncio.get_running_loop().call_later(half_age / 1000, self.schedule_arming)
-        if self._warm is None:
-            self._warm = asyncio.get_running_loop().call_later(WARM_S, self._keep_warm)
-
-    def _keep_warm(self) -> None:
-        """Walk the keypress's checks without sending or consuming anything (the armed entry's
-        match, the caps) every ``WARM_S``, so the code and data they touch stay in the CPU caches
-        between a trader's sporadic keys: with keys 250 ms apart, accepted → frame ready fell from
-        ~99 to ~39 µs and → wire from ~192 to ~147 µs, for no measurable idle CPU
-        (``bench_engine.py --gap-ms 250``, ``bench_idle.py``)."""
-        self._warm = None
-        profile, session = self.active, self.session
-        if profile is None or not session.ready:
-            return
-        for side in (Side.BUY, Side.SELL):
-            armed = self._armed.get(side)
-            inputs = self._inputs(profile, side)
-            if armed is not None and inputs is not None and armed.matches(inputs, self._max_age_ms):
-                session.limiter.refuse_order(session.clock.now_ms(), armed.sized.notional)
-        self._warm = asyncio.get_running_loop().call_later(WARM_S, self._keep_warm)
-
-    def _inputs(self, profile: Profile, side: Side) -> ArmInputs | None:
-        """What an entry is armed from, or None when something is missing or the price is stale
-        (the full builder then says why)."""
-        session = self.session
-        symbol = profile.symbol
-        path = self._entry_path(profile, side)
-        ws = session.ws
-        book, mark = session.books.get(symbol), session.tracker.marks.get(symbol)
-        if path is None or ws is None or book is None or mark is None \
-                or (session.price_age_s(symbol) or 0.0) > STALE_PRICE_S:
-            return None
-        return ArmInputs(path, book, mark, ws.frames.logged_on, ws)
-
-    def _arm(self, inputs: ArmInputs, sized: SizedEntry, now_ms: int) -> ArmedEntry:
-        """Sign and frame ``sized`` with a new client id and request id (caps already checked)."""
-        return arm(inputs, sized, self._client_ids.next(), inputs.ws.ids.next(), now_ms)
 
     async def execute(self, command: Command, profile: Profile) -> None:
         """Run one command to its end, emitting exactly one final answer for it (``_answer``)."""
@@ -358,28 +217,6 @@ class Dispatcher:
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
         await self._after_flatten(command, request, outcome.result)
-
-    def _armed_for(self, profile: Profile, side: Side) -> ArmedEntry | None:
-        """This keypress's entry, the caps checked: the armed one when its inputs are unchanged,
-        else armed now. None: the full builder decides (no plan, no price, a stale price, a failed
-        filter check). Raises ``CommandRefused`` when a cap refuses it."""
-        armed = self._armed.pop(side, None)
-        inputs = self._inputs(profile, side)
-        if inputs is None:
-            return None
-        if armed is not None and armed.matches(inputs, self._max_age_ms):
-            sized = armed.sized
-        else:
-            armed, sized = None, inputs.path.plan.size(inputs.book[0], inputs.book[1], inputs.mark)
-            if sized is None:
-                return None
-        session = self.session
-        now_ms = session.clock.now_ms()
-        refusal = session.limiter.refuse_order(now_ms, sized.notional)
-        if refusal is not None:
-            raise CommandRefused(refusal)
-        return armed if armed is not None else self._arm(inputs, sized, now_ms)
-
     async def _entry_slow(self, command: Command, profile: Profile, side: Side) -> None:
         """The full builder: every check with its sentence (a refused entry, a stale price, or an
         entry the plan does not cover)."""
@@ -513,218 +350,3 @@ class Dispatcher:
                              "flatten filled afterwards; closing it now.", level="warning"))
             with contextlib.suppress(TraytraderError):
                 await self.close_position(request.symbol, request.position_side, abs(position.quantity))
-
-    # -- sending ---------------------------------------------------------------------------------
-    async def place(self, request: OrderRequest, accepted_ns: int,
-                    rebuild: Callable[[], OrderRequest] | None = None,
-                    first_row: Callable[[], None] | None = None,
-                    first: tuple[str, str, int, bytes | None] | None = None) -> SendOutcome:
-        """Send ``request`` (once; at most one order per client id) and return its answer.
-        ``first_row`` journals the command: after the first write, or when nothing was sent.
-        ``first`` (request id, frame, timestamp, encoded frame) is the first attempt already framed
-        (an armed entry: its request id comes from the current connection); its params for the
-        journal are computed after the write."""
-        session = self.session
-        client_id = request.client_order_id
-        retried = False
-        resends = 0
-        self._awaiting_answer.add(client_id)
-        try:
-            while True:
-                ws = session.ws
-                if ws is None or not ws.connected:
-                    raise TransportError("Not connected to the exchange; nothing was sent.")
-                encoded = None
-                if first is not None:
-                    request_id, frame, timestamp, encoded = first
-                    first = None
-                    params = None
-                else:
-                    request_id = ws.ids.next()
-                    params = request.params()
-                    timestamp = session.clock.now_ms()
-                    frame = ws.frames.build(request_id, "order.place", params, timestamp)
-
-                # Bookkeeping runs right after the write (the caps were checked before signing): the
-                # request row (params only: the frame's key and signature never reach the journal) and
-                # the limiter's count. ``first_row`` is the command's own row, written just before it.
-                def sent(request_id: str = request_id, params: dict[str, str] | None = params,
-                         timestamp: int = timestamp, request: OrderRequest = request) -> None:
-                    nonlocal first_row
-                    if first_row is not None:
-                        first_row()
-                        first_row = None
-                    session.journal.record("request", "order.place", symbol=request.symbol,
-                                           client_id=client_id, request_id=request_id,
-                                           data=params if params is not None else request.params())
-                    session.limiter.record_order(timestamp)
-
-                self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins
-                try:
-                    reply = await ws.send_frame(request_id, "order.place", frame, sent, encoded)
-                except ExchangeRejected as exc:
-                    session.journal.record("response", f"order.place rejected: {exc.code} {exc.msg}",
-                                           symbol=request.symbol, client_id=client_id, request_id=request_id,
-                                           data={"code": exc.code, "msg": exc.msg, "status": exc.http_status})
-                    verdict = await self.shield.react(exc, symbol=request.symbol, retried=retried)
-                    if verdict.retry:
-                        retried = True
-                        if rebuild is not None:
-                            request = rebuild()
-                        continue
-                    raise ExchangeRejected(exc.code, exc.msg, http_status=exc.http_status,
-                                           explanation=verdict.text,
-                                           retry_until_ms=exc.retry_until_ms) from None
-                except OutcomeUnknown as exc:
-                    session.journal.record("response", f"order.place outcome unknown: {exc}",
-                                           symbol=request.symbol, client_id=client_id, request_id=request_id)
-                    self.emit(Notice(f"{request.symbol}: no answer to order {client_id}; checking with the "
-                                     "exchange before doing anything else.", level="warning"))
-                    resolution = await resolve(session, request.symbol, client_id, timestamp)
-                    if resolution.exists:
-                        now = time.perf_counter_ns()
-                        session.journal.record("resolution", "order exists", symbol=request.symbol,
-                                               client_id=client_id, data=resolution.order)
-                        return SendOutcome(resolution.order or {}, now, now)
-                    session.journal.record("resolution", "order does not exist (-2013); sending it again",
-                                           symbol=request.symbol, client_id=client_id)
-                    resends += 1
-                    if resends > MAX_RESENDS:
-                        raise OutcomeUnknown(f"Order {client_id} could not be delivered after {resends} "
-                                             "attempts; it did not execute.") from None
-                    continue
-                session.journal.record("response", "order.place", symbol=request.symbol, client_id=client_id,
-                                       request_id=request_id, data=reply.result,
-                                       latency_us=(reply.received_ns - reply.wire_ns) / 1000)
-                self.last_latency_us = (reply.wire_ns - accepted_ns) / 1000
-                return SendOutcome(reply.result if isinstance(reply.result, dict) else {}, reply.wire_ns,
-                                   reply.received_ns)
-        finally:
-            self._awaiting_answer.discard(client_id)
-            if first_row is not None:  # nothing was sent: the command row still lands
-                first_row()
-
-    # -- results ---------------------------------------------------------------------------------
-    FILL_PRICE_WAIT_S = 1.0
-
-    def _on_user_message(self, message: dict[str, Any]) -> None:
-        order = message.get("o")
-        if message.get("e") != "ORDER_TRADE_UPDATE" or not isinstance(order, dict):
-            return
-        client_id = str(order.get("c", ""))
-        if order.get("x") == "TRADE" and isinstance(order.get("N"), str):
-            # Commission per trade ("n", in asset "N"): an order's fee is the sum of its trades'.
-            paid, asset = self._fees.get(client_id, (Decimal(0), order["N"]))
-            self._fees[client_id] = (paid + _dec(order.get("n")), asset)
-            if len(self._fees) > 64:
-                del self._fees[next(iter(self._fees))]
-        average = _dec(order.get("ap"))
-        if order.get("x") == "TRADE" and client_id in self._resting \
-                and client_id not in self._awaiting_answer:
-            self._report_later_fill(order, client_id, average)
-        if order.get("X") in ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"):
-            self._resting.pop(client_id, None)
-        if order.get("X") != "FILLED" or average <= 0:
-            return
-        self._recent_fills[client_id] = average
-        if len(self._recent_fills) > 64:
-            del self._recent_fills[next(iter(self._recent_fills))]
-        waiter = self._fill_waiters.get(client_id)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(average)
-
-    def _report_later_fill(self, order: dict[str, Any], client_id: str, average: Decimal) -> None:
-        """A fill of one of our orders whose answer came earlier (a LIMIT that rested): say so. The
-        position and its protection follow from the same event (``Session`` / the engine)."""
-        symbol = str(order.get("s", ""))
-        try:
-            side = Side(str(order.get("S")))
-        except ValueError:
-            return
-        filled, total = _dec(order.get("z")), _dec(order.get("q"))
-        word = "Bought" if side is Side.BUY else "Sold"
-        if order.get("X") == "FILLED":
-            paid = self._fees.get(client_id)
-            fee_text = f", fee {format_decimal(paid[0])} {paid[1]}" if paid is not None else ""
-            text = (f"{word} {format_decimal(filled)} {symbol} at {format_decimal(average)}: the resting "
-                    f"order filled{fee_text}.")
-            self.session.journal.record("event", text, symbol=symbol, client_id=client_id)
-            self.emit(OrderFilled(text, symbol=symbol, side=side, quantity=filled, avg_price=average,
-                                  fee=paid[0] if paid is not None else None, client_order_id=client_id))
-        else:
-            text = (f"{symbol}: the resting {side.value.lower()} order filled {format_decimal(filled)} of "
-                    f"{format_decimal(total)} so far, at {format_decimal(average)} on average.")
-            self.session.journal.record("event", text, symbol=symbol, client_id=client_id)
-            self.emit(Notice(text))
-
-    async def _complete_price(self, request: OrderRequest, outcome: SendOutcome) -> None:
-        """Fill in ``avgPrice`` from the user stream when the answer lacks it."""
-        result = outcome.result
-        priced = _dec(result.get("avgPrice")) or _dec(result.get("cumQuote"))
-        if priced or not _dec(result.get("executedQty")):
-            return
-        known = self._recent_fills.get(request.client_order_id)
-        if known is not None:
-            result["avgPrice"] = str(known)
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._fill_waiters[request.client_order_id] = waiter
-        try:
-            result["avgPrice"] = str(await asyncio.wait_for(waiter, self.FILL_PRICE_WAIT_S))
-        except TimeoutError:
-            pass
-        finally:
-            self._fill_waiters.pop(request.client_order_id, None)
-
-    def _apply_fill(self, request: OrderRequest, result: dict[str, Any]) -> tuple[Decimal, Decimal]:
-        executed = _dec(result.get("executedQty"))
-        avg = _dec(result.get("avgPrice"))
-        if avg == 0 and executed:
-            avg = _dec(result.get("cumQuote")) / executed
-        if executed:
-            position_side = PositionSide(str(result.get("positionSide", request.position_side.value)))
-            self.session.tracker.apply_fill(request.symbol, position_side, request.side, executed, avg,
-                                            int(result.get("updateTime") or 0),
-                                            ours=not request.reduce_only, order_id=result.get("orderId"),
-                                            client_order_id=request.client_order_id)
-        return executed, avg
-
-    def _report(self, command: Command, request: OrderRequest, outcome: SendOutcome) -> None:
-        result = outcome.result
-        executed, avg = self._apply_fill(request, result)
-        to_wire = (outcome.wire_ns - command.accepted_ns) / 1000
-        round_trip = (outcome.received_ns - outcome.wire_ns) / 1000
-        status = str(result.get("status", ""))
-        side_word = "Bought" if request.side is Side.BUY else "Sold"
-        if executed:
-            # The fee is known when the order's trades came on the user stream before its answer.
-            paid = self._fees.get(request.client_order_id)
-            fee_text = f", fee {format_decimal(paid[0])} {paid[1]}" if paid is not None else ""
-            text = (f"{side_word} {format_decimal(executed)} {request.symbol} at {format_decimal(avg)} "
-                    f"({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms round trip{fee_text}).")
-            self.session.journal.record("event", text, symbol=request.symbol,
-                                        client_id=request.client_order_id, latency_us=to_wire)
-            if self.on_filled is not None:   # protection first: the ASL starts the stop now
-                self.on_filled(request, result)
-            self._answer(command, OrderFilled(text, symbol=request.symbol, side=request.side,
-                                              quantity=executed, avg_price=avg,
-                                              fee=paid[0] if paid is not None else None,
-                                              client_order_id=request.client_order_id,
-                                              to_wire_us=to_wire, round_trip_us=round_trip))
-            return
-        if request.type is OrderType.MARKET and status in ("EXPIRED", "CANCELED", "EXPIRED_IN_MATCH"):
-            text = f"The {request.side.value.lower()} order for {request.symbol} expired unfilled ({status})."
-            self._answer(command, CommandRejected(text, command=command.kind))
-            return
-        self._resting[request.client_order_id] = None   # its fills are announced as they come
-        if len(self._resting) > 256:
-            del self._resting[next(iter(self._resting))]
-        text = (f"{request.side.value.title()} {format_decimal(request.quantity)} {request.symbol} accepted"
-                + (f" at {format_decimal(request.price)}" if request.price is not None else "")
-                + f" ({status or 'NEW'}).")
-        self.session.journal.record("event", text, symbol=request.symbol, client_id=request.client_order_id,
-                                    latency_us=to_wire)
-        self._answer(command, OrderAccepted(text, symbol=request.symbol, side=request.side,
-                                            quantity=request.quantity, price=request.price,
-                                            client_order_id=request.client_order_id,
-                                            to_wire_us=to_wire, round_trip_us=round_trip))

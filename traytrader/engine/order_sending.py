@@ -1,0 +1,137 @@
+"""Sending one order: once per client id, the error shield's one rebuild-and-resend, and an
+unknown outcome resolved (``outcome.resolve``) before anything is sent again.
+
+Part of the ``Dispatcher`` (``engine/dispatch.py``), split out by job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from traytrader.core.errors import (
+    ExchangeRejected,
+    OutcomeUnknown,
+    TransportError,
+)
+from traytrader.core.orders import (
+    OrderRequest,
+)
+from traytrader.engine.api import (
+    Event,
+    Notice,
+)
+from traytrader.engine.outcome import resolve
+from traytrader.engine.session import Session
+from traytrader.engine.shield import Shield
+
+MAX_RESENDS = 2
+
+
+@dataclass
+class SendOutcome:
+    result: dict[str, Any]
+    wire_ns: int
+    received_ns: int
+
+
+class OrderSending:
+    """The sending half of the ``Dispatcher`` (a mixin: it shares the dispatcher's state)."""
+
+    session: Session
+    emit: Callable[[Event], None]
+    shield: Shield
+    last_latency_us: float | None
+    frame_ready_ns: int
+    _awaiting_answer: set[str]
+
+    async def place(self, request: OrderRequest, accepted_ns: int,
+                    rebuild: Callable[[], OrderRequest] | None = None,
+                    first_row: Callable[[], None] | None = None,
+                    first: tuple[str, str, int, bytes | None] | None = None) -> SendOutcome:
+        """Send ``request`` (once; at most one order per client id) and return its answer.
+        ``first_row`` journals the command: after the first write, or when nothing was sent.
+        ``first`` (request id, frame, timestamp, encoded frame) is the first attempt already framed
+        (an armed entry: its request id comes from the current connection); its params for the
+        journal are computed after the write."""
+        session = self.session
+        client_id = request.client_order_id
+        retried = False
+        resends = 0
+        self._awaiting_answer.add(client_id)
+        try:
+            while True:
+                ws = session.ws
+                if ws is None or not ws.connected:
+                    raise TransportError("Not connected to the exchange; nothing was sent.")
+                encoded = None
+                if first is not None:
+                    request_id, frame, timestamp, encoded = first
+                    first = None
+                    params = None
+                else:
+                    request_id = ws.ids.next()
+                    params = request.params()
+                    timestamp = session.clock.now_ms()
+                    frame = ws.frames.build(request_id, "order.place", params, timestamp)
+
+                # Bookkeeping runs right after the write (the caps were checked before signing): the
+                # request row (params only: the frame's key and signature never reach the journal) and
+                # the limiter's count. ``first_row`` is the command's own row, written just before it.
+                def sent(request_id: str = request_id, params: dict[str, str] | None = params,
+                         timestamp: int = timestamp, request: OrderRequest = request) -> None:
+                    nonlocal first_row
+                    if first_row is not None:
+                        first_row()
+                        first_row = None
+                    session.journal.record("request", "order.place", symbol=request.symbol,
+                                           client_id=client_id, request_id=request_id,
+                                           data=params if params is not None else request.params())
+                    session.limiter.record_order(timestamp)
+
+                self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins
+                try:
+                    reply = await ws.send_frame(request_id, "order.place", frame, sent, encoded)
+                except ExchangeRejected as exc:
+                    session.journal.record("response", f"order.place rejected: {exc.code} {exc.msg}",
+                                           symbol=request.symbol, client_id=client_id, request_id=request_id,
+                                           data={"code": exc.code, "msg": exc.msg, "status": exc.http_status})
+                    verdict = await self.shield.react(exc, symbol=request.symbol, retried=retried)
+                    if verdict.retry:
+                        retried = True
+                        if rebuild is not None:
+                            request = rebuild()
+                        continue
+                    raise ExchangeRejected(exc.code, exc.msg, http_status=exc.http_status,
+                                           explanation=verdict.text,
+                                           retry_until_ms=exc.retry_until_ms) from None
+                except OutcomeUnknown as exc:
+                    session.journal.record("response", f"order.place outcome unknown: {exc}",
+                                           symbol=request.symbol, client_id=client_id, request_id=request_id)
+                    self.emit(Notice(f"{request.symbol}: no answer to order {client_id}; checking with the "
+                                     "exchange before doing anything else.", level="warning"))
+                    resolution = await resolve(session, request.symbol, client_id, timestamp)
+                    if resolution.exists:
+                        now = time.perf_counter_ns()
+                        session.journal.record("resolution", "order exists", symbol=request.symbol,
+                                               client_id=client_id, data=resolution.order)
+                        return SendOutcome(resolution.order or {}, now, now)
+                    session.journal.record("resolution", "order does not exist (-2013); sending it again",
+                                           symbol=request.symbol, client_id=client_id)
+                    resends += 1
+                    if resends > MAX_RESENDS:
+                        raise OutcomeUnknown(f"Order {client_id} could not be delivered after {resends} "
+                                             "attempts; it did not execute.") from None
+                    continue
+                session.journal.record("response", "order.place", symbol=request.symbol, client_id=client_id,
+                                       request_id=request_id, data=reply.result,
+                                       latency_us=(reply.received_ns - reply.wire_ns) / 1000)
+                self.last_latency_us = (reply.wire_ns - accepted_ns) / 1000
+                return SendOutcome(reply.result if isinstance(reply.result, dict) else {}, reply.wire_ns,
+                                   reply.received_ns)
+        finally:
+            self._awaiting_answer.discard(client_id)
+            if first_row is not None:  # nothing was sent: the command row still lands
+                first_row()
