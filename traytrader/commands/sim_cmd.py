@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=86400.0,
         help="close WebSocket connections after this many seconds (default 86400, Binance's 24 h)",
     )
+    p.add_argument(
+        "--latency",
+        metavar="MS[±JITTER]",
+        default="0",
+        help="a home line: delay every WS API reply, REST answer and stream frame by MS ms, "
+        "± JITTER drawn per frame from --seed (e.g. 150±50 or 150+-50; default 0)",
+    )
     p.set_defaults(func=handler)
 
 
@@ -53,7 +60,12 @@ def options_from(args: argparse.Namespace) -> SimOptions:
     if not args.session_limit_s > 0:
         raise ConfigError("--session-limit-s must be greater than 0.")
     from traytrader.sim import SimOptions
+    from traytrader.sim.latency import parse_latency
 
+    try:
+        latency_ms, jitter_ms = parse_latency(args.latency)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return SimOptions(
         host=args.host,
         port=args.port,
@@ -63,6 +75,8 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         accounts_file=args.accounts,
         control=not args.no_control,
         session_limit_s=args.session_limit_s,
+        latency_ms=latency_ms,
+        latency_jitter_ms=jitter_ms,
     )
 
 

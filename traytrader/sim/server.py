@@ -26,7 +26,8 @@ from traytrader.sim.control import handle_control
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.exchange import Exchange
-from traytrader.sim.faults import LIMIT_KINDS, FaultBook
+from traytrader.sim.faults import LIMIT_KINDS, STATUS_UNKNOWN, Fault, FaultBook
+from traytrader.sim.latency import Latency
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
@@ -63,6 +64,8 @@ class SimOptions:
     max_frame_bytes: int = 1 << 20
     measure: bool = False
     mark_interval_ms: int = 1000  # markPrice@1s cadence in real time (tests replaying at high speed lower it)
+    latency_ms: float = 0.0  # --latency MS[±JITTER]: every reply, REST answer and stream frame this late
+    latency_jitter_ms: float = 0.0
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -112,6 +115,7 @@ class SimServer:
             )
         )
         self.faults = FaultBook()
+        self.latency = Latency(options.latency_ms, options.latency_jitter_ms, options.seed)
         self.market_hub = MarketHub()
         self.user_hub = UserHub()
         self.ws_api = WsApiHandler(self)
@@ -229,9 +233,13 @@ class SimServer:
                 batch.append(ev)
             self.market_hub.publish(all_name, batch)
 
-    def flush(self) -> None:
-        """Deliver the exchange's pending user-data events and public trades."""
+    def flush(self, expire_after: int | None = None) -> None:
+        """Deliver the exchange's pending user-data events and public trades. ``expire_after`` (the
+        ``expire_listen_key_in_fill`` fault): the account's listenKeys expire after that many of its
+        events; the rest are lost, as on Binance once the key has lapsed."""
         ex = self.exchange
+        if ex.outbox and expire_after is not None:
+            self._expire_mid_fill(expire_after)
         if ex.outbox:
             if self.user_hub.conns:
                 owners: dict[str, list[str]] = {}
@@ -264,6 +272,46 @@ class SimServer:
                         },
                     )
             ex.trades.clear()
+
+    def _expire_mid_fill(self, n: int) -> None:
+        ex = self.exchange
+        owner = ex.outbox[0][0]
+        kept, seen, lost = [], 0, []
+        for api_key, payload in ex.outbox:
+            if api_key == owner:
+                seen += 1
+                if seen > n:
+                    lost.append(payload)
+                    continue
+            kept.append((api_key, payload))
+        ex.outbox[:] = kept
+        self.flush()
+        now = self.now_ms()
+        for key in [k for k, (o, _) in ex.listen_keys.items() if o == owner]:
+            del ex.listen_keys[key]
+            self._listen_key_expired(key, now)
+
+    def drop_user_streams(self) -> int:
+        """Drop every user-data stream connection (TCP abort, no close frame); listenKeys stay valid
+        and the WS API and market streams are untouched. Returns how many were dropped."""
+        outlets = {o for conns in self.user_hub.conns.values() for o in conns}
+        for outlet in outlets:
+            outlet.abort()
+        return len(outlets)
+
+    def execute_late(self, ms: int, fn: Any) -> None:
+        """Run ``fn()`` (an order whose answer said "execution status unknown") ``ms`` from now."""
+
+        def run() -> None:
+            try:
+                fn()
+            except SimError:
+                pass  # refused when it finally reached the matching engine: it never existed
+            except Exception:
+                log.exception("late execution failed")
+            self.flush()
+
+        asyncio.get_running_loop().call_later(ms / 1000, run)
 
     def _listen_key_expired(self, key: str, now_ms: int) -> None:
         # Docs example: E is a string here ("E":"1736996475556").
@@ -329,6 +377,7 @@ class SimServer:
             params.update(parse_qsl(body, keep_blank_values=True))
         faults = self.faults.take(method_path)
         kinds = {f.kind: f for f in faults}
+        unknown: Fault | None = kinds.get("status_unknown")
         if "drop_before_execute" in kinds:
             return self._drop(request)
         limit_fault = next((f for f in faults if f.kind in LIMIT_KINDS), None)
@@ -341,13 +390,20 @@ class SimServer:
             api_key = self._rest_auth(request, ep.security, params, query, body, now)
             if ep.counts_order:
                 self.limiter.charge_order(api_key, now)
-            status, payload = 200, ep.fn(Ctx(self.exchange, api_key or "", params, now))
+            ctx = Ctx(self.exchange, api_key or "", params, now)
+            if unknown is None or (unknown.executed and not unknown.ms):
+                status, payload = 200, ep.fn(ctx)
+            elif unknown.executed:
+                self.execute_late(unknown.ms, lambda: ep.fn(ctx))
+            if unknown is not None:
+                status, payload = STATUS_UNKNOWN[unknown.code][0], unknown.body()
         except SimError as e:
             status, payload = e.http_status, e.body()
             if status in (418, 429):
                 self.limiter.note_refused(ip, e)
                 retry_after_s = e.retry_after_s(now)
-        self.flush()
+        fill_fault = kinds.get("expire_listen_key_in_fill")
+        self.flush(fill_fault.events if fill_fault is not None else None)
         if self.options.measure and ep.counts_order:
             self.timings_ns.append(time.perf_counter_ns() - t0)
         if "unknown_503" in kinds:
@@ -359,6 +415,8 @@ class SimServer:
             return self._drop(request)
         if "delay" in kinds:
             await asyncio.sleep(kinds["delay"].ms / 1000)
+        if self.latency.active:
+            await asyncio.sleep(self.latency.sample_s())
         resp = web.Response(
             text=dumps(payload), status=status, headers=headers, content_type="application/json"
         )
@@ -410,7 +468,7 @@ class SimServer:
         ws = new_websocket(self.options.ping_interval_s, self.options.pong_timeout_s, 64 * 1024)
         await ws.prepare(request)
         self.sockets.add(ws)
-        conn = MarketConn(Outlet(ws), group, combined)
+        conn = MarketConn(Outlet(ws, self.latency, request.transport), group, combined)
         timer = asyncio.get_running_loop().call_later(self.options.session_limit_s, conn.outlet.stop)
         try:
             self._subscribe(conn, names, now)
