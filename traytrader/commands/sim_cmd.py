@@ -49,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a home line: delay every WS API reply, REST answer and stream frame by MS ms, "
         "± JITTER drawn per frame from --seed (e.g. 150±50 or 150+-50; default 0)",
     )
+    p.add_argument(
+        "--book",
+        choices=("depth", "simple"),
+        default="depth",
+        help="depth: finite seeded levels, orders walk them and fill in pieces (default); "
+        "simple: every order fills whole at the touch",
+    )
     p.set_defaults(func=handler)
 
 
@@ -77,6 +84,7 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         session_limit_s=args.session_limit_s,
         latency_ms=latency_ms,
         latency_jitter_ms=jitter_ms,
+        book=args.book,
     )
 
 

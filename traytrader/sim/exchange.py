@@ -3,9 +3,12 @@
 No I/O and no clock: every method takes ``now_ms``. Methods return Binance-shaped result dicts or
 raise :class:`SimError`; user-data events go to ``outbox`` as ``(api_key, payload)`` and public trades
 to ``trades``, which the server drains after each call. Matching is against the simulator's book
-(best bid = last price, best ask = last + one tick) with unlimited depth: MARKET orders fill whole at
-the touch; LIMIT orders fill as taker at the touch when marketable, else rest and fill as maker at
-their price once the touch crosses them.
+(best bid = last price, best ask = last + one tick). With ``book="simple"`` depth is unlimited:
+MARKET orders fill whole at the touch; LIMIT orders fill as taker at the touch when marketable, else
+rest and fill whole as maker at their price once the touch crosses them. With ``book="depth"`` the
+levels are finite (:mod:`traytrader.sim.book`): takers walk the levels (one fill per level), a
+resting LIMIT order fills in pieces while the market trades at its price and in full once it trades
+through, an IOC remainder expires and a FOK the book cannot fill is refused (-5021).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import TypeVar
 
 from traytrader.sim import payloads as P
 from traytrader.sim.accounts import AccountSpec
+from traytrader.sim.book import DepthBook
 from traytrader.sim.errors import SimError, err, missing
 from traytrader.sim.market import Market
+from traytrader.sim.matching import MatchingMixin
 from traytrader.sim.settings import SettingsMixin
 from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
 from traytrader.sim.triggers import observe, would_trigger_now
@@ -76,7 +81,7 @@ def _named(p: dict, id_param: str, client_param: str, by_id: Mapping[int, _T],
         raise missing(id_param) from None
 
 
-class Exchange(SettingsMixin):
+class Exchange(SettingsMixin, MatchingMixin):
     """All simulated exchange state. Single-threaded: call from the server's loop only."""
 
     def __init__(
@@ -87,6 +92,7 @@ class Exchange(SettingsMixin):
         *,
         seed: int = 0,
         history_limit: int = 50_000,
+        book: str = "simple",
     ) -> None:
         self.market = market
         self.specs = market.specs
@@ -94,9 +100,12 @@ class Exchange(SettingsMixin):
             a.api_key: Account(a, a.balance_usdt, a.hedge_mode) for a in accounts
         }
         self.quotes: dict[str, Quote] = {}
-        for sym, spec in self.specs.items():
+        self.books: dict[str, DepthBook] = {}  # empty with the simple book
+        for i, (sym, spec) in enumerate(self.specs.items()):
             p = spec.start_price
             self.quotes[sym] = Quote(sym, p, p, p, p + spec.tick_size, 1, now_ms)
+            if book == "depth":
+                self.books[sym] = DepthBook(spec, seed * 101 + i, p)
         self.orders: OrderedDict[int, Order] = OrderedDict()
         self.algos: OrderedDict[int, AlgoOrder] = OrderedDict()
         self.resting: dict[str, dict[int, Order]] = {s: {} for s in self.specs}
@@ -185,11 +194,10 @@ class Exchange(SettingsMixin):
         q.bid, q.ask = last, last + tick
         q.update_id += 1
         q.time_ms = now_ms
-        for o in list(self.resting[symbol].values()):
-            if o.is_open and (
-                (o.side == "BUY" and q.ask <= o.price) or (o.side == "SELL" and q.bid >= o.price)
-            ):
-                self._fill(self.accounts[o.api_key], o, o.price, True, now_ms)
+        book = self.books.get(symbol)
+        if book is not None:
+            book.move(last)
+        self._cross_resting(symbol, book, now_ms)
         for a in list(self.algo_book[symbol].values()):
             if a.status == "NEW":
                 self._observe_algo(self.accounts[a.api_key], a, now_ms)
@@ -229,6 +237,10 @@ class Exchange(SettingsMixin):
             raise err(-5022)
         if n.type == "LIMIT" and n.tif == "FOK" and not crosses:
             raise err(-5021)
+        book = self.books.get(n.symbol)
+        if book is not None and n.tif == "FOK" and book.available(n.side, n.price) < n.quantity:
+            raise err(-5021)  # the depth book cannot fill it whole at its price
+
         pos = acct.position(n.symbol, n.position_side)
         if n.reduce_only and not _opposes(n.side, pos.amount):
             raise err(-2022)
@@ -282,9 +294,13 @@ class Exchange(SettingsMixin):
             self._emit(acct, P.algo_update(algo, now_ms, o))
         self._emit(acct, P.order_trade_update(o, spec, "NEW", now_ms))
         ack = P.order_result(o, spec)
-        if crosses:
+        if crosses and book is not None:
+            self._walk(acct, o, book, now_ms)
+        elif crosses:
             self._fill(acct, o, touch, False, now_ms)
-        elif n.tif == "IOC":
+        if not o.is_open:
+            pass
+        elif n.type == "MARKET" or n.tif == "IOC":
             self._close(acct, o, "EXPIRED", now_ms)
         else:
             self.resting[o.symbol][o.order_id] = o
@@ -304,10 +320,15 @@ class Exchange(SettingsMixin):
                 a.move("FINISHED", now_ms)
                 self._emit(acct, P.algo_update(a, now_ms, o))
 
-    def _fill(self, acct: Account, o: Order, price: Decimal, maker: bool, now_ms: int) -> None:
+    def _fill(
+        self, acct: Account, o: Order, price: Decimal, maker: bool, now_ms: int, part: Decimal | None = None
+    ) -> None:
+        """Fill ``part`` of ``o`` (default: all that remains) at ``price``. A reduce-only order is cut
+        to the position; what it cannot fill without opening one expires."""
         spec = self.specs[o.symbol]
         pos = acct.position(o.symbol, o.position_side)
-        qty = o.quantity - o.executed
+        want = o.quantity - o.executed if part is None else min(part, o.quantity - o.executed)
+        qty = want
         if o.reduce_only or o.close_position:
             qty = min(qty, abs(pos.amount)) if _opposes(o.side, pos.amount) else ZERO
         if qty <= 0:
@@ -346,7 +367,7 @@ class Exchange(SettingsMixin):
             acct.open_orders.pop(o.order_id, None)
             self.resting[o.symbol].pop(o.order_id, None)
             self._finish_algo(acct, o, now_ms)
-        else:  # a reduce-only remainder that would open a position expires
+        elif qty < want:  # a reduce-only remainder that would open a position expires
             self._close(acct, o, "EXPIRED", now_ms)
 
     @staticmethod
@@ -418,7 +439,11 @@ class Exchange(SettingsMixin):
         self._emit(acct, P.order_trade_update(o, spec, "AMENDMENT", now_ms, amend=o.modify_count))
         touch = q.ask if o.side == "BUY" else q.bid
         if (touch <= price) if o.side == "BUY" else (touch >= price):
-            self._fill(acct, o, touch, False, now_ms)
+            book = self.books.get(o.symbol)
+            if book is not None:
+                self._walk(acct, o, book, now_ms)  # what the book cannot fill keeps resting
+            else:
+                self._fill(acct, o, touch, False, now_ms)
         return P.order_result(o, spec)
 
     def open_orders(self, api_key: str, symbol: str | None) -> list[dict]:

@@ -66,6 +66,10 @@ class SimOptions:
     mark_interval_ms: int = 1000  # markPrice@1s cadence in real time (tests replaying at high speed lower it)
     latency_ms: float = 0.0  # --latency MS[±JITTER]: every reply, REST answer and stream frame this late
     latency_jitter_ms: float = 0.0
+    #: "simple" (every order fills whole at the touch; the default for in-process use, tests and
+    #: benchmarks that assert exact fills) or "depth" (finite seeded levels, partial fills; the
+    #: default of ``traytrader sim`` and the demo).
+    book: str = "simple"
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -91,6 +95,7 @@ class SimServer:
             now,
             seed=options.seed,
             history_limit=options.history_limit,
+            book=options.book,
         )
         sources = _price_sources(options.prices_csv)
         self.paths: dict[str, PricePath] = {}
@@ -194,14 +199,16 @@ class SimServer:
         pp = self.market.specs[symbol].price_precision
         name = f"{symbol.lower()}@bookTicker"
         if self.market_hub.wanted(name) or self.market_hub.wanted("!bookTicker"):
+            bid_qty, ask_qty = self.exchange.touch_qty(symbol)
+            qp = self.market.specs[symbol].quantity_precision
             ev = {
                 "e": "bookTicker",
                 "u": q.update_id,
                 "s": symbol,
                 "b": at_least(q.bid, pp),
-                "B": "5.000",
+                "B": fixed(bid_qty, qp),
                 "a": at_least(q.ask, pp),
-                "A": "5.000",
+                "A": fixed(ask_qty, qp),
                 "T": now_ms,
                 "E": now_ms,
             }

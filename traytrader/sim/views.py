@@ -188,12 +188,13 @@ def balances(ex: Exchange, api_key: str) -> list[dict]:
 def book_ticker(ex: Exchange, symbol: str) -> dict:
     q, spec = ex.quotes[symbol], ex.specs[symbol]
     pp = spec.price_precision
+    bid_qty, ask_qty = ex.touch_qty(symbol)
     return {
         "symbol": symbol,
         "bidPrice": at_least(q.bid, pp),
-        "bidQty": "5.000",
+        "bidQty": fixed(bid_qty, spec.quantity_precision),
         "askPrice": at_least(q.ask, pp),
-        "askQty": "5.000",
+        "askQty": fixed(ask_qty, spec.quantity_precision),
         "time": q.time_ms,
         "lastUpdateId": q.update_id,
     }
