@@ -88,7 +88,9 @@ def handler(args: argparse.Namespace) -> int:
     from traytrader.ui.tray_app import has_display
 
     demo_dir = Path(tempfile.mkdtemp(prefix="traytrader-demo-"))
-    sim: Any = SimThread(SimOptions(port=0, seed=args.seed, book="depth")).start()
+    sim: Any = SimThread(
+        SimOptions(port=0, seed=args.seed, book="depth", event_order="random", reply_order="random")
+    ).start()
     try:
         config = demo_config(sim.rest_url, sim.ws_api_url, sim.stream_url, path=str(demo_dir / "config.toml"))
         (demo_dir / "config.toml").write_text(_config_note(sim.rest_url), encoding="utf-8")

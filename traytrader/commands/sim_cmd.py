@@ -56,6 +56,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="depth: finite seeded levels, orders walk them and fill in pieces (default); "
         "simple: every order fills whole at the touch",
     )
+    p.add_argument(
+        "--event-order",
+        choices=("random", "classic", "lite-first", "trade-first"),
+        default="random",
+        help="order of a fill's user-data events: one of the orders seen live, or a seeded choice "
+        "per order (random, default). Reference: docs/sim.md",
+    )
+    p.add_argument(
+        "--reply-order",
+        choices=("random", "before", "after"),
+        default="random",
+        help="WS API reply before or after the events it caused, or a seeded choice per request "
+        "(random, default)",
+    )
     p.set_defaults(func=handler)
 
 
@@ -85,6 +99,8 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         latency_ms=latency_ms,
         latency_jitter_ms=jitter_ms,
         book=args.book,
+        event_order=args.event_order,
+        reply_order=args.reply_order,
     )
 
 

@@ -24,6 +24,7 @@ from traytrader.sim import payloads as P
 from traytrader.sim.accounts import AccountSpec
 from traytrader.sim.book import DepthBook
 from traytrader.sim.errors import SimError, err, missing
+from traytrader.sim.event_order import FILL_ORDERS, EventOrder
 from traytrader.sim.market import Market
 from traytrader.sim.matching import MatchingMixin
 from traytrader.sim.settings import SettingsMixin
@@ -93,6 +94,7 @@ class Exchange(SettingsMixin, MatchingMixin):
         seed: int = 0,
         history_limit: int = 50_000,
         book: str = "simple",
+        event_order: EventOrder | None = None,
     ) -> None:
         self.market = market
         self.specs = market.specs
@@ -101,6 +103,7 @@ class Exchange(SettingsMixin, MatchingMixin):
         }
         self.quotes: dict[str, Quote] = {}
         self.books: dict[str, DepthBook] = {}  # empty with the simple book
+        self.event_order = event_order or EventOrder()
         for i, (sym, spec) in enumerate(self.specs.items()):
             p = spec.start_price
             self.quotes[sym] = Quote(sym, p, p, p, p + spec.tick_size, 1, now_ms)
@@ -292,12 +295,15 @@ class Exchange(SettingsMixin, MatchingMixin):
             acct.open_algos.pop(algo.algo_id, None)
             self.algo_book[algo.symbol].pop(algo.algo_id, None)
             self._emit(acct, P.algo_update(algo, now_ms, o))
+        o.events = self.event_order.pick()
+        o.new_at = len(self.outbox)
         self._emit(acct, P.order_trade_update(o, spec, "NEW", now_ms))
         ack = P.order_result(o, spec)
         if crosses and book is not None:
             self._walk(acct, o, book, now_ms)
         elif crosses:
             self._fill(acct, o, touch, False, now_ms)
+        o.new_at = None
         if not o.is_open:
             pass
         elif n.type == "MARKET" or n.tif == "IOC":
@@ -346,23 +352,20 @@ class Exchange(SettingsMixin, MatchingMixin):
         trade_id = self._next_trade
         self._next_trade += 1
         self.trades.append((o.symbol, price, qty, o.side == "SELL", trade_id, now_ms))
-        self._emit(acct, P.trade_lite(o, spec, qty, price, trade_id, maker, now_ms))
-        self._emit(acct, P.account_update(acct, [pos], self.quotes, "ORDER", now_ms, TAKER_FEE))
-        self._emit(
-            acct,
-            P.order_trade_update(
-                o,
-                spec,
-                "TRADE",
-                now_ms,
-                last_qty=qty,
-                last_price=price,
-                fee=fee,
-                trade_id=trade_id,
-                maker=maker,
-                realized=realized,
+        events = {
+            "TRADE_LITE": P.trade_lite(o, spec, qty, price, trade_id, maker, now_ms),
+            "ACCOUNT_UPDATE": P.account_update(acct, [pos], self.quotes, "ORDER", now_ms, TAKER_FEE),
+            "TRADE": P.order_trade_update(
+                o, spec, "TRADE", now_ms, last_qty=qty, last_price=price, fee=fee, trade_id=trade_id,
+                maker=maker, realized=realized,
             ),
-        )
+        }
+        for name in FILL_ORDERS[o.events]:
+            if name == "TRADE_LITE" and o.events == "lite-first" and o.new_at is not None:
+                self.outbox.insert(o.new_at, (acct.api_key, events[name]))  # ahead of the NEW
+                o.new_at = None
+            else:
+                self._emit(acct, events[name])
         if o.status == "FILLED":
             acct.open_orders.pop(o.order_id, None)
             self.resting[o.symbol].pop(o.order_id, None)

@@ -25,6 +25,7 @@ from traytrader.sim.auth import check_timestamp, split_rest_signature, verify
 from traytrader.sim.control import handle_control
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
+from traytrader.sim.event_order import EventOrder
 from traytrader.sim.exchange import Exchange
 from traytrader.sim.faults import LIMIT_KINDS, STATUS_UNKNOWN, Fault, FaultBook
 from traytrader.sim.latency import Latency
@@ -70,6 +71,11 @@ class SimOptions:
     #: benchmarks that assert exact fills) or "depth" (finite seeded levels, partial fills; the
     #: default of ``traytrader sim`` and the demo).
     book: str = "simple"
+    #: Event order of fills (``sim.event_order``): "classic" (in-process default), "lite-first",
+    #: "trade-first" or "random" (seeded per order; the CLI's and demo's default).
+    event_order: str = "classic"
+    #: WS API reply "before" the events it caused (in-process default), "after", or "random".
+    reply_order: str = "before"
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -96,6 +102,7 @@ class SimServer:
             seed=options.seed,
             history_limit=options.history_limit,
             book=options.book,
+            event_order=EventOrder(options.event_order, options.reply_order, options.seed),
         )
         sources = _price_sources(options.prices_csv)
         self.paths: dict[str, PricePath] = {}

@@ -64,6 +64,8 @@ class Order:
     update_ms: int = 0
     algo_id: int | None = None
     modify_count: int = 0
+    events: str = "classic"  # the event order of its fills (sim.event_order)
+    new_at: int | None = None  # outbox index of its NEW while it is being accepted ("lite-first")
 
     @property
     def is_open(self) -> bool:

@@ -73,12 +73,18 @@ class Outlet:
                 if text is None or self.ws.closed:
                     break
                 await self.ws.send_str(text)
+                self._queue.task_done()
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             pass
         finally:
             if not self.ws.closed:
                 with contextlib.suppress(Exception):
                     await self.ws.close()
+
+    async def drained(self, timeout_s: float = 1.0) -> None:
+        """Wait (at most ``timeout_s``) until every frame queued so far has been written."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout_s)
 
     async def drain_and_close(self, code: int = 1000) -> None:
         self.stop()
@@ -180,6 +186,12 @@ class UserHub:
             s.pop(outlet, None)
             if not s:
                 del self.conns[key]
+
+    async def drained(self) -> None:
+        """Wait until every user-data frame queued so far is on the wire (``reply_order`` "after")."""
+        outlets = {o for conns in self.conns.values() for o in conns}
+        if outlets:
+            await asyncio.gather(*(o.drained() for o in outlets))
 
     def send(self, keys: Iterable[str], payload: object) -> None:
         for k in keys:

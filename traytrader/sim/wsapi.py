@@ -148,13 +148,17 @@ class WsApiHandler:
         if unknown is not None:
             http_status = STATUS_UNKNOWN[unknown.code][0]
             reply = Reply(http_status, unknown.body(), sess.api_key, method in ORDER_METHODS)
-        fill_fault = faults.get("expire_listen_key_in_fill")
+        expiring = faults.get("expire_listen_key_in_fill")
+        fill_fault = expiring.events if expiring is not None else None
+        if not self.server.exchange.event_order.reply_first():  # reply_order "after" (or drawn so)
+            self.server.flush(fill_fault)
+            await self.server.user_hub.drained()
         try:
             await self._answer(ws, sess, rid, params, reply, faults, now, t0)
         finally:
-            # The reply goes first, then the stream events the request caused (fills, account
-            # updates): a client waiting on its reply is not queued behind its own stream traffic.
-            self.server.flush(fill_fault.events if fill_fault is not None else None)
+            # By default the reply goes first, then the stream events the request caused (fills,
+            # account updates); ``reply_order`` "after"/"random" sends (some) events first.
+            self.server.flush(fill_fault)
 
     async def _answer(
         self, ws: web.WebSocketResponse, sess: Session, rid: Any, params: dict,
