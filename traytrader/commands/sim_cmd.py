@@ -70,6 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="WS API reply before or after the events it caused, or a seeded choice per request "
         "(random, default)",
     )
+    p.add_argument(
+        "--basis-bps",
+        type=float,
+        default=5.0,
+        help="mark and index differ from the last price by a seeded basis of at most this many "
+        "basis points (default 5; 0: mark = index = last)",
+    )
+    p.add_argument(
+        "--no-market-events",
+        action="store_true",
+        help="no market trades on the aggTrade/trade streams, no funding every 8 h (/ --speed), "
+        "no margin calls or liquidations",
+    )
     p.set_defaults(func=handler)
 
 
@@ -78,6 +91,8 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         raise ConfigError(f"--port {args.port} is not a port number (0-65535).")
     if not args.speed > 0:
         raise ConfigError("--speed must be greater than 0.")
+    if not 0 <= args.basis_bps <= 100:
+        raise ConfigError("--basis-bps must be between 0 and 100.")
     if not args.session_limit_s > 0:
         raise ConfigError("--session-limit-s must be greater than 0.")
     from traytrader.sim import SimOptions
@@ -101,6 +116,10 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         book=args.book,
         event_order=args.event_order,
         reply_order=args.reply_order,
+        basis_bps=args.basis_bps,
+        market_trades=not args.no_market_events,
+        funding=not args.no_market_events,
+        liquidation=not args.no_market_events,
     )
 
 

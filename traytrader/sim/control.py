@@ -170,6 +170,8 @@ async def _route(
             key = _account(server, body)
             server.exchange.accounts[key].wallet = _price(body, "balance")
             return _ok({"apiKey": key, "walletBalance": plain(server.exchange.accounts[key].wallet)})
+        case ("POST", "/sim/funding"):
+            return _ok(_funding(server, body))
         case ("POST", "/sim/latency"):
             return _ok(_latency(server, body))
     raise BadControl(f"Unknown control route {route[0]} {route[1]}.")
@@ -185,6 +187,42 @@ def _latency(server: SimServer, body: dict) -> dict:
         vals.append(float(v))
     server.latency.set(vals[0], vals[1])
     return server.latency.describe()
+
+
+def _algo_fault(server: SimServer, kind: str, count: int, ms: int, body: dict) -> dict:
+    """Arm the next ``count`` algo triggers to be rejected or held in TRIGGERING for ``ms``; or
+    expire open algo orders now (one by ``algoId``, else all)."""
+    ex = server.exchange
+    if kind == "algo_reject":
+        ex.reject_triggers = count
+        return {"kind": kind, "count": count}
+    if kind == "algo_hold":
+        if ms < 1:
+            raise BadControl("'ms' must be at least 1.")
+        ex.hold_triggers = (count, ms)
+        return {"kind": kind, "count": count, "ms": ms}
+    algo_id = body.get("algoId")
+    if algo_id is not None and (not isinstance(algo_id, int) or isinstance(algo_id, bool)):
+        raise BadControl("'algoId' must be an integer.")
+    n = ex.expire_algos(server.now_ms(), algo_id)
+    server.flush()
+    return {"kind": kind, "expired": n}
+
+
+def _funding(server: SimServer, body: dict) -> dict:
+    """``{"symbol"?, "rate"?}``: settle funding now (ACCOUNT_UPDATE m=FUNDING_FEE)."""
+    sym = _symbol(server, body, required=False)
+    rate = None
+    if "rate" in body:
+        try:
+            rate = Decimal(str(body["rate"]))
+        except InvalidOperation:
+            raise BadControl("'rate' must be a decimal string such as \"0.0001\".") from None
+        if not rate.is_finite() or abs(rate) > Decimal("0.05"):
+            raise BadControl("'rate' must be between -0.05 and 0.05.")
+    n = server.exchange.settle_funding(server.now_ms(), sym, rate)
+    server.flush()
+    return {"settled": n}
 
 
 def _fault_extras(kind: str, body: dict) -> dict[str, Any]:
@@ -231,6 +269,8 @@ async def _fault(server: SimServer, request: web.Request, body: dict) -> dict:
             server.market_hub.stall(ms)
         elif kind == "drop_user_stream":
             return {"kind": kind, "dropped": server.drop_user_streams()}
+        elif kind in ("algo_reject", "algo_hold", "expire_algos"):
+            return _algo_fault(server, kind, count, ms, body)
         return {"kind": kind, "ms": ms}
     if kind in ("delay", "status_unknown", *LIMIT_KINDS) and ms < 0:
         raise BadControl("'ms' must not be negative.")

@@ -25,6 +25,7 @@ from traytrader.sim.accounts import AccountSpec
 from traytrader.sim.book import DepthBook
 from traytrader.sim.errors import SimError, err, missing
 from traytrader.sim.event_order import FILL_ORDERS, EventOrder
+from traytrader.sim.events import EventsMixin
 from traytrader.sim.market import Market
 from traytrader.sim.matching import MatchingMixin
 from traytrader.sim.settings import SettingsMixin
@@ -82,7 +83,7 @@ def _named(p: dict, id_param: str, client_param: str, by_id: Mapping[int, _T],
         raise missing(id_param) from None
 
 
-class Exchange(SettingsMixin, MatchingMixin):
+class Exchange(SettingsMixin, MatchingMixin, EventsMixin):
     """All simulated exchange state. Single-threaded: call from the server's loop only."""
 
     def __init__(
@@ -104,6 +105,7 @@ class Exchange(SettingsMixin, MatchingMixin):
         self.quotes: dict[str, Quote] = {}
         self.books: dict[str, DepthBook] = {}  # empty with the simple book
         self.event_order = event_order or EventOrder()
+        self.init_events(seed)
         for i, (sym, spec) in enumerate(self.specs.items()):
             p = spec.start_price
             self.quotes[sym] = Quote(sym, p, p, p, p + spec.tick_size, 1, now_ms)
@@ -193,7 +195,8 @@ class Exchange(SettingsMixin, MatchingMixin):
         """Move ``symbol``'s book to ``last`` (and mark), then fill crossed orders and fire algos."""
         q = self.quotes[symbol]
         tick = self.specs[symbol].tick_size
-        q.last, q.mark = last, (mark if mark is not None else last)
+        q.last, q.mark = last, (mark if mark is not None else self.marked(symbol, last))
+        q.index = self.indexed(symbol, last)
         q.bid, q.ask = last, last + tick
         q.update_id += 1
         q.time_ms = now_ms
@@ -204,12 +207,15 @@ class Exchange(SettingsMixin, MatchingMixin):
         for a in list(self.algo_book[symbol].values()):
             if a.status == "NEW":
                 self._observe_algo(self.accounts[a.api_key], a, now_ms)
+        self.check_risk(now_ms)  # after the stops: a stop that fires in time saves the account
 
     def expire_due(self, now_ms: int) -> None:
         """Expire resting GTD orders whose ``goodTillDate`` has passed (called by the server's timer)."""
         for book in self.resting.values():
             for o in [o for o in book.values() if o.good_till and o.good_till <= now_ms]:
                 self._close(self.accounts[o.api_key], o, "EXPIRED", now_ms)
+        self.expire_algos(now_ms, due_only=True)
+        self.release_held(now_ms)
 
     # ----------------------------------------------------------------------------- orders
     def place_order(self, api_key: str, p: dict, now_ms: int) -> dict:
@@ -532,6 +538,12 @@ class Exchange(SettingsMixin, MatchingMixin):
         a.trigger_ms = now_ms
         a.move("TRIGGERING", now_ms)
         self._emit(acct, P.algo_update(a, now_ms))
+        if self.hold_trigger(a, now_ms):  # the algo_hold fault: it sits in TRIGGERING for a while
+            return
+        self._place_triggered(acct, a, now_ms)
+
+    def _place_triggered(self, acct: Account, a: AlgoOrder, now_ms: int) -> None:
+        """Send a TRIGGERING algo's order to the matching engine (or end it REJECTED)."""
         pos = acct.position(a.symbol, a.position_side)
         qty = a.quantity
         if a.close_position:
@@ -556,6 +568,7 @@ class Exchange(SettingsMixin, MatchingMixin):
         try:
             if not qty:
                 raise err(-2022)
+            self.maybe_reject_trigger()  # the algo_reject fault
             self._accept(acct, n, now_ms, algo=a)
         except SimError as exc:
             a.reject_reason = "Reduce Only reject" if exc.code == -2022 else exc.msg

@@ -32,7 +32,10 @@ STATUS_UNKNOWN: dict[int, tuple[int, str]] = {
     -1007: (408, "Timeout waiting for response from backend server. Send status unknown; "
                  "execution status unknown."),
 }
-INSTANT_KINDS = ("clock_skew", "expire_listen_key", "close_all", "stall", "drop_user_stream")
+INSTANT_KINDS = (
+    "clock_skew", "expire_listen_key", "close_all", "stall", "drop_user_stream",
+    "algo_reject", "algo_hold", "expire_algos",
+)
 KINDS = REQUEST_KINDS + INSTANT_KINDS
 
 REST_TO_WS: dict[str, str] = {

@@ -76,6 +76,15 @@ class SimOptions:
     event_order: str = "classic"
     #: WS API reply "before" the events it caused (in-process default), "after", or "random".
     reply_order: str = "before"
+    #: Market events (all off in-process so exact tests keep exact prices; on for the CLI and demo):
+    #: mark and index differ from last by a seeded basis of at most this many basis points, …
+    basis_bps: float = 0.0
+    #: … the aggTrade/trade streams carry the market's trades at each price move, …
+    market_trades: bool = False
+    #: … funding is settled every 8 h of simulated time (8 h / speed), …
+    funding: bool = False
+    #: … and positions past maintenance margin get MARGIN_CALL, then are liquidated.
+    liquidation: bool = False
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -104,6 +113,10 @@ class SimServer:
             book=options.book,
             event_order=EventOrder(options.event_order, options.reply_order, options.seed),
         )
+        self.exchange.basis_bps = options.basis_bps
+        self.exchange.liquidation = options.liquidation
+        self.funding_period_ms = max(1, int(8 * 3600 * 1000 / options.speed))
+        self.exchange.next_funding_ms = now + self.funding_period_ms if options.funding else 0
         sources = _price_sources(options.prices_csv)
         self.paths: dict[str, PricePath] = {}
         for i, (sym, spec) in enumerate(self.market.specs.items()):
@@ -196,12 +209,19 @@ class SimServer:
             if new is not None:
                 self.apply_price(sym, new, now_ms)
         self.exchange.expire_due(now_ms)
+        ex = self.exchange
+        if ex.next_funding_ms and now_ms >= ex.next_funding_ms:
+            ex.settle_funding(now_ms)
+            ex.next_funding_ms += self.funding_period_ms
         for key in self.exchange.expire_listen_keys(now_ms):
             self._listen_key_expired(key, now_ms)
         self.flush()
 
     def apply_price(self, symbol: str, last: Decimal, now_ms: int, mark: Decimal | None = None) -> None:
+        before = self.exchange.quotes[symbol].last
         self.exchange.set_quote(symbol, last, now_ms, mark)
+        if self.options.market_trades and last != before:
+            self.exchange.market_trade(symbol, last, before, now_ms)
         q = self.exchange.quotes[symbol]
         pp = self.market.specs[symbol].price_precision
         name = f"{symbol.lower()}@bookTicker"

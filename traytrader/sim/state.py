@@ -31,6 +31,7 @@ class Quote:
     ask: Decimal
     update_id: int = 1
     time_ms: int = 0
+    index: Decimal = ZERO  # index price; 0 before the first move (then = mark)
 
     def working(self, working_type: str) -> Decimal:
         return self.mark if working_type == "MARK_PRICE" else self.last

@@ -208,14 +208,15 @@ def price_ticker(ex: Exchange, symbol: str) -> dict:
 def premium_index(ex: Exchange, symbol: str, now_ms: int) -> dict:
     q = ex.quotes[symbol]
     eight_h = 8 * 3600 * 1000
+    index = ex.index_price(symbol)
     return {
         "symbol": symbol,
         "markPrice": fixed(q.mark, 8),
-        "indexPrice": fixed(q.mark, 8),
-        "estimatedSettlePrice": fixed(q.mark, 8),
-        "lastFundingRate": "0.00010000",
+        "indexPrice": fixed(index, 8),
+        "estimatedSettlePrice": fixed(index, 8),
+        "lastFundingRate": fixed(ex.funding_rate(symbol), 8),
         "interestRate": "0.00010000",
-        "nextFundingTime": (now_ms // eight_h + 1) * eight_h,
+        "nextFundingTime": ex.next_funding_ms or (now_ms // eight_h + 1) * eight_h,
         "time": now_ms,
     }
 
