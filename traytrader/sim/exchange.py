@@ -24,10 +24,10 @@ from traytrader.sim import payloads as P
 from traytrader.sim.accounts import AccountSpec
 from traytrader.sim.book import DepthBook
 from traytrader.sim.errors import SimError, err, missing
-from traytrader.sim.event_order import FILL_ORDERS, EventOrder
+from traytrader.sim.event_order import EventOrder
 from traytrader.sim.events import EventsMixin
 from traytrader.sim.market import Market
-from traytrader.sim.matching import MatchingMixin
+from traytrader.sim.matching import MAKER_FEE, TAKER_FEE, MatchingMixin  # noqa: F401 (fees: re-exported)
 from traytrader.sim.settings import SettingsMixin
 from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
 from traytrader.sim.triggers import observe, would_trigger_now
@@ -44,9 +44,6 @@ from traytrader.sim.validation import (
     validate_order,
 )
 
-#: Fees of the regular (VIP 0) USDⓈ-M tier: 0.05 % taker, 0.02 % maker (as of 2026).
-TAKER_FEE = Decimal("0.0005")
-MAKER_FEE = Decimal("0.0002")
 DEFAULT_LEVERAGE = 20
 #: "The conditional order limits is 200 across all symbols" (change-log 2025-12-29).
 MAX_OPEN_ALGOS = 200
@@ -331,53 +328,6 @@ class Exchange(SettingsMixin, MatchingMixin, EventsMixin):
             if a.status == "TRIGGERED":
                 a.move("FINISHED", now_ms)
                 self._emit(acct, P.algo_update(a, now_ms, o))
-
-    def _fill(
-        self, acct: Account, o: Order, price: Decimal, maker: bool, now_ms: int, part: Decimal | None = None
-    ) -> None:
-        """Fill ``part`` of ``o`` (default: all that remains) at ``price``. A reduce-only order is cut
-        to the position; what it cannot fill without opening one expires."""
-        spec = self.specs[o.symbol]
-        pos = acct.position(o.symbol, o.position_side)
-        want = o.quantity - o.executed if part is None else min(part, o.quantity - o.executed)
-        qty = want
-        if o.reduce_only or o.close_position:
-            qty = min(qty, abs(pos.amount)) if _opposes(o.side, pos.amount) else ZERO
-        if qty <= 0:
-            self._close(acct, o, "EXPIRED", now_ms)
-            return
-        notional = qty * price
-        fee = notional * (MAKER_FEE if maker else TAKER_FEE)
-        realized = self._apply(pos, o.side, qty, price, now_ms)
-        acct.wallet += realized - fee
-        acct.update_ms = now_ms
-        o.executed += qty
-        o.cum_quote += notional
-        o.update_ms = now_ms
-        o.status = "FILLED" if o.executed >= o.quantity else "PARTIALLY_FILLED"
-        trade_id = self._next_trade
-        self._next_trade += 1
-        self.trades.append((o.symbol, price, qty, o.side == "SELL", trade_id, now_ms))
-        events = {
-            "TRADE_LITE": P.trade_lite(o, spec, qty, price, trade_id, maker, now_ms),
-            "ACCOUNT_UPDATE": P.account_update(acct, [pos], self.quotes, "ORDER", now_ms, TAKER_FEE),
-            "TRADE": P.order_trade_update(
-                o, spec, "TRADE", now_ms, last_qty=qty, last_price=price, fee=fee, trade_id=trade_id,
-                maker=maker, realized=realized,
-            ),
-        }
-        for name in FILL_ORDERS[o.events]:
-            if name == "TRADE_LITE" and o.events == "lite-first" and o.new_at is not None:
-                self.outbox.insert(o.new_at, (acct.api_key, events[name]))  # ahead of the NEW
-                o.new_at = None
-            else:
-                self._emit(acct, events[name])
-        if o.status == "FILLED":
-            acct.open_orders.pop(o.order_id, None)
-            self.resting[o.symbol].pop(o.order_id, None)
-            self._finish_algo(acct, o, now_ms)
-        elif qty < want:  # a reduce-only remainder that would open a position expires
-            self._close(acct, o, "EXPIRED", now_ms)
 
     @staticmethod
     def _apply(pos: Position, side: str, qty: Decimal, price: Decimal, now_ms: int) -> Decimal:
