@@ -43,6 +43,7 @@ def test_cli_bad_flags_are_one_sentence() -> None:
         (["--speed", "0"], "--speed must be greater than 0."),
         (["--accounts", "/nonexistent/accounts.toml"], "Cannot read the accounts file"),
         (["--port", "70000"], "is not a port number"),
+        (["--latency", "fast"], "is not MS or MS±JITTER"),
     ):
         r = subprocess.run(
             [sys.executable, "-m", "traytrader", "sim", *args], capture_output=True, text=True, timeout=30

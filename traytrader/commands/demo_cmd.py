@@ -88,7 +88,12 @@ def handler(args: argparse.Namespace) -> int:
     from traytrader.ui.tray_app import has_display
 
     demo_dir = Path(tempfile.mkdtemp(prefix="traytrader-demo-"))
-    sim: Any = SimThread(SimOptions(port=0, seed=args.seed)).start()
+    sim: Any = SimThread(
+        SimOptions(
+            port=0, seed=args.seed, book="depth", event_order="random", reply_order="random",
+            basis_bps=5.0, market_trades=True, funding=True, liquidation=True,
+        )
+    ).start()
     try:
         config = demo_config(sim.rest_url, sim.ws_api_url, sim.stream_url, path=str(demo_dir / "config.toml"))
         (demo_dir / "config.toml").write_text(_config_note(sim.rest_url), encoding="utf-8")

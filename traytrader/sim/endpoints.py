@@ -85,17 +85,18 @@ def _premium(c: Ctx) -> Any:
 
 def _depth(c: Ctx) -> dict:
     sym = _symbol_req(c)
-    q, tick = c.ex.quotes[sym], c.ex.specs[sym].tick_size
+    q = c.ex.quotes[sym]
     limit = int(text(c.params, "limit") or 5)
     if limit not in (5, 10, 20, 50, 100, 500, 1000):
         raise SimError(-4021, f"{limit} is not valid depth limit")
-    levels = min(limit, 20)
+    bids, asks = c.ex.depth(sym, limit)
+    qp = c.ex.specs[sym].quantity_precision
     return {
         "lastUpdateId": q.update_id,
         "E": c.now_ms,
         "T": c.now_ms,
-        "bids": [[views.plain(q.bid - i * tick), "5.000"] for i in range(levels)],
-        "asks": [[views.plain(q.ask + i * tick), "5.000"] for i in range(levels)],
+        "bids": [[views.plain(p), views.fixed(n, qp)] for p, n in bids],
+        "asks": [[views.plain(p), views.fixed(n, qp)] for p, n in asks],
     }
 
 

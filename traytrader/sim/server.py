@@ -26,8 +26,10 @@ from traytrader.sim.control import handle_control
 from traytrader.sim.drift import Drift
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
+from traytrader.sim.event_order import EventOrder
 from traytrader.sim.exchange import Exchange
-from traytrader.sim.faults import LIMIT_KINDS, FaultBook
+from traytrader.sim.faults import LIMIT_KINDS, STATUS_UNKNOWN, Fault, FaultBook
+from traytrader.sim.latency import Latency
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
@@ -64,6 +66,26 @@ class SimOptions:
     max_frame_bytes: int = 1 << 20
     measure: bool = False
     mark_interval_ms: int = 1000  # markPrice@1s cadence in real time (tests replaying at high speed lower it)
+    latency_ms: float = 0.0  # --latency MS[±JITTER]: every reply, REST answer and stream frame this late
+    latency_jitter_ms: float = 0.0
+    #: "simple" (every order fills whole at the touch; the default for in-process use, tests and
+    #: benchmarks that assert exact fills) or "depth" (finite seeded levels, partial fills; the
+    #: default of ``traytrader sim`` and the demo).
+    book: str = "simple"
+    #: Event order of fills (``sim.event_order``): "classic" (in-process default), "lite-first",
+    #: "trade-first" or "random" (seeded per order; the CLI's and demo's default).
+    event_order: str = "classic"
+    #: WS API reply "before" the events it caused (in-process default), "after", or "random".
+    reply_order: str = "before"
+    #: Market events (all off in-process so exact tests keep exact prices; on for the CLI and demo):
+    #: mark and index differ from last by a seeded basis of at most this many basis points, …
+    basis_bps: float = 0.0
+    #: … the aggTrade/trade streams carry the market's trades at each price move, …
+    market_trades: bool = False
+    #: … funding is settled every 8 h of simulated time (8 h / speed), …
+    funding: bool = False
+    #: … and positions past maintenance margin get MARGIN_CALL, then are liquidated.
+    liquidation: bool = False
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -89,7 +111,13 @@ class SimServer:
             now,
             seed=options.seed,
             history_limit=options.history_limit,
+            book=options.book,
+            event_order=EventOrder(options.event_order, options.reply_order, options.seed),
         )
+        self.exchange.basis_bps = options.basis_bps
+        self.exchange.liquidation = options.liquidation
+        self.funding_period_ms = max(1, int(8 * 3600 * 1000 / options.speed))
+        self.exchange.next_funding_ms = now + self.funding_period_ms if options.funding else 0
         sources = _price_sources(options.prices_csv)
         self.paths: dict[str, PricePath] = {}
         for i, (sym, spec) in enumerate(self.market.specs.items()):
@@ -114,6 +142,7 @@ class SimServer:
         )
         self.faults = FaultBook()
         self.drift = Drift()  # exchange drift on purpose (sim/drift.py, /sim/drift)
+        self.latency = Latency(options.latency_ms, options.latency_jitter_ms, options.seed)
         self.market_hub = MarketHub()
         self.user_hub = UserHub()
         self.ws_api = WsApiHandler(self)
@@ -182,24 +211,33 @@ class SimServer:
             if new is not None:
                 self.apply_price(sym, new, now_ms)
         self.exchange.expire_due(now_ms)
+        ex = self.exchange
+        if ex.next_funding_ms and now_ms >= ex.next_funding_ms:
+            ex.settle_funding(now_ms)
+            ex.next_funding_ms += self.funding_period_ms
         for key in self.exchange.expire_listen_keys(now_ms):
             self._listen_key_expired(key, now_ms)
         self.flush()
 
     def apply_price(self, symbol: str, last: Decimal, now_ms: int, mark: Decimal | None = None) -> None:
+        before = self.exchange.quotes[symbol].last
         self.exchange.set_quote(symbol, last, now_ms, mark)
+        if self.options.market_trades and last != before:
+            self.exchange.market_trade(symbol, last, before, now_ms)
         q = self.exchange.quotes[symbol]
         pp = self.market.specs[symbol].price_precision
         name = f"{symbol.lower()}@bookTicker"
         if self.market_hub.wanted(name) or self.market_hub.wanted("!bookTicker"):
+            bid_qty, ask_qty = self.exchange.touch_qty(symbol)
+            qp = self.market.specs[symbol].quantity_precision
             ev = {
                 "e": "bookTicker",
                 "u": q.update_id,
                 "s": symbol,
                 "b": at_least(q.bid, pp),
-                "B": "5.000",
+                "B": fixed(bid_qty, qp),
                 "a": at_least(q.ask, pp),
-                "A": "5.000",
+                "A": fixed(ask_qty, qp),
                 "T": now_ms,
                 "E": now_ms,
             }
@@ -231,9 +269,13 @@ class SimServer:
                 batch.append(ev)
             self.market_hub.publish(all_name, batch)
 
-    def flush(self) -> None:
-        """Deliver the exchange's pending user-data events and public trades."""
+    def flush(self, expire_after: int | None = None) -> None:
+        """Deliver the exchange's pending user-data events and public trades. ``expire_after`` (the
+        ``expire_listen_key_in_fill`` fault): the account's listenKeys expire after that many of its
+        events; the rest are lost, as on Binance once the key has lapsed."""
         ex = self.exchange
+        if ex.outbox and expire_after is not None:
+            self._expire_mid_fill(expire_after)
         if ex.outbox:
             if self.user_hub.conns:
                 owners: dict[str, list[str]] = {}
@@ -266,6 +308,46 @@ class SimServer:
                         },
                     )
             ex.trades.clear()
+
+    def _expire_mid_fill(self, n: int) -> None:
+        ex = self.exchange
+        owner = ex.outbox[0][0]
+        kept, seen, lost = [], 0, []
+        for api_key, payload in ex.outbox:
+            if api_key == owner:
+                seen += 1
+                if seen > n:
+                    lost.append(payload)
+                    continue
+            kept.append((api_key, payload))
+        ex.outbox[:] = kept
+        self.flush()
+        now = self.now_ms()
+        for key in [k for k, (o, _) in ex.listen_keys.items() if o == owner]:
+            del ex.listen_keys[key]
+            self._listen_key_expired(key, now)
+
+    def drop_user_streams(self) -> int:
+        """Drop every user-data stream connection (TCP abort, no close frame); listenKeys stay valid
+        and the WS API and market streams are untouched. Returns how many were dropped."""
+        outlets = {o for conns in self.user_hub.conns.values() for o in conns}
+        for outlet in outlets:
+            outlet.abort()
+        return len(outlets)
+
+    def execute_late(self, ms: int, fn: Any) -> None:
+        """Run ``fn()`` (an order whose answer said "execution status unknown") ``ms`` from now."""
+
+        def run() -> None:
+            try:
+                fn()
+            except SimError:
+                pass  # refused when it finally reached the matching engine: it never existed
+            except Exception:
+                log.exception("late execution failed")
+            self.flush()
+
+        asyncio.get_running_loop().call_later(ms / 1000, run)
 
     def _listen_key_expired(self, key: str, now_ms: int) -> None:
         # Docs example: E is a string here ("E":"1736996475556").
@@ -331,6 +413,7 @@ class SimServer:
             params.update(parse_qsl(body, keep_blank_values=True))
         faults = self.faults.take(method_path)
         kinds = {f.kind: f for f in faults}
+        unknown: Fault | None = kinds.get("status_unknown")
         if "drop_before_execute" in kinds:
             return self._drop(request)
         limit_fault = next((f for f in faults if f.kind in LIMIT_KINDS), None)
@@ -343,13 +426,20 @@ class SimServer:
             api_key = self._rest_auth(request, ep.security, params, query, body, now)
             if ep.counts_order:
                 self.limiter.charge_order(api_key, now)
-            status, payload = 200, ep.fn(Ctx(self.exchange, api_key or "", params, now))
+            ctx = Ctx(self.exchange, api_key or "", params, now)
+            if unknown is None or (unknown.executed and not unknown.ms):
+                status, payload = 200, ep.fn(ctx)
+            elif unknown.executed:
+                self.execute_late(unknown.ms, lambda: ep.fn(ctx))
+            if unknown is not None:
+                status, payload = STATUS_UNKNOWN[unknown.code][0], unknown.body()
         except SimError as e:
             status, payload = e.http_status, e.body()
             if status in (418, 429):
                 self.limiter.note_refused(ip, e)
                 retry_after_s = e.retry_after_s(now)
-        self.flush()
+        fill_fault = kinds.get("expire_listen_key_in_fill")
+        self.flush(fill_fault.events if fill_fault is not None else None)
         if self.options.measure and ep.counts_order:
             self.timings_ns.append(time.perf_counter_ns() - t0)
         if "unknown_503" in kinds:
@@ -361,6 +451,8 @@ class SimServer:
             return self._drop(request)
         if "delay" in kinds:
             await asyncio.sleep(kinds["delay"].ms / 1000)
+        if self.latency.active:
+            await asyncio.sleep(self.latency.sample_s())
         resp = web.Response(
             text=dumps(payload), status=status, headers=headers, content_type="application/json"
         )
@@ -413,7 +505,7 @@ class SimServer:
         ws = new_websocket(self.options.ping_interval_s, self.options.pong_timeout_s, 64 * 1024)
         await ws.prepare(request)
         self.sockets.add(ws)
-        conn = MarketConn(Outlet(ws), group, combined)
+        conn = MarketConn(Outlet(ws, self.latency, request.transport), group, combined)
         timer = asyncio.get_running_loop().call_later(self.options.session_limit_s, conn.outlet.stop)
         try:
             self._subscribe(conn, names, now)

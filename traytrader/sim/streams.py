@@ -18,6 +18,8 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from traytrader.sim.latency import DueClock, Latency, wait_until
+
 log = logging.getLogger("traytrader.sim.streams")
 
 PUBLIC_KINDS = frozenset({"bookTicker"})
@@ -35,35 +37,54 @@ def dumps(payload: object) -> str:
 class Outlet:
     """One WebSocket's outgoing messages, written in order by a single task; never blocks a sender."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, latency: Latency | None = None, transport: object = None
+    ) -> None:
         self.ws = ws
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(OUTLET_QUEUE)
+        self.transport = transport  # for ``abort`` (a stream that drops without a close frame)
+        self._clock = DueClock(latency)
+        self._queue: asyncio.Queue[tuple[float, str | None]] = asyncio.Queue(OUTLET_QUEUE)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def send(self, text: str) -> None:
         try:
-            self._queue.put_nowait(text)
+            self._queue.put_nowait((self._clock.due(), text))
         except asyncio.QueueFull:  # a consumer this slow is disconnected, as Binance does
             log.warning("stream consumer too slow; closing it")
             self.stop()
 
     def stop(self) -> None:
+        """Close after the frames already queued (each at its due time)."""
         with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+            self._queue.put_nowait((self._clock.due(), None))
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, with no close frame (the ``drop_user_stream`` fault)."""
+        abort = getattr(self.transport, "abort", None)
+        if abort is not None:
+            abort()
+        self._task.cancel()
 
     async def _run(self) -> None:
         try:
             while True:
-                text = await self._queue.get()
+                due, text = await self._queue.get()
+                await wait_until(due)
                 if text is None or self.ws.closed:
                     break
                 await self.ws.send_str(text)
+                self._queue.task_done()
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             pass
         finally:
             if not self.ws.closed:
                 with contextlib.suppress(Exception):
                     await self.ws.close()
+
+    async def drained(self, timeout_s: float = 1.0) -> None:
+        """Wait (at most ``timeout_s``) until every frame queued so far has been written."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout_s)
 
     async def drain_and_close(self, code: int = 1000) -> None:
         self.stop()
@@ -165,6 +186,12 @@ class UserHub:
             s.pop(outlet, None)
             if not s:
                 del self.conns[key]
+
+    async def drained(self) -> None:
+        """Wait until every user-data frame queued so far is on the wire (``reply_order`` "after")."""
+        outlets = {o for conns in self.conns.values() for o in conns}
+        if outlets:
+            await asyncio.gather(*(o.drained() for o in outlets))
 
     def send(self, keys: Iterable[str], payload: object) -> None:
         for k in keys:
