@@ -127,6 +127,45 @@ class TrayApp:
             self.app.do(Action.TOGGLE_ACTION_BAR, source="start")
 
     def _start_hotkeys(self) -> None:
+        """pynput on X11/Windows/macOS; on Wayland the GlobalShortcuts portal, else one sentence
+        with the compositor binding to use (and pynput for XWayland windows when there is X)."""
+        from traytrader.ui.hotkey_backends import Backend, choose_backend
+
+        backend = choose_backend(sys.platform, os.environ)
+        if backend is Backend.PORTAL:
+            if self._start_portal() or not os.environ.get("DISPLAY"):
+                return
+        elif backend is Backend.NONE:
+            return
+        self._start_pynput(wayland=backend is Backend.PORTAL)
+
+    def _start_portal(self) -> bool:
+        from traytrader.ui.hotkey_backends import fallback_sentence, portal_shortcuts
+        from traytrader.ui.messages import Notification
+        from traytrader.ui.portal_shortcuts import PortalShortcuts, PortalUnavailable
+
+        try:
+            self.hotkeys = PortalShortcuts(portal_shortcuts(self.app.config.hotkeys), self.app.hotkey).start()
+        except PortalUnavailable as exc:
+            self.hotkeys = None
+            sentence = fallback_sentence(self.app.config.hotkeys, os.environ, traytrader_executable(),
+                                         self._socket_arg(), reason=str(exc))
+            log.warning("%s", sentence)
+            self.app.notify(Notification("No global hotkeys", sentence, urgent=True))
+            return False
+        keys = ", ".join(f"{sid} {trigger}" for sid, trigger in self.hotkeys.bound if trigger)
+        log.info("Global hotkeys through the desktop's GlobalShortcuts portal: %s.", keys or "none bound")
+        return True
+
+    def _socket_arg(self) -> str:
+        from traytrader import paths
+
+        path = self.options.socket_path
+        if path is None or path == paths.control_socket_path():
+            return ""
+        return f" --socket {path}"
+
+    def _start_pynput(self, wayland: bool) -> None:
         from traytrader.ui.messages import Notification
 
         try:
@@ -134,18 +173,16 @@ class TrayApp:
 
             self.hotkeys = HotkeyListener(bindings(self.app.config.hotkeys), self.app.hotkey)
             self.hotkeys.start()
-        except Exception as exc:  # Wayland, no X RECORD, no accessibility permission on macOS
+        except Exception as exc:  # no X RECORD, no accessibility permission on macOS
             self.hotkeys = None
             reason = (f"Global hotkeys are unavailable ({type(exc).__name__}: {exc}); bind "
                       "`traytrader send buy` / `traytrader send sell` to keys in your desktop instead.")
             log.warning("%s", reason)
             self.app.notify(Notification("No global hotkeys", reason, urgent=True))
             return
-        if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
-            reason = ("This is a Wayland session: hotkeys only see keys pressed in X11 windows. Bind "
-                      "`traytrader send buy` / `traytrader send sell` to keys in your compositor.")
-            log.warning("%s", reason)
-            self.app.notify(Notification("Hotkeys limited on Wayland", reason))
+        if wayland:
+            log.info("pynput also listens to X11 (XWayland) windows.")
+
     def quit(self) -> None:
         """Quit from any thread (menu item, signal, test)."""
         if not self._quitting.is_set():
@@ -261,6 +298,16 @@ class _StateFile:
         if memory.bar_position is not None:
             state.action_bar_position = memory.bar_position
         save_state(self._path, state)
+
+
+def traytrader_executable() -> str:
+    """The absolute path of the ``traytrader`` command (a compositor's PATH may lack ``.venv/bin``)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / ("traytrader.exe" if sys.platform == "win32" else "traytrader")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("traytrader") or "traytrader"
 
 
 def has_display(environ: dict[str, str] | None = None) -> bool:
