@@ -85,6 +85,7 @@ def banner(rest_url: str, socket_path: Path | None) -> str:
 
 def handler(args: argparse.Namespace) -> int:
     from traytrader.sim import SimOptions, SimThread
+    from traytrader.ui.tray import TrayUnavailable
     from traytrader.ui.tray_app import has_display
 
     demo_dir = Path(tempfile.mkdtemp(prefix="traytrader-demo-"))
@@ -97,7 +98,12 @@ def handler(args: argparse.Namespace) -> int:
             # The console demo writes nothing of the user's: its socket lives in the demo's directory.
             socket_path = Path(args.socket) if args.socket else demo_dir / "control.sock"
             return _run_console(config, journal, socket_path)
-        return _run_tray(config, journal, _socket_path(args.socket, demo_dir), args, sim.rest_url)
+        try:
+            return _run_tray(config, journal, _socket_path(args.socket, demo_dir), args, sim.rest_url)
+        except TrayUnavailable as exc:
+            print(f"traytrader: {exc} Using the console instead.", file=sys.stderr, flush=True)
+            socket_path = Path(args.socket) if args.socket else demo_dir / "control.sock"
+            return _run_console(config, journal, socket_path)
     finally:
         sim.stop()
         if not args.keep:

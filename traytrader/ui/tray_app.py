@@ -89,7 +89,11 @@ class TrayApp:
         self.app.ask_password = self._ask_password
         self.app.set_action_bar = self._set_action_bar
         self.app.quit_hook = self.quit
-        self.tray = Tray(self.app.do, backend=self.options.backend)
+        try:
+            self.tray = Tray(self.app.do, backend=self.options.backend)
+        except Exception:  # TrayUnavailable: the caller falls back to the console front end
+            self.notifier.stop(0.05)
+            raise
         self.app.add_view(self.tray)
 
         def on_ready() -> None:

@@ -150,6 +150,9 @@ def wayland_stack(portal: bool = True, desktop: str = "KDE") -> Iterator[Wayland
                XDG_CACHE_HOME=str(home / ".cache"), PATH=f"{shim}:{os.environ.get('PATH', '')}",
                KWIN_COMPOSE="Q", WAYLAND_DISPLAY=SOCKET, QT_QPA_PLATFORM="wayland",
                XDG_SESSION_TYPE="wayland")
+    if not portal:  # a frontend with no backend at all: no GlobalShortcuts interface, nothing to abort
+        (state / "portals").mkdir()
+        env["XDG_DESKTOP_PORTAL_DIR"] = str(state / "portals")
     bus = f"unix:path={run}/bus"
     procs: list[subprocess.Popen] = []
 
