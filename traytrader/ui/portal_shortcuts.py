@@ -26,6 +26,7 @@ deliberate second press within that second is refused too: safe, never a double 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import threading
@@ -110,7 +111,7 @@ class PortalShortcuts:
             self.stop(0.2)
             raise PortalUnavailable(f"the desktop portal did not answer within {timeout:.0f} s") from None
         except PortalUnavailable:
-            self.stop(0.2)
+            self._thread.join(0.5)  # it ends by itself after a failed start
             raise
         return self
 
@@ -139,7 +140,8 @@ class PortalShortcuts:
         finally:
             if self._bus is not None:
                 self._bus.disconnect()
-            loop.run_until_complete(asyncio.sleep(0))  # let the disconnect flush
+            with contextlib.suppress(RuntimeError):  # a second stop() during the flush
+                loop.run_until_complete(asyncio.sleep(0))  # let the disconnect flush
             loop.close()
 
     async def _open(self, started: Future[None]) -> None:

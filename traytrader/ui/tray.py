@@ -125,9 +125,11 @@ class Tray:
         first = draw_icon(icon_state(UiState()), size)
         self.icon = pystray.Icon("traytrader", icon=first, title="traytrader")
         self.ui = UiState()
-        finalize = getattr(self.icon, "_finalize", None)
-        if finalize is not None:  # pystray's gtk finalize closes a notification over D-Bus and may raise
-            self.icon._finalize = lambda: _quietly(finalize)
+        remove_file = getattr(self.icon, "_remove_fs_icon", None)
+        if remove_file is not None and hasattr(self.icon, "_finalize"):
+            # pystray's gtk finalize also closes pystray's own notification (we never show one) with a
+            # blocking D-Bus call: it raised without a notification service and hung on a stuck one.
+            self.icon._finalize = lambda: _quietly(remove_file)
 
     # --- state in ------------------------------------------------------------------------------
 

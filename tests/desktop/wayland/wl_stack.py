@@ -105,21 +105,27 @@ def _bus_daemon_pids(bus: str) -> list[int]:
     return pids
 
 
+def _gone(pid: int) -> bool:
+    """Exited, or a zombie waiting for dbus-daemon (its parent) to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def _stop(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 15)
     deadline = time.monotonic() + 3
     for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+        while not _gone(pid):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
                 break
             time.sleep(0.01)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
 
 
 @contextlib.contextmanager
