@@ -52,6 +52,8 @@ _KEYSYMS = {"space": "space", "enter": "Return", "tab": "Tab", "esc": "Escape", 
 _PUNCTUATION = {",": "comma", ".": "period", "/": "slash", ";": "semicolon", "'": "apostrophe",
                 "[": "bracketleft", "]": "bracketright", "-": "minus", "=": "equal", "`": "grave",
                 "\\": "backslash"}
+_DISPLAY_NAMES = {"gnome": "GNOME", "kde": "KDE Plasma", "cinnamon": "Cinnamon", "hyprland": "Hyprland",
+                  "xfce": "Xfce", "mate": "MATE", "lxqt": "LXQt"}
 _SWAY_MODIFIERS = {"ctrl": "Ctrl", "alt": "Alt", "alt_gr": "Mod5", "shift": "Shift", "cmd": "Mod4",
                    "super": "Mod4"}
 
@@ -160,7 +162,7 @@ def fallback_sentence(settings: HotkeySettings, environ: Mapping[str, str], exec
         keyed = [("<ctrl>+b", "buy"), ("<ctrl>+s", "sell")]
     desktop = desktop_name(environ)
     why = reason or "this desktop offers no GlobalShortcuts portal"
-    where = desktop or "this Wayland session"
+    where = _DISPLAY_NAMES.get(desktop, desktop) or "this Wayland session"
     head = f"Global hotkeys are unavailable in {where} ({why}), so bind the keys in "
     if desktop == "sway":
         lines = "; ".join(f"bindsym {sway_keys(c)} exec {send_command(w, executable, socket_arg)}"
