@@ -52,6 +52,8 @@ _KEYSYMS = {"space": "space", "enter": "Return", "tab": "Tab", "esc": "Escape", 
 _PUNCTUATION = {",": "comma", ".": "period", "/": "slash", ";": "semicolon", "'": "apostrophe",
                 "[": "bracketleft", "]": "bracketright", "-": "minus", "=": "equal", "`": "grave",
                 "\\": "backslash"}
+_EXAMPLE_KEYS = {Action.BUY: "b", Action.SELL: "s", Action.CLOSE: "c", Action.FLATTEN: "f",
+                 Action.CYCLE_PROFILE: "p", Action.TOGGLE_ACTION_BAR: "a"}
 _DISPLAY_NAMES = {"gnome": "GNOME", "kde": "KDE Plasma", "cinnamon": "Cinnamon", "hyprland": "Hyprland",
                   "xfce": "Xfce", "mate": "MATE", "lxqt": "LXQt"}
 _SWAY_MODIFIERS = {"ctrl": "Ctrl", "alt": "Alt", "alt_gr": "Mod5", "shift": "Shift", "cmd": "Mod4",
@@ -199,5 +201,28 @@ def unkeyed_advice(settings: HotkeySettings, backend: Backend, executable: str =
                           f"traytrader) or set hotkeys.{name} in the config{send}.")
         else:
             advice.append(f"{name} has no key: set hotkeys.{name} in the config (for example "
-                          f"\"<ctrl>+<alt>+{name[0]}\"){send}.")
+                          f"\"<ctrl>+<alt>+{_EXAMPLE_KEYS.get(action, 'k')}\"){send}.")
     return advice
+
+
+def report_lines(settings: HotkeySettings, platform: str, environ: Mapping[str, str], portal_problem: str,
+                 executable: str = "traytrader") -> list[str]:
+    """``traytrader check``'s hotkey lines: the active backend, then what to do for each unkeyed
+    action. ``portal_problem`` is ``portal_shortcuts.probe()``'s answer ("" = the portal works)."""
+    backend = choose_backend(platform, environ)
+    keyed = ", ".join(f"{s.id} {s.label}" for s in portal_shortcuts(settings, platform) if s.trigger)
+    if backend is Backend.PORTAL and portal_problem:
+        sentence = fallback_sentence(settings, environ, executable, reason=portal_problem)
+        return [f"warn  hotkeys: none; {sentence}"]
+    if backend is Backend.NONE:
+        return ["note  hotkeys: none (no display here); `traytrader run --console` reads commands, and "
+                "`traytrader send` drives a running instance"]
+    if backend is Backend.PORTAL:
+        lines = [f"ok    hotkeys: the desktop's GlobalShortcuts portal (Wayland): {keyed or 'no keys set'}"]
+    else:
+        where = {"win32": "Windows", "darwin": "macOS"}.get(platform, "X11")
+        lines = [f"ok    hotkeys: pynput ({where}): {keyed or 'no keys set'}"]
+        if platform == "darwin":
+            lines.append("note  hotkeys: macOS asks once to allow traytrader under Privacy & Security → "
+                         "Accessibility (Input Monitoring)")
+    return lines + [f"note  hotkeys: {advice}" for advice in unkeyed_advice(settings, backend, executable)]

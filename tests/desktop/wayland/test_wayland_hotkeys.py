@@ -92,6 +92,12 @@ def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
     return value
 
 
+def check(env: dict[str, str]) -> str:
+    """``traytrader check``'s output (no vault here: it fails, after the config and hotkey lines)."""
+    return subprocess.run([str(TRAYTRADER), "check", "--offline", "--password-file", "/dev/null"],
+                          capture_output=True, text=True, env=env, timeout=30).stdout
+
+
 def demo_env(stack: WaylandStack, display: str, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYSTRAY_BACKEND", "SWAYSOCK")}
     env.update(stack.env, DISPLAY=display, GDK_BACKEND="x11", HOME=str(home), PYTHONUNBUFFERED="1",
@@ -126,7 +132,10 @@ def sway(desktop_session) -> Iterator[tuple[WaylandStack, NotificationServer]]:
 def test_ctrl_b_in_the_compositor_buys_through_the_portal(kde, desktop_session, tmp_path) -> None:
     stack, notes = kde
     assert stack.started_in_s < 3.0, f"the Wayland stack took {stack.started_in_s:.2f} s"
-    demo = Demo(demo_env(stack, desktop_session.display, tmp_path), tmp_path / "control.sock")
+    env = demo_env(stack, desktop_session.display, tmp_path)
+    backend = "ok    hotkeys: the desktop's GlobalShortcuts portal (Wayland): buy Ctrl+B, sell Ctrl+S"
+    assert backend in check(env)
+    demo = Demo(env, tmp_path / "control.sock")
     try:
         notes.wait_for(lambda r: r.summary == "Ready", timeout=30)
         assert demo.orders() == []
@@ -154,6 +163,7 @@ def test_without_the_portal_one_sentence_gives_the_sway_binding_and_it_works(swa
                                                                              tmp_path) -> None:
     stack, notes = sway
     env = demo_env(stack, desktop_session.display, tmp_path)
+    assert "warn  hotkeys: none; Global hotkeys are unavailable in sway (" in check(env)
     demo = Demo(env, tmp_path / "control.sock")
     try:
         notes.wait_for(lambda r: r.summary == "Ready", timeout=30)
