@@ -208,3 +208,16 @@ def test_plain_install_run_unlocks_and_quits_without_a_traceback(desktop, plain_
     stderr = "\n".join(run.err)
     assert code in (0, 130), stderr
     assert "Traceback" not in stderr, stderr
+
+
+def test_plain_install_on_wayland_without_x_uses_the_console_and_says_why(desktop, plain_venv,
+                                                                         tmp_path) -> None:
+    env = plain_env(desktop, tmp_path)
+    env.pop("DISPLAY")
+    env["WAYLAND_DISPLAY"] = "wayland-none"
+    demo = subprocess.run([str(plain_venv / "traytrader"), "demo"], input="status\nquit\n",
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stderr.startswith("traytrader: There is no tray icon without PyGObject on Wayland")
+    assert HINT in demo.stderr and demo.stderr.count("\n") == 1 and "Traceback" not in demo.stderr
+    assert "STATUS  state=" in demo.stdout  # the console front end answered

@@ -102,9 +102,10 @@ class Tray:
         self.backend = backend if backend is not None else choose_backend()
         if self.backend:
             os.environ["PYSTRAY_BACKEND"] = self.backend
-        if self.backend == "xorg" and not backend and sys.platform.startswith("linux"):
-            log.warning("The tray icon has no menu because PyGObject is not installed (quit with "
-                        "Ctrl+C); %s.", FULL_MENU_HINT)
+        plain = self.backend == "xorg" and not backend and sys.platform.startswith("linux")
+        if plain and not os.environ.get("DISPLAY"):
+            raise TrayUnavailable(f"There is no tray icon without PyGObject on Wayland (pystray's Xlib icon "
+                                  f"needs X); {FULL_MENU_HINT}.")
         try:
             if self.backend in GTK_BACKENDS:
                 from gi.repository import GLib
@@ -115,6 +116,9 @@ class Tray:
             raise TrayUnavailable(f"The tray cannot start here ({type(exc).__name__}: {exc}); "
                                   f"{FULL_MENU_HINT}.") from None
 
+        if plain:
+            log.warning("The tray icon has no menu because PyGObject is not installed (quit with "
+                        "Ctrl+C); %s.", FULL_MENU_HINT)
         self._pystray = pystray
         self._on_action = on_action
         self._size = size
