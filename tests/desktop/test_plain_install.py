@@ -176,7 +176,7 @@ def test_plain_install_demo_runs_with_an_xlib_icon_and_one_sentence(desktop, pla
         code = demo.interrupt()
     stderr = "\n".join(demo.err)
     assert code == 0, stderr
-    assert "Traceback" not in stderr and "CRITICAL" not in stderr, stderr
+    assert "Traceback" not in stderr and "CRITICAL" not in stderr and "Warning" not in stderr, stderr
 
 
 def test_plain_install_run_unlocks_and_quits_without_a_traceback(desktop, plain_venv, tmp_path) -> None:
@@ -221,3 +221,22 @@ def test_plain_install_on_wayland_without_x_uses_the_console_and_says_why(deskto
     assert demo.stderr.startswith("traytrader: There is no tray icon without PyGObject on Wayland")
     assert HINT in demo.stderr and demo.stderr.count("\n") == 1 and "Traceback" not in demo.stderr
     assert "STATUS  state=" in demo.stdout  # the console front end answered
+
+
+def test_plain_install_without_tk_says_how_to_unlock_instead(desktop, plain_venv, tmp_path) -> None:
+    """python3-tk is installed on this machine, so a ``tkinter`` that fails to import stands in for
+    its absence (the one stand-in in this file)."""
+    shadow = tmp_path / "no-tk" / "tkinter"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'tkinter\'")\n')
+    env = plain_env(desktop, tmp_path) | {"PYTHONPATH": str(shadow.parent)}
+    run = Process([str(plain_venv / "traytrader"), "run", "--socket", str(tmp_path / "tk.sock")], env)
+    try:
+        sentence = run.wait_line(run.err, "needs Tk")
+        assert sentence == ("The unlock dialog needs Tk, which could not start (No module named 'tkinter'); "
+                            "install it (Debian/Ubuntu: sudo apt install python3-tk), or start with "
+                            "traytrader run --password-file PATH.")
+    finally:
+        code = run.interrupt()
+    stderr = "\n".join(run.err)
+    assert code in (0, 130) and "Traceback" not in stderr, stderr

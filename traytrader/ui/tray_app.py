@@ -77,6 +77,7 @@ class TrayApp:
         self.ready_after_s: float | None = None
         self._quitting = threading.Event()
         self._tk_lock = threading.Lock()
+        self._tk_said: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -216,11 +217,22 @@ class TrayApp:
                 self.tk = TkThread().start()
             return self.tk
 
+    def _tk_missing(self, what: str, exc: Exception, advice: str) -> None:
+        """One sentence, once per window kind, when Tk cannot start (python3-tk missing, no X)."""
+        from traytrader.ui.messages import Notification
+
+        sentence = (f"The {what} needs Tk, which could not start ({exc.__cause__ or exc}); install it "
+                    f"(Debian/Ubuntu: sudo apt install python3-tk){advice}.")
+        if sentence not in self._tk_said:
+            self._tk_said.add(sentence)
+            log.warning("%s", sentence)
+            self.app.notify(Notification(f"No {what}", sentence, urgent=True))
+
     def _set_action_bar(self, visible: bool) -> None:
         try:
             tk = self._ensure_tk()
         except RuntimeError as exc:
-            log.warning("The action bar is unavailable: %s", exc)
+            self._tk_missing("action bar", exc, "; hotkeys and the tray menu work without it")
             return
         if self.bar is None:
             from traytrader.ui.action_bar import ActionBar
@@ -235,7 +247,7 @@ class TrayApp:
         try:
             tk = self._ensure_tk()
         except RuntimeError as exc:
-            log.warning("The unlock dialog is unavailable: %s", exc)
+            self._tk_missing("unlock dialog", exc, ", or start with traytrader run --password-file PATH")
             return
         if self.dialog is None:
             from traytrader.ui.unlock_dialog import UnlockDialog
