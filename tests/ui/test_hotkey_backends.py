@@ -124,3 +124,20 @@ def test_tray_backend(facts, expected) -> None:
     assert tray_backend("linux", {}, facts) == expected
     assert tray_backend("linux", {"PYSTRAY_BACKEND": "gtk"}, facts) == "gtk"
     assert tray_backend("win32", {}, facts) is None
+
+
+def test_check_lines_name_the_backend_and_the_missing_keys() -> None:
+    from traytrader.ui.hotkey_backends import report_lines
+
+    x11 = report_lines(HotkeySettings(), "linux", {"DISPLAY": ":0"}, "")
+    assert x11[0] == "ok    hotkeys: pynput (X11): buy Ctrl+B, sell Ctrl+S"
+    assert [line.split(":")[1].split()[0] for line in x11[1:]] == ["flatten", "close", "cycle_profile",
+                                                                  "toggle_action_bar"]
+    portal = report_lines(HotkeySettings(), "linux", {"WAYLAND_DISPLAY": "w"}, "")
+    assert portal[0].startswith("ok    hotkeys: the desktop's GlobalShortcuts portal (Wayland)")
+    assert "desktop's shortcut settings" in portal[1]
+    missing = report_lines(HotkeySettings(), "linux", {"WAYLAND_DISPLAY": "w", "SWAYSOCK": "s"},
+                           "this desktop offers no GlobalShortcuts portal")
+    assert len(missing) == 1 and missing[0].startswith("warn  hotkeys: none; Global hotkeys are unavailable")
+    assert report_lines(HotkeySettings(), "linux", {}, "")[0].startswith("note  hotkeys: none (no display")
+    assert "Accessibility" in report_lines(HotkeySettings(), "darwin", {}, "")[1]

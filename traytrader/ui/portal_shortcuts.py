@@ -75,14 +75,11 @@ class PortalShortcuts:
     ``PortalUnavailable``; ``bound`` then lists ``(id, trigger the desktop reports)``."""
 
     def __init__(self, shortcuts: list[PortalShortcut], on_chord: ChordCallback, *,
-                 bus_address: str | None = None,
-                 on_bound: Callable[[list[tuple[str, str]]], None] | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 bus_address: str | None = None, clock: Callable[[], float] | None = None) -> None:
         import time
 
         self._shortcuts = {s.id: s for s in shortcuts}
         self._on_chord = on_chord
-        self._on_bound = on_bound
         self._bus_address = bus_address
         self._clock = clock or time.monotonic
         self._held = HeldShortcuts()
@@ -248,8 +245,6 @@ class PortalShortcuts:
                 self.bound = bound
         except (PortalUnavailable, TimeoutError) as exc:
             log.info("BindShortcuts: %s; the keys registered with the session stay.", exc)
-        if self._on_bound is not None:
-            self._on_bound(self.bound)
 
     def _on_message(self, message: Any) -> bool:
         from dbus_fast import MessageType
