@@ -269,8 +269,8 @@ class PortalShortcuts:
             return
         repeat = self._held.activated(shortcut_id, self._clock())
         label = shortcut.label
-        for sid, trigger in self.bound:
-            if sid == shortcut_id and trigger:
+        for sid, trigger in self.bound:  # the key the desktop reports (the user may have changed it)
+            if sid == shortcut_id and trigger and "<" not in trigger:
                 label = trigger
         self._on_chord(shortcut.action, label, repeat)
 
