@@ -88,6 +88,7 @@ class PortalShortcuts:
         self._bus: Any = None
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._session = ""
+        self._bind_task: asyncio.Task[None] | None = None
         self.bound: list[tuple[str, str]] = []
 
     # --- any thread ----------------------------------------------------------------------------
@@ -152,7 +153,7 @@ class PortalShortcuts:
             started.set_exception(PortalUnavailable(f"{type(exc).__name__}: {exc}"))
             return
         started.set_result(None)
-        asyncio.get_running_loop().create_task(self._bind())
+        self._bind_task = asyncio.get_running_loop().create_task(self._bind())  # referenced: not collected
 
     async def _connect(self) -> None:
         from dbus_fast import BusType
