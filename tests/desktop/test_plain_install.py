@@ -173,7 +173,8 @@ def test_plain_install_demo_runs_with_an_xlib_icon_and_one_sentence(desktop, pla
     socket_path = tmp_path / "control.sock"
     demo = Process([str(plain_venv / "traytrader"), "demo", "--socket", str(socket_path)], env)
     try:
-        demo.wait_line(demo.out, "Quit from the tray menu")
+        banner = demo.wait_line(demo.out, "Ctrl\\+C here")
+        assert banner == "Press Ctrl+C here to quit." and not [line for line in demo.out if "menu" in line]
         hint = demo.wait_line(demo.err, "PyGObject is not installed")
         assert HINT in hint and hint.endswith("Arch).")
         assert [line for line in demo.err if "PyGObject" in line] == [hint]  # said once
