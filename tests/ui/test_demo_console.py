@@ -41,3 +41,8 @@ def test_banners_label_the_demo() -> None:
     assert "traytrader send buy --socket /run/user/0/traytrader/control.sock" in tray
     console = banner("http://127.0.0.1:9", None)
     assert "Ctrl+B" not in console and "quit" in console
+
+
+def test_banner_without_a_tray_menu_does_not_promise_one() -> None:
+    plain = banner("http://127.0.0.1:9", Path("/tmp/c.sock"), menu=False)
+    assert "menu" not in plain and plain.endswith("Press Ctrl+C here to quit.")

@@ -69,6 +69,22 @@ def hotkey_warnings(config: AppConfig) -> list[str]:
     return warnings
 
 
+def hotkey_backend_lines(config: AppConfig) -> list[str]:
+    """Which hotkey backend `traytrader run` would use here, and what to do for unkeyed actions."""
+    import os
+
+    from traytrader.ui.hotkey_backends import Backend, choose_backend, report_lines
+
+    problem = ""
+    if choose_backend(sys.platform, os.environ) is Backend.PORTAL:
+        from traytrader.ui.portal_shortcuts import probe
+
+        problem = probe()
+    from traytrader.ui.tray_app import traytrader_executable
+
+    return report_lines(config.hotkeys, sys.platform, os.environ, problem, traytrader_executable())
+
+
 def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
         AppConfig | None, ApiCredentials | None, list[str]]:
     """Check config, then vault; print one line per result. Returns (config, credentials, problems)."""
@@ -90,6 +106,8 @@ def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
             report("note  environment is live: real money; hotkeys start disarmed every run")
         for warning in hotkey_warnings(config):
             report(f"warn  {warning}")
+        for line in hotkey_backend_lines(config):
+            report(line)
     vault = Vault(vault_path(args))
     if config is not None:
         try:

@@ -38,11 +38,15 @@ def handler(args: argparse.Namespace) -> int:
     config = load_app_config(args)
     if not args.console and display_available():
         try:
+            from traytrader.ui.tray import TrayUnavailable
             from traytrader.ui.tray_app import run_tray
         except ImportError as exc:
             print(f"traytrader: the tray is not available ({exc}); using the console.", file=sys.stderr)
         else:
-            return run_tray(config, args)
+            try:
+                return run_tray(config, args)
+            except TrayUnavailable as exc:
+                print(f"traytrader: {exc} Using the console instead.", file=sys.stderr, flush=True)
     return run_console_mode(config, args)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import warnings
 from collections.abc import Callable
 
 from traytrader.ui.messages import Notification
@@ -25,6 +26,11 @@ SendFn = Callable[[Notification], None]
 def plyer_send(note: Notification) -> None:
     """Deliver through plyer (dbus-python on Linux, native on Windows/macOS)."""
     from plyer import notification  # imported here: plyer picks its backend at first use
+
+    # Without dbus-python plyer warns (three lines) and uses notify-send: the tray's one sentence
+    # about the Linux extra already covers it.
+    warnings.filterwarnings("ignore", message="The Python dbus package is not installed",
+                            category=UserWarning)
 
     notification.notify(title=note.title, message=note.body, app_name=APP_NAME,
                         timeout=10 if note.urgent else 5)
