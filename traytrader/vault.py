@@ -231,10 +231,10 @@ class Vault:
         self._write_atomic(blob)
 
     @contextlib.contextmanager
-    def writing(self, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    def writing(self, *, wait_s: float | None = None) -> Iterator[None]:
         """Hold the writer lock (``.<vault name>.lock`` beside the vault) for read, change and save.
 
-        Waits up to ``wait_s`` for another writer (a command still asking its questions holds
+        Waits up to ``wait_s`` (default ``LOCK_WAIT_S``) for another writer (a command still asking its questions holds
         it), then refuses with a sentence; nothing was changed then. The lock file stays: removing
         it would let a third writer lock a different file of the same name.
         """
@@ -246,7 +246,7 @@ class Vault:
             raise VaultError(f"Cannot lock the vault {self.path} for a change ({exc.strerror or exc});"
                              " nothing was changed.") from None
         try:
-            deadline = time.monotonic() + wait_s
+            deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
             while not _try_lock(fd):
                 if time.monotonic() >= deadline:
                     raise VaultError(
