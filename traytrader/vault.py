@@ -234,9 +234,9 @@ class Vault:
     def writing(self, *, wait_s: float | None = None) -> Iterator[None]:
         """Hold the writer lock (``.<vault name>.lock`` beside the vault) for read, change and save.
 
-        Waits up to ``wait_s`` (default ``LOCK_WAIT_S``) for another writer (a command still asking its questions holds
-        it), then refuses with a sentence; nothing was changed then. The lock file stays: removing
-        it would let a third writer lock a different file of the same name.
+        Waits up to ``wait_s`` (default ``LOCK_WAIT_S``) for another writer (a command still asking
+        its questions holds it), then refuses with a sentence; nothing was changed then. The lock
+        file stays: removing it would let a third writer lock a different file of the same name.
         """
         lock_path = self.path.parent / f".{self.path.name}.lock"
         try:

@@ -166,14 +166,18 @@ def _save(vault: Vault, unlocked: UnlockedVault, password: str, args: argparse.N
         notify(f"Raised the vault's key derivation from {stored:,} to {vault.iterations:,} PBKDF2 rounds.")
 
 
-def _read_small_file(path: Path, what: str) -> str:
-    """A key or PEM file: a regular file of at most 64 KiB (a FIFO would wait forever)."""
-    from traytrader.file_guard import FileRefused, read_regular
+MAX_KEY_FILE_BYTES = 64 * 1024
 
+
+def _read_small_file(path: Path, what: str) -> str:
+    """A key, PEM or API-key file the user named, read up to 64 KiB. A pipe is fine here (the
+    user may pass ``--key-file <(pass show binance)`` to keep the secret off the disk)."""
     try:
-        return read_regular(path, 64 * 1024).decode("utf-8")
-    except FileRefused as exc:
-        raise VaultError(f"Cannot read the {what} {path}: {exc.reason}.") from None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        if len(data) > MAX_KEY_FILE_BYTES:
+            raise VaultError(f"The {what} {path} is larger than 64 KiB; that is not a key file.")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise VaultError(f"Cannot read the {what} {path}: {reason}.") from None
