@@ -247,7 +247,7 @@ class Vault:
                              " nothing was changed.") from None
         try:
             deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
-            while not _try_lock(fd):
+            while not self._locked(fd):
                 if time.monotonic() >= deadline:
                     raise VaultError(
                         f"Another traytrader command is changing the vault {self.path} (perhaps one still"
@@ -256,6 +256,13 @@ class Vault:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+    def _locked(self, fd: int) -> bool:
+        try:
+            return _try_lock(fd)
+        except OSError as exc:
+            raise VaultError(f"Cannot lock the vault {self.path} for a change ({exc.strerror or exc});"
+                             " nothing was changed.") from None
 
     def _write_atomic(self, blob: bytes) -> None:
         directory = self.path.parent
@@ -291,7 +298,9 @@ def _check_head(head: bytes) -> None:
 
 
 def _try_lock(fd: int) -> bool:
-    """One non-blocking attempt at the exclusive lock: flock on POSIX, msvcrt on Windows."""
+    """One non-blocking attempt at the exclusive lock: flock on POSIX, msvcrt on Windows.
+
+    Raises ``OSError`` when the file system cannot lock at all (ENOLCK on some network mounts)."""
     if fcntl is not None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
