@@ -98,6 +98,7 @@ def test_weak_kdf_count_is_warned_by_init_and_check_and_raised_by_the_next_chang
     checked = _traytrader(tmp_path, "check", "--offline", "--config", str(tmp_path / "config.toml"), *common)
     out, err = checked.communicate(timeout=60)
     assert re.search(r"^warn  vault .*: 1 PBKDF2 rounds is below the safe minimum", out, re.M), out + err
+    assert re.search(r"^ok    vault .*key 'default'", out, re.M) and "(1 PBKDF2 rounds)" not in out
     removed = _traytrader(tmp_path, "vault", "remove", "default", *common).communicate(timeout=60)
     assert "Raised the vault's key derivation from 1 to 1,000,000 PBKDF2 rounds" in removed[1]
     assert fmt.parse_header(vault_file.read_bytes()).iterations == fmt.DEFAULT_ITERATIONS
