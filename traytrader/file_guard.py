@@ -114,9 +114,10 @@ def trust_problem(path: str | os.PathLike[str], what: str) -> str | None:
     """A sentence when another user could change ``path`` (or a directory above it), else None.
 
     As ssh does for its config: the file and each directory above it must belong to us or root
-    and not be writable by group or others (a world-writable directory with the sticky bit, such
-    as /tmp, is fine: nobody else can replace what we own in it). Symlinks are followed and both
-    the link's and the target's directories are checked. POSIX only.
+    and not be writable by others, nor by a group other than the owner's private group (umask 002
+    systems make files group-writable for a group of one). A world-writable directory with the
+    sticky bit, such as /tmp, is fine: nobody else can replace what we own in it. Symlinks are
+    followed and both the link's and the target's directories are checked. POSIX only.
     """
     if os.name != "posix":
         return None
@@ -141,8 +142,27 @@ def trust_problem(path: str | os.PathLike[str], what: str) -> str | None:
             return (f"{name} belongs to another user (uid {st.st_uid}), who could change it and redirect"
                     " your API key; make it yours (chown) or move the file, and run again.")
         sticky_dir = not is_file and st.st_mode & stat.S_ISVTX
-        if st.st_mode & 0o022 and not sticky_dir:
+        writers = st.st_mode & (0o002 if _private_group(st) else 0o022)
+        if writers and not sticky_dir:
             who = "others" if st.st_mode & 0o002 else "its group"
             return (f"{name} is writable by {who} (mode {stat.S_IMODE(st.st_mode):o}), who could change it"
                     f" and redirect your API key; fix it with: chmod go-w {item}.")
     return None
+
+
+def _private_group(st: os.stat_result) -> bool:
+    """The file's group is its owner's own: named like the owner, the owner's primary group, and
+    nobody else in it (neither listed as a member nor having it as primary group), as ssh checks."""
+    try:
+        import grp
+        import pwd
+
+        group = grp.getgrgid(st.st_gid)
+        owner = pwd.getpwuid(st.st_uid)
+    except (ImportError, KeyError):
+        return False
+    if group.gr_name != owner.pw_name or owner.pw_gid != st.st_gid:
+        return False
+    if any(member != owner.pw_name for member in group.gr_mem):
+        return False
+    return not any(user.pw_gid == st.st_gid and user.pw_uid != owner.pw_uid for user in pwd.getpwall())
