@@ -179,3 +179,30 @@ def test_kill_abrt_after_unlock_leaves_no_core_with_the_secret(tmp_path: Path) -
     limits = Path(f"/proc/{proc.pid}/limits").read_text()
     assert re.search(r"^Max core file size\s+0\s", limits, re.M), limits
     assert _abort_and_collect_cores(proc, work) == []
+
+
+def test_a_key_file_may_still_be_a_pipe(tmp_path: Path) -> None:
+    """``--key-file <(pass show binance)`` keeps the secret off the disk: only the vault, config and
+    state readers refuse pipes, not the files a user names for one command."""
+    _small_vault(tmp_path / "v.bin")
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    pipe = tmp_path / "key.pipe"
+    os.mkfifo(pipe)
+    proc = _traytrader(tmp_path, "vault", "add-key", "piped", "--type", "hmac", "--key-file", str(pipe),
+                       "--vault", str(tmp_path / "v.bin"), "--password-file", str(tmp_path / "pw"),
+                       "--kdf-iterations", "1000")
+    deadline = time.monotonic() + 30
+    while True:  # a non-blocking open fails with ENXIO until the command opens the pipe to read
+        assert proc.poll() is None, proc.communicate()
+        try:
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the command never opened its key file"
+            time.sleep(0.02)
+    os.set_blocking(fd, True)
+    with open(fd, "w") as writer:
+        writer.write(f'api_key = "pipedApiKey"\nsecret = "{SECRET}"\n')
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert Vault(tmp_path / "v.bin").unlock(PASSWORD).get("piped").api_key == "pipedApiKey"
