@@ -80,7 +80,7 @@ def test_live_environment_is_noted_and_hotkeys_without_clashes_do_not_warn(home:
     (home / "config.toml").write_text(text)
     result = check(home)
     assert result.returncode == 0
-    assert "environment is live" in result.stdout and "warn" not in result.stdout
+    assert "environment is live" in result.stdout and "warn  hotkeys" not in result.stdout
 
 
 def test_first_run_creates_the_user_config_from_the_example(home: Path) -> None:

@@ -119,17 +119,32 @@ def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
         try:
             with vault.unlock(read_password(args), progress=notify) as unlocked:
                 report(f"ok    vault {vault.path} opens: {len(unlocked)} keys")
+            _report_weak_kdf(vault, report)
         except TraytraderError as exc:
             problems.append(str(exc))
             report(f"FAIL  vault: {exc}")
     if credentials is not None:
+        weak = _report_weak_kdf(vault, lambda line: None)  # a weak count is not part of an "ok" line
+        rounds = "" if weak else f" ({vault.stored_iterations:,} PBKDF2 rounds)"
         report(f"ok    vault {vault.path}: key {credentials.name!r} ({credentials.key_type.value},"
                f" fingerprint {fingerprint(credentials)}), unlocked in {vault.last_unlock_seconds or 0:.2f} s"
-               f" ({vault.stored_iterations:,} PBKDF2 rounds)")
+               f"{rounds}")
+        _report_weak_kdf(vault, report)
     problem = vault.permission_problem()
     if problem:
         report(f"warn  {problem}")
     return config, credentials, problems
+
+
+def _report_weak_kdf(vault: Any, report: Any) -> bool:
+    """A ``warn`` line when the vault's PBKDF2 count is below the safe minimum (security); True then."""
+    from traytrader.core.vault_format import DEFAULT_ITERATIONS, weak_iterations_warning
+
+    warning = weak_iterations_warning(vault.stored_iterations) if vault.stored_iterations else None
+    if warning:
+        report(f"warn  vault {vault.path}: {warning}; the next change raises it to {DEFAULT_ITERATIONS:,}"
+               " (for example: traytrader vault passwd)")
+    return warning is not None
 
 
 def handler(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -119,7 +120,11 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Private from the first byte: directory 0700, file 0600 (SQLite gives -wal and -shm
+            # the main file's mode), whatever the umask.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             connection = self._connect()   # fail early, on the caller's thread, with a clear error
             connection.close()
             self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
