@@ -33,7 +33,6 @@ from traytrader.engine.api import (
     Command,
     CommandDone,
     CommandKind,
-    CommandRejected,
     EngineHandle,
     EngineState,
     Event,
@@ -70,7 +69,6 @@ COMMAND_FOR: dict[Action, CommandKind] = {
     Action.CYCLE_PROFILE: CommandKind.CYCLE_PROFILE,
 }
 
-RESULT_EVENTS = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
 SOCKET_REPLY_TIMEOUT_S = 10.0
 STATUS_REFRESH_S = 1.0
 REFUSAL_QUIET_MS = 1000  # the same refusal within this time updates the tooltip only

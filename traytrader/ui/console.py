@@ -56,7 +56,6 @@ SIMPLE_COMMANDS = {
     "reverse": CommandKind.REVERSE, "cycle": CommandKind.CYCLE_PROFILE,
 }
 
-TERMINAL = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
 STARTED_STATES = (EngineState.READY, EngineState.ERROR, EngineState.STOPPED)
 START_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 30.0
