@@ -9,15 +9,14 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from traytrader.core.errors import ConfigError
+from traytrader.trade_table import format_trades, write_csv
 
 if TYPE_CHECKING:
     from traytrader.core.trades import Trade
@@ -140,108 +139,6 @@ def select(trades: list[Trade], *, since_ms: int | None = None, symbol: str | No
     wanted = symbol.upper() if symbol else None
     return [t for t in trades if (since_ms is None or t.opened_ms >= since_ms) and
             (wanted is None or t.symbol == wanted)]
-
-
-COLUMNS = ("#", "opened", "closed", "symbol", "side", "size", "entry", "exit", "pnl", "fees", "net",
-           "return", "R", "tier", "duration", "exit reason")
-
-
-def _num(value: Decimal | None, places: int = 2, signed: bool = False) -> str:
-    if value is None:
-        return ""
-    return f"{value:+.{places}f}" if signed else f"{value:.{places}f}"
-
-
-def _plain(value: Decimal | None) -> str:
-    if value is None:
-        return ""
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _stamp(at_ms: int | None) -> str:
-    return "" if at_ms is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at_ms / 1000))
-
-
-def _duration(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m{int(seconds % 60):02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def trade_cells(trade: Trade) -> list[str]:
-    exit_price = trade.exit_price
-    return [str(trade.number), _stamp(trade.opened_ms), _stamp(trade.closed_ms), trade.symbol,
-            trade.side_word, _plain(trade.size), _plain(_round(trade.entry_price)),
-            _plain(_round(exit_price)) if exit_price is not None else "",
-            _num(trade.realized_pnl, signed=True) if trade.closed else "",
-            _num(trade.fees), _num(trade.net_pnl, signed=True) if trade.closed else "",
-            _percent(trade.return_pct) if trade.closed else "",
-            _num(trade.r_multiple, 1, signed=True) if trade.closed else "",
-            "" if trade.highest_tier is None else str(trade.highest_tier),
-            _duration(trade.duration_ms), trade.exit_reason.value]
-
-
-def _percent(value: Decimal | None) -> str:
-    return "" if value is None else _num(value, signed=True) + "%"
-
-
-def _round(value: Decimal | None) -> Decimal | None:
-    """Average prices to 8 significant places (an average of fills has many)."""
-    if value is None:
-        return None
-    return value.quantize(Decimal("1e-8")).normalize() if value.adjusted() < 8 else value
-
-
-def format_trades(trades: list[Trade]) -> list[str]:
-    from traytrader.core.trades import totals
-
-    rows = [list(COLUMNS)] + [trade_cells(t) for t in trades]
-    right = {0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-                         for i, cell in enumerate(row)).rstrip()
-
-    lines = [line(rows[0]), "-" * len(line(rows[0]))] + [line(row) for row in rows[1:]]
-    summary = totals(trades)
-    still_open = sum(1 for t in trades if not t.closed)
-    lines.append("")
-    lines.append(f"{summary['trades']} closed trade(s), {summary['wins']} won; realised "
-                 f"{summary['realized']:+.2f} USDT, fees {summary['fees']:.2f} USDT, "
-                 f"net {summary['net']:+.2f} USDT"
-                 + (f"; {still_open} still open" if still_open else "") + ".")
-    others: dict[str, Decimal] = {}
-    for trade in trades:
-        for asset, fee in trade.other_fees:
-            others[asset] = others.get(asset, Decimal(0)) + fee
-    if others:
-        lines.append("Fees paid in other assets (not in the USDT figures): " +
-                     ", ".join(f"{_plain(fee)} {asset}" for asset, fee in sorted(others.items())) + ".")
-    return lines
-
-
-def write_csv(trades: list[Trade], out: object) -> None:
-    writer = csv.writer(out)  # type: ignore[arg-type]
-    writer.writerow(["number", "opened", "closed", "symbol", "side", "size", "entry", "exit",
-                     "realized_pnl_usdt", "fees_usdt", "net_pnl_usdt", "return_pct", "r_multiple",
-                     "highest_tier", "duration_s", "exit_reason"])
-    for t in trades:
-        writer.writerow([t.number, _stamp(t.opened_ms), _stamp(t.closed_ms), t.symbol, t.side_word,
-                         _plain(t.size), _plain(_round(t.entry_price)), _plain(_round(t.exit_price)),
-                         _plain(t.realized_pnl) if t.closed else "", _plain(t.fees),
-                         _plain(t.net_pnl) if t.closed else "",
-                         _num(t.return_pct, 4) if t.closed else "",
-                         _num(t.r_multiple, 4) if t.closed else "",
-                         "" if t.highest_tier is None else t.highest_tier,
-                         "" if t.duration_ms is None else f"{t.duration_ms / 1000:.3f}", t.exit_reason.value])
 
 
 def trades_handler(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from traytrader.ui.messages import Notification
 
@@ -26,8 +27,11 @@ def plyer_send(note: Notification) -> None:
     """Deliver through plyer (dbus-python on Linux, native on Windows/macOS)."""
     from plyer import notification  # imported here: plyer picks its backend at first use
 
+    # The picture (trade review, issue 18) goes in the freedesktop ``image-path`` hint, which
+    # plyer's D-Bus backend passes on; servers that show no images ignore it.
+    hints = {"image-path": Path(note.image).resolve().as_uri()} if note.image else {}
     notification.notify(title=note.title, message=note.body, app_name=APP_NAME,
-                        timeout=10 if note.urgent else 5)
+                        timeout=10 if note.urgent else 5, hints=hints)
 
 
 class Notifier:
