@@ -63,6 +63,7 @@ class Chart:
     end_ms: int
     low: Decimal
     high: Decimal
+    labels: list[tuple[str, int, int]]   # the stop labels drawn: (text, x, y of the step)
 
     def x(self, at_ms: int) -> int:
         span = max(1, self.end_ms - self.start_ms)
@@ -139,7 +140,7 @@ def render(trade: Trade, *, width: int = 800, height: int = 400, theme: str = "d
     pad = (high - low) * Decimal("0.08") or max(abs(high) * Decimal("0.001"), Decimal("0.0001"))
     span_ms = max(1000, end_ms - trade.opened_ms)
     chart = Chart(image, colors, left, top, right, bottom, trade.opened_ms - span_ms // 20,
-                  end_ms + span_ms // 20, low - pad, high + pad)
+                  end_ms + span_ms // 20, low - pad, high + pad, [])
 
     pnl_color = colors.win if trade.closed and trade.net_pnl >= 0 else colors.loss
     if not trade.closed:
@@ -180,6 +181,7 @@ def render(trade: Trade, *, width: int = 800, height: int = 400, theme: str = "d
             offset = 4 if below else -4
             draw.text((x0 + 3, y + offset), label, fill=colors.stop, font=small,
                       anchor="lt" if below else "lb")
+            chart.labels.append((label, x0, y))
 
     radius = max(3, round(3.5 * scale))
     _dot(draw, chart.x(trade.opened_ms), entry_y, radius, colors.entry, colors.background)

@@ -287,10 +287,10 @@ class _Open:
 
 
 def _split(fill: Fill, quantity: Decimal) -> tuple[Fill, Fill]:
-    """A fill cut in two at ``quantity``; fee and realised PnL shared in proportion."""
+    """A fill cut in two at ``quantity``: the fee shared in proportion, the realised PnL all the
+    first part's (the closing part; the opening rest realises nothing)."""
     share = quantity / fill.quantity
-    first = replace(fill, quantity=quantity, fee=fill.fee * share,
-                    realized=None if fill.realized is None else fill.realized * share)
+    first = replace(fill, quantity=quantity, fee=fill.fee * share)
     rest = replace(fill, quantity=fill.quantity - quantity, fee=fill.fee - first.fee,
                    realized=None if fill.realized is None else ZERO)
     return first, rest
