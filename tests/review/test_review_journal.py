@@ -71,8 +71,9 @@ CHILD = textwrap.dedent("""
 
 def test_a_crashed_runs_journal_reads_up_to_its_last_complete_row(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite3"
+    root = str(Path(__file__).resolve().parents[2])
     done = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True,
-                          timeout=60, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+                          timeout=60, env=dict(os.environ, PYTHONPATH=root))
     assert "flushed" in done.stdout, done.stderr
     wal = path.with_name(path.name + "-wal")
     assert wal.exists() and wal.stat().st_size > 0, "the rows are still in the WAL, as after a crash"
