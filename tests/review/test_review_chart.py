@@ -4,6 +4,7 @@ themes, at 800×400 and at a notification's thumbnail size."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -105,8 +106,7 @@ def test_each_stop_move_is_labelled_with_its_tier() -> None:
 
 def test_a_trade_without_marks_or_stops_still_draws(tmp_path: Path) -> None:
     trade = trade_of("limit_long_close_key")
-    bare = Trade(trade.number, trade.symbol, trade.position_side, trade.direction, trade.opened_ms,
-                 trade.closed_ms, trade.entries, trade.exits, size=trade.size, exit_reason=trade.exit_reason)
+    bare = dataclasses.replace(trade, marks=(), stops=())
     path = save_trade_png(bare, tmp_path / "sub" / "t.png")
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size == (800, 400)

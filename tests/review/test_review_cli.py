@@ -88,8 +88,8 @@ def test_trade_picture(capsys, journal: Path, tmp_path: Path) -> None:
     (["trade", "1", "--png", "x.png", "--size", "big"], "is not WIDTHxHEIGHT"),
     (["events", "--last", "-1"], "--last must be"),
 ])
-def test_bad_input_is_one_sentence(capsys, journal: Path, tmp_path: Path, argv: list[str], words: str) -> None:
-    code, out, err = run(capsys, "journal", *argv, "--journal", str(journal))
+def test_bad_input_is_one_sentence(capsys, journal: Path, argv: list[str], words: str) -> None:
+    code, _, err = run(capsys, "journal", *argv, "--journal", str(journal))
     assert code != 0 and words in err and "Traceback" not in err and err.count("\n") == 1
 
 

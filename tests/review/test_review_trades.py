@@ -247,3 +247,22 @@ def test_hedge_mode_sides_are_separate_trades() -> None:
     r.fill("SELL", "1", "101", client_id="tt3", ps="LONG", reduce_only=True, rp="1")
     long_, short = trades_from_rows(r.rows)
     assert (long_.direction, long_.closed, short.direction, short.closed) == (1, True, -1, False)
+
+
+@pytest.mark.parametrize("flow", sorted(EXPECTED))
+def test_fill_rows_and_stream_events_each_give_every_execution_once(flow: str) -> None:
+    rows = rows_of(flow)
+    fill_rows = [r for r in rows if r.kind == "fill"]
+    stream_fills = [r for r in rows if r.kind == "stream" and r.text == "ORDER_TRADE_UPDATE"
+                    and '"x":"TRADE"' in r.data]
+    assert fill_rows and len(fill_rows) == len(stream_fills), "the engine writes one fill row per execution"
+    both = trades_from_rows(rows)
+    only_stream = trades_from_rows([r for r in rows if r.kind != "fill"])      # a journal from before
+    only_fill_rows = trades_from_rows([r for r in rows if r not in stream_fills])
+    def essence(trades: list) -> list:   # a fill row lands a moment after its stream event
+        return [(t.exit_reason, t.net_pnl, t.fees, t.size, t.entry_price, t.exit_price, t.highest_tier,
+                 [(f.side, f.quantity, f.price, f.fee, f.realized, f.order_id, f.client_id, f.reduce_only)
+                  for f in t.entries + t.exits]) for t in trades]
+
+    assert essence(both) == essence(only_stream) == essence(only_fill_rows)
+    assert sum(len(t.entries) + len(t.exits) for t in both) == len(fill_rows)

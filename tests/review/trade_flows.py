@@ -164,7 +164,7 @@ def config_for(name: str, sim: SimControl) -> Any:
     config = make_config(sim, cooldown_ms=0, timeout_ms=2000)
     if name.startswith("limit_"):
         profile = Profile(name="btc", symbol=SYMBOL, leverage=5, notional_usdt=D("200"),
-                          order_type=OrderType.LIMIT, limit_offset_ticks=-50)
+                          order_type=OrderType.LIMIT, limit_offset_ticks=200)
         config = dataclasses.replace(config, profiles=(profile,), default_profile="btc")
     return config
 

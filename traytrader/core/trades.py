@@ -5,9 +5,11 @@ not flat) to the fill that makes it flat again: its entries (the first fill and 
 its partial closes and exit, every stop placed or moved by the ASL with its tier, take-profits,
 the mark-price path while it was open, realised PnL and fees. Everything comes from journal rows:
 
-* ``stream ORDER_TRADE_UPDATE`` rows with ``x = TRADE`` are the fills — the exchange's own
-  numbers: last price ``L``, quantity ``l``, commission ``n`` in asset ``N``, realised PnL ``rp``.
-  The engine journals every user-data event in full, so every journal, old or new, has them.
+* ``fill`` rows (newer journals) and ``stream ORDER_TRADE_UPDATE`` rows with ``x = TRADE`` are
+  the fills — the exchange's own numbers: last price ``L``, quantity ``l``, commission ``n`` in
+  asset ``N``, realised PnL ``rp``. The engine journals every user-data event in full, so every
+  journal, old or new, has the stream rows; a fill row repeats one compactly (read without
+  JSON), and an execution seen in both counts once.
 * ``asl`` rows (the ladder's notices) are the stop placements and moves, with tier and trigger
   or callback.
 * ``stream ALGO_UPDATE`` rows tie an exchange order to the stop that triggered it (``ai`` → the
@@ -24,10 +26,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
@@ -35,10 +37,11 @@ _ASL_ID = re.compile(r"^ttasl-([hkts])(\d+)-")
 _LABELS = {"h": "hard", "k": "held", "t": "trailing", "s": "safety"}
 _NAME_SIDE = re.compile(r"^\S+ (long|short)\b")
 #: Row kinds and stream texts the derivation reads; a reader may fetch only these (same result).
-KINDS = ("stream", "asl", "command", "mark")
+KINDS = ("fill", "stream", "asl", "command", "mark")
 STREAM_TEXTS = ("ORDER_TRADE_UPDATE", "ALGO_UPDATE")
 TAKE_PROFIT_TYPES = ("TAKE_PROFIT", "TAKE_PROFIT_MARKET")
-_ALGO_NEAR_MS = 60_000   # an algo update names the order a fill came from within this time
+_ALGO_NEAR_MS = 60_000
+_REPEAT_MS = 10_000      # a fill row follows its stream row within this time
 
 
 class RowLike(Protocol):
@@ -73,9 +76,10 @@ _BY_COMMAND = {"close": ExitReason.CLOSE_KEY, "flatten": ExitReason.FLATTEN,
                "sell": ExitReason.OPPOSITE_ORDER}
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One execution (``ORDER_TRADE_UPDATE`` with ``x = TRADE``)."""
+class Fill(NamedTuple):
+    """One execution (``ORDER_TRADE_UPDATE`` with ``x = TRADE``). Tuples: a journal of 10,000
+    trades makes 20,000 of them, and a tuple is several times cheaper to make than a frozen
+    dataclass."""
 
     at_ms: int
     side: str                 # BUY / SELL
@@ -90,8 +94,7 @@ class Fill:
     reduce_only: bool
 
 
-@dataclass(frozen=True, slots=True)
-class StopMove:
+class StopMove(NamedTuple):
     """A stop the ASL placed (confirmed): tier -1 safety, 0 hard, k trailing tier k."""
 
     at_ms: int
@@ -102,14 +105,16 @@ class StopMove:
     text: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class TakeProfit:
+class TakeProfit(NamedTuple):
     at_ms: int
     trigger_price: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass
 class Trade:
+    """One position's life: its fills, stops, marks and exit, and the figures they make (treat it
+    as read-only; it is not frozen because a frozen dataclass costs several times as much to make)."""
+
     number: int
     symbol: str
     position_side: str
@@ -129,61 +134,44 @@ class Trade:
     def side_word(self) -> str:
         return "long" if self.direction > 0 else "short"
 
-    @property
-    def entry_price(self) -> Decimal:
-        return _average(self.entries)
+    # The figures, computed once from the fields above (``__post_init__``).
+    entry_price: Decimal = field(init=False, compare=False)
+    exit_price: Decimal | None = field(init=False, compare=False)
+    realized_pnl: Decimal = field(init=False, compare=False)   # the exchange's ``rp``, before fees
+    fees: Decimal = field(init=False, compare=False)           # USDT commissions on every fill
+    net_pnl: Decimal = field(init=False, compare=False)        # realised PnL less fees
+    return_pct: Decimal | None = field(init=False, compare=False)   # net PnL / entry notional, %
+    initial_stop: Decimal | None = field(init=False, compare=False)  # the first fixed stop
+    r_multiple: Decimal | None = field(init=False, compare=False)   # net PnL / initial risk
+    highest_tier: int | None = field(init=False, compare=False)
 
-    @property
-    def exit_price(self) -> Decimal | None:
-        return _average(self.exits) if self.exits else None
-
-    @property
-    def realized_pnl(self) -> Decimal:
-        """The exchange's realised PnL of the closing fills (``rp``), before fees."""
-        entry = self.entry_price
-        total = ZERO
+    def __post_init__(self) -> None:
+        entry = _average(self.entries)
+        realized = ZERO
         for fill in self.exits:
-            total += fill.realized if fill.realized is not None else \
+            realized += fill.realized if fill.realized is not None else \
                 (fill.price - entry) * fill.quantity * self.direction
-        return total
-
-    @property
-    def fees(self) -> Decimal:
-        """Commissions paid in USDT on every fill of the trade (entries and exits)."""
-        return sum((f.fee for f in self.entries + self.exits if f.fee_asset in ("USDT", "")), ZERO)
-
-    @property
-    def net_pnl(self) -> Decimal:
-        return self.realized_pnl - self.fees
+        fees = ZERO
+        for fill in self.entries + self.exits:
+            if fill.fee_asset in ("USDT", ""):
+                fees += fill.fee
+        net = realized - fees
+        notional = entry * self.size
+        fixed = [s for s in self.stops if s.trigger_price is not None]
+        first = fixed[0].trigger_price if fixed else None
+        stop = next((s.trigger_price for s in fixed if s.tier >= 0), first)
+        risk = abs(entry - stop) * self.size if stop is not None else ZERO
+        tiers = [s.tier for s in self.stops if s.tier >= 0]
+        figures = {"entry_price": entry, "exit_price": _average(self.exits) if self.exits else None,
+                   "realized_pnl": realized, "fees": fees, "net_pnl": net,
+                   "return_pct": net / notional * _HUNDRED if notional else None,
+                   "initial_stop": stop, "r_multiple": net / risk if risk else None,
+                   "highest_tier": max(tiers) if tiers else None}
+        self.__dict__.update(figures)
 
     @property
     def notional(self) -> Decimal:
         return self.entry_price * self.size
-
-    @property
-    def return_pct(self) -> Decimal | None:
-        """Net PnL against the entry notional, in percent."""
-        return self.net_pnl / self.notional * _HUNDRED if self.notional else None
-
-    @property
-    def initial_stop(self) -> Decimal | None:
-        """The first fixed stop placed for the trade (its risk, for the R multiple)."""
-        return next((s.trigger_price for s in self.stops if s.trigger_price is not None and s.tier >= 0),
-                    next((s.trigger_price for s in self.stops if s.trigger_price is not None), None))
-
-    @property
-    def r_multiple(self) -> Decimal | None:
-        """Net PnL in units of the initial risk: ``|entry - initial stop| * size``."""
-        stop = self.initial_stop
-        if stop is None:
-            return None
-        risk = abs(self.entry_price - stop) * self.size
-        return self.net_pnl / risk if risk else None
-
-    @property
-    def highest_tier(self) -> int | None:
-        tiers = [s.tier for s in self.stops if s.tier >= 0]
-        return max(tiers) if tiers else None
 
     @property
     def duration_ms(self) -> int | None:
@@ -215,10 +203,10 @@ def _average(fills: Iterable[Fill]) -> Decimal:
 
 
 def _dec(value: Any) -> Decimal | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     try:
-        number = Decimal(str(value))
+        number = Decimal(value if isinstance(value, str) else str(value))
     except (InvalidOperation, ValueError):
         return None
     return number if number.is_finite() else None
@@ -237,25 +225,54 @@ def _load(row: RowLike) -> dict[str, Any] | None:
 # --- row parsing ---------------------------------------------------------------------------------
 
 
-def fill_of(row: RowLike) -> tuple[str, str, Fill] | None:
-    """(symbol, position side, fill) of an ``ORDER_TRADE_UPDATE`` trade row, else None."""
+# The ``fill`` row (newer journals; ``engine.journal.FillRecorder``): one execution in its text, the
+# ORDER_TRADE_UPDATE fields below in this order, space-separated, "-" for none. Read without JSON.
+FILL_ROW_FIELDS = ("S", "l", "L", "n", "N", "rp", "ps", "ot", "R", "i", "t")
+
+
+def fill_row_text(order: Mapping[str, Any]) -> str:
+    """The text of a ``fill`` row for an ``ORDER_TRADE_UPDATE``'s ``o`` (a trade)."""
+    values = []
+    for name in FILL_ROW_FIELDS:
+        value = order.get(name)
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        values.append("-" if value is None or value == "" or " " in text else text)
+    return " ".join(values)
+
+
+def _make_fill(at_ms: int, symbol: Any, client_id: str, side: Any, quantity: Any, price: Any, fee: Any,
+               asset: Any, realized: Any, position_side: Any, order_type: Any, reduce_only: bool,
+               order_id: Any, trade_id: Any) -> tuple[str, str, Fill, tuple[str, str, str, str]] | None:
+    qty, px = _dec(quantity), _dec(price)
+    if not qty or qty <= 0 or not px or px <= 0 or side not in ("BUY", "SELL") or not isinstance(symbol, str):
+        return None
+    fill = Fill(at_ms, side, qty, px, _dec(fee) or ZERO, str(asset or ""), _dec(realized), client_id,
+                str(order_id or ""), str(order_type or ""), reduce_only)
+    return symbol, str(position_side or "BOTH"), fill, (symbol, client_id, fill.order_id, str(trade_id or ""))
+
+
+def fill_of(row: RowLike) -> tuple[str, str, Fill, tuple[str, str, str, str]] | None:
+    """(symbol, position side, fill, identity) of a fill row or an ``ORDER_TRADE_UPDATE`` trade
+    row, else None. The identity (symbol, client id, order id, trade id) tells the two rows of one execution
+    apart from two executions. Times are the journal's clock, not the exchange's ``T``: marks and
+    stops are on the journal's clock too."""
+    if row.kind == "fill":
+        parts = row.text.split(" ")
+        if len(parts) != len(FILL_ROW_FIELDS):
+            return None
+        side, quantity, price, fee, asset, realized, position_side, order_type, reduce_only, order_id, \
+            trade_id = (None if part == "-" else part for part in parts)
+        return _make_fill(row.at_ms, row.symbol, row.client_id, side, quantity, price, fee, asset, realized,
+                          position_side, order_type, reduce_only == "true", order_id, trade_id)
     if row.kind != "stream" or row.text != "ORDER_TRADE_UPDATE":
         return None
     message = _load(row)
     order = message.get("o") if message else None
     if not isinstance(order, Mapping) or order.get("x") != "TRADE":
         return None
-    quantity, price = _dec(order.get("l")), _dec(order.get("L"))
-    side, symbol = order.get("S"), order.get("s")
-    if not quantity or quantity <= 0 or not price or price <= 0 or side not in ("BUY", "SELL") \
-            or not isinstance(symbol, str):
-        return None
-    # The journal's clock, not the exchange's ``T``: marks and stops are on the journal's clock too.
-    fill = Fill(row.at_ms, side, quantity, price, _dec(order.get("n")) or ZERO,
-                str(order.get("N") or ""), _dec(order.get("rp")), str(order.get("c", "")),
-                str(order.get("i", "")), str(order.get("ot") or order.get("o") or ""),
-                bool(order.get("R")))
-    return symbol, str(order.get("ps") or "BOTH"), fill
+    return _make_fill(row.at_ms, order.get("s"), str(order.get("c", "")), order.get("S"), order.get("l"),
+                      order.get("L"), order.get("n"), order.get("N"), order.get("rp"), order.get("ps"),
+                      order.get("ot") or order.get("o"), bool(order.get("R")), order.get("i"), order.get("t"))
 
 
 @dataclass
@@ -290,9 +307,9 @@ def _split(fill: Fill, quantity: Decimal) -> tuple[Fill, Fill]:
     """A fill cut in two at ``quantity``: the fee shared in proportion, the realised PnL all the
     first part's (the closing part; the opening rest realises nothing)."""
     share = quantity / fill.quantity
-    first = replace(fill, quantity=quantity, fee=fill.fee * share)
-    rest = replace(fill, quantity=fill.quantity - quantity, fee=fill.fee - first.fee,
-                   realized=None if fill.realized is None else ZERO)
+    first = fill._replace(quantity=quantity, fee=fill.fee * share)
+    rest = fill._replace(quantity=fill.quantity - quantity, fee=fill.fee - first.fee,
+                         realized=None if fill.realized is None else ZERO)
     return first, rest
 
 
@@ -303,14 +320,22 @@ def trades_from_rows(rows: Iterable[RowLike], *, with_marks: bool = True) -> lis
     context = _Context()
     open_: dict[tuple[str, str], _Open] = {}
     done: list[_Open] = []
+    # Executions counted, and when: a fill row repeats the stream row journalled just before it.
+    # Only a repeat within moments is one (ids restart with a simulator or a testnet reset).
+    seen: dict[tuple[str, str, str, str], int] = {}
     for row in rows:
         kind = row.kind
-        if kind == "stream":
-            if row.text == "ORDER_TRADE_UPDATE":
-                parsed = fill_of(row)
-                if parsed is not None:
-                    _on_fill(open_, done, *parsed, context)
-            elif row.text == "ALGO_UPDATE":
+        if kind == "fill" or (kind == "stream" and row.text == "ORDER_TRADE_UPDATE"):
+            parsed = fill_of(row)
+            if parsed is not None:
+                symbol, position_side, fill, identity = parsed
+                before = seen.get(identity)
+                if identity[3] and before is not None and 0 <= fill.at_ms - before <= _REPEAT_MS:
+                    continue
+                seen[identity] = fill.at_ms
+                _on_fill(open_, done, symbol, position_side, fill, context)
+        elif kind == "stream":
+            if row.text == "ALGO_UPDATE":
                 _on_algo(row, context, open_, done)
         elif kind == "asl":
             _on_asl(row, open_)
@@ -354,7 +379,7 @@ def _on_fill(open_: dict[tuple[str, str], _Open], done: list[_Open], symbol: str
     if trade.quantity <= 0:
         done.append(open_.pop(key))
         if rest is not None and position_side == "BOTH" and not rest.reduce_only:
-            _on_fill(open_, done, symbol, position_side, replace(rest, realized=ZERO), context)
+            _on_fill(open_, done, symbol, position_side, rest._replace(realized=ZERO), context)
 
 
 def _on_algo(row: RowLike, context: _Context, open_: dict[tuple[str, str], _Open],

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REDACTED = "<redacted>"
 # Rows wait this long on the loop before being encoded and handed to the writer, so that neither
@@ -291,29 +291,78 @@ class MarkRecorder:
         self.journal.record("mark", price, symbol=symbol)
 
 
+class FillRecorder:
+    """A user-data listener (``Session.user_listeners``) that journals each execution again as a
+    compact ``fill`` row (``core.trades.FILL_ROW_FIELDS``: side, quantity, price, fee and its
+    asset, realised PnL ``rp``, …) next to the full stream event the session journals: the trades
+    table reads these without parsing JSON."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def __call__(self, message: Mapping[str, Any]) -> None:
+        order = message.get("o")
+        if message.get("e") != "ORDER_TRADE_UPDATE" or not isinstance(order, Mapping) or \
+                order.get("x") != "TRADE":
+            return
+        from traytrader.core.trades import fill_row_text
+
+        self.journal.record("fill", fill_row_text(order), symbol=str(order.get("s", "")),
+                            client_id=str(order.get("c", "")))
+
+
 def _connect_read_only(file: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=5)
 
 
-def read_trade_rows(path: str | Path, *, with_marks: bool = True) -> list[JournalEntry]:
-    """The rows ``core.trades`` reads, in order: fills and algo updates from the user stream, ASL
-    notices, commands, and (``with_marks``) mark prices. Filtering in SQLite keeps a journal of
-    10,000 trades under a second; the result is what ``trades_from_rows`` makes of every row.
-    A journal a crashed run left behind reads up to its last committed row (SQLite ignores a torn
-    WAL tail)."""
+# The rows ``core.trades`` reads, picked out by SQLite: of the stream events only trades, and algo
+# updates that name an order or a take-profit; of the ASL's notices only stop placements. The
+# derivation over these rows equals the one over all rows (tests/review/test_review_trades.py
+# checks it on every recorded flow); ``benchmarks/bench_journal_trades.py`` times it.
+class TradeRow(NamedTuple):
+    """A journal row as ``read_trade_rows`` gives it: ``JournalEntry``'s fields in a tuple, which
+    is several times cheaper to make than the frozen dataclass for the ~5 rows a trade needs."""
+
+    seq: int
+    at_ms: int
+    kind: str
+    symbol: str
+    client_id: str
+    request_id: str
+    text: str
+    data: str
+    latency_us: float | None
+
+
+def read_trade_rows(path: str | Path, *, with_marks: bool = True) -> list[TradeRow]:
+    """The rows ``core.trades`` reads, in order: fills (``fill`` rows, and in journals from before
+    them ``ORDER_TRADE_UPDATE`` trades), algo
+    updates that name an order or a take-profit, the ASL's stop placements, commands, and
+    (``with_marks``) mark prices. A journal a crashed run left
+    behind reads up to its last committed row (SQLite ignores a torn WAL tail); a file that is no
+    journal reads as empty."""
     file = Path(path)
     if not file.exists():
         return []
-    kinds = "('asl', 'command', 'mark')" if with_marks else "('asl', 'command')"
-    query = (f"SELECT {_COLUMNS} FROM journal WHERE (kind = 'stream' AND ("
-             "(text = 'ORDER_TRADE_UPDATE' AND instr(data, '\"x\":\"TRADE\"') > 0) OR "
-             "text = 'ALGO_UPDATE')) "
-             f"OR kind IN {kinds}")
+    marks = " OR kind = 'mark'" if with_marks else ""
+    # Executions from the full stream events only before the first ``fill`` row (older journals;
+    # the first fill row's own stream event is read too, and counted once).
+    query = (
+        f"SELECT {_COLUMNS} FROM journal "
+        "WHERE (kind = 'stream' AND text = 'ORDER_TRADE_UPDATE' AND seq < ? "
+        "    AND instr(data, '\"x\":\"TRADE\"') > 0) OR kind = 'fill' "
+        "OR (kind = 'stream' AND text = 'ALGO_UPDATE' AND (instr(data, '\"ai\":\"') > 0 "
+        "    AND instr(data, '\"ai\":\"\"') = 0 OR instr(data, 'TAKE_PROFIT') > 0)) "
+        "OR (kind = 'asl' AND (instr(data, '\"notice\":\"stop_moved\"') > 0 "
+        "    OR instr(data, '\"notice\":\"safety\"') > 0)) "
+        f"OR kind = 'command'{marks} ORDER BY seq")
     connection = _connect_read_only(file)
     try:
-        rows = connection.execute(query + " ORDER BY seq").fetchall()
+        first = connection.execute(
+            "SELECT seq FROM journal WHERE kind = 'fill' ORDER BY seq LIMIT 1").fetchone()
+        connection.row_factory = lambda _, row: TradeRow(*row)
+        return connection.execute(query, (first[0] if first else 2**62,)).fetchall()
     except sqlite3.DatabaseError:
         return []
     finally:
         connection.close()
-    return [JournalEntry(*row) for row in rows]
