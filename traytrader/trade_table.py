@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import time
 from decimal import Decimal
+from functools import lru_cache
 from typing import IO
 
 from traytrader.core.trades import Trade, totals
@@ -15,9 +16,10 @@ COLUMNS = ("#", "opened", "closed", "symbol", "side", "size", "entry", "exit", "
 
 
 def _num(value: Decimal | None, places: int = 2, signed: bool = False) -> str:
+    """For display only (a float formats several times faster than a Decimal)."""
     if value is None:
         return ""
-    return f"{value:+.{places}f}" if signed else f"{value:.{places}f}"
+    return f"{float(value):+.{places}f}" if signed else f"{float(value):.{places}f}"
 
 
 def _plain(value: Decimal | None) -> str:
@@ -28,7 +30,14 @@ def _plain(value: Decimal | None) -> str:
 
 
 def _stamp(at_ms: int | None) -> str:
-    return "" if at_ms is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at_ms / 1000))
+    if at_ms is None:
+        return ""
+    return _stamp_second(at_ms // 1000)
+
+
+@lru_cache(maxsize=4096)
+def _stamp_second(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
 
 
 def _duration(ms: int | None) -> str:
@@ -60,23 +69,27 @@ def _percent(value: Decimal | None) -> str:
     return "" if value is None else _num(value, signed=True) + "%"
 
 
+_EIGHT_PLACES = Decimal("1e-8")
+
+
 def _round(value: Decimal | None) -> Decimal | None:
-    """Average prices to 8 significant places (an average of fills has many)."""
+    """Average prices to 8 decimal places (an average of fills has many)."""
     if value is None:
         return None
-    return value.quantize(Decimal("1e-8")).normalize() if value.adjusted() < 8 else value
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -8:
+        return value   # a fill's own price: already short
+    return value.quantize(_EIGHT_PLACES).normalize()
 
 
 def format_trades(trades: list[Trade]) -> list[str]:
     rows = [list(COLUMNS)] + [trade_cells(t) for t in trades]
     right = {0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-                         for i, cell in enumerate(row)).rstrip()
-
-    lines = [line(rows[0]), "-" * len(line(rows[0]))] + [line(row) for row in rows[1:]]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    # One format string for every row: "{:>5}  {:<19}  …"
+    template = "  ".join(f"{{:{'>' if i in right else '<'}{width}}}" for i, width in enumerate(widths))
+    lines = [template.format(*row).rstrip() for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
     summary = totals(trades)
     still_open = sum(1 for t in trades if not t.closed)
     lines.append("")

@@ -194,7 +194,9 @@ class Trade:
         return f"{head} closed by {self.exit_reason.value}: " + ", ".join(parts)
 
 
-def _average(fills: Iterable[Fill]) -> Decimal:
+def _average(fills: tuple[Fill, ...]) -> Decimal:
+    if len(fills) == 1:
+        return fills[0].price
     quantity = value = ZERO
     for fill in fills:
         quantity += fill.quantity
