@@ -266,3 +266,19 @@ def test_fill_rows_and_stream_events_each_give_every_execution_once(flow: str) -
 
     assert essence(both) == essence(only_stream) == essence(only_fill_rows)
     assert sum(len(t.entries) + len(t.exits) for t in both) == len(fill_rows)
+
+
+def test_reading_on_from_a_flat_point_gives_the_same_trades(tmp_path: Path) -> None:
+    """What the desktop's trade review relies on to read only the rows since the last flat point."""
+    flows = ("long_hard_stop", "short_trailing_stop", "long_reverse_then_close")
+    rows: list[JournalEntry] = []
+    starts = []
+    for flow in flows:
+        starts.append(len(rows) + 1)   # seq of the flow's first row: flat before it
+        rows += rows_of(flow)
+    journal = write_journal(tmp_path / "journal.sqlite3", rows)
+    everything = trades_from_rows(read_trade_rows(journal))
+    assert len(everything) == 4
+    for start, before in zip(starts, (0, 1, 2), strict=True):
+        later = trades_from_rows(read_trade_rows(journal, from_seq=start), first_number=before + 1)
+        assert later == everything[before:]

@@ -315,10 +315,13 @@ def _split(fill: Fill, quantity: Decimal) -> tuple[Fill, Fill]:
     return first, rest
 
 
-def trades_from_rows(rows: Iterable[RowLike], *, with_marks: bool = True) -> list[Trade]:
-    """Every trade the rows show, oldest first, numbered from 1. A position still open at the end
-    is the last trade, with ``exit_reason = OPEN``. ``with_marks=False`` skips the mark path
-    (the table needs none of it; pictures do)."""
+def trades_from_rows(rows: Iterable[RowLike], *, with_marks: bool = True,
+                     first_number: int = 1) -> list[Trade]:
+    """Every trade the rows show, oldest first, numbered from ``first_number``. A position still
+    open at the end is the last trade, with ``exit_reason = OPEN``. ``with_marks=False`` skips the
+    mark path (the table needs none of it; pictures do). Rows that start where every position was
+    flat give the same trades as the whole journal does from there (numbered on from the earlier
+    ones): a reader may go on from such a point."""
     context = _Context()
     open_: dict[tuple[str, str], _Open] = {}
     done: list[_Open] = []
@@ -351,7 +354,7 @@ def trades_from_rows(rows: Iterable[RowLike], *, with_marks: bool = True) -> lis
                     if symbol == row.symbol:
                         trade.marks.append((row.at_ms, price))
     built = sorted(done + list(open_.values()), key=lambda t: t.opened_ms)
-    return [_finish(index, trade, context) for index, trade in enumerate(built, start=1)]
+    return [_finish(index, trade, context) for index, trade in enumerate(built, start=first_number)]
 
 
 def _on_fill(open_: dict[tuple[str, str], _Open], done: list[_Open], symbol: str, position_side: str,

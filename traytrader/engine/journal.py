@@ -334,13 +334,14 @@ class TradeRow(NamedTuple):
     latency_us: float | None
 
 
-def read_trade_rows(path: str | Path, *, with_marks: bool = True) -> list[TradeRow]:
+def read_trade_rows(path: str | Path, *, with_marks: bool = True, from_seq: int = 0) -> list[TradeRow]:
     """The rows ``core.trades`` reads, in order: fills (``fill`` rows, and in journals from before
     them ``ORDER_TRADE_UPDATE`` trades), algo
     updates that name an order or a take-profit, the ASL's stop placements, commands, and
     (``with_marks``) mark prices. A journal a crashed run left
     behind reads up to its last committed row (SQLite ignores a torn WAL tail); a file that is no
-    journal reads as empty."""
+    journal reads as empty. ``from_seq``: only rows from that one on (a range of the table, read
+    without a scan of what comes before)."""
     file = Path(path)
     if not file.exists():
         return []
@@ -348,20 +349,20 @@ def read_trade_rows(path: str | Path, *, with_marks: bool = True) -> list[TradeR
     # Executions from the full stream events only before the first ``fill`` row (older journals;
     # the first fill row's own stream event is read too, and counted once).
     query = (
-        f"SELECT {_COLUMNS} FROM journal "
-        "WHERE (kind = 'stream' AND text = 'ORDER_TRADE_UPDATE' AND seq < ? "
+        f"SELECT {_COLUMNS} FROM journal WHERE seq >= ? AND ("
+        "(kind = 'stream' AND text = 'ORDER_TRADE_UPDATE' AND seq < ? "
         "    AND instr(data, '\"x\":\"TRADE\"') > 0) OR kind = 'fill' "
         "OR (kind = 'stream' AND text = 'ALGO_UPDATE' AND (instr(data, '\"ai\":\"') > 0 "
         "    AND instr(data, '\"ai\":\"\"') = 0 OR instr(data, 'TAKE_PROFIT') > 0)) "
         "OR (kind = 'asl' AND (instr(data, '\"notice\":\"stop_moved\"') > 0 "
         "    OR instr(data, '\"notice\":\"safety\"') > 0)) "
-        f"OR kind = 'command'{marks} ORDER BY seq")
+        f"OR kind = 'command'{marks}) ORDER BY seq")
     connection = _connect_read_only(file)
     try:
-        first = connection.execute(
-            "SELECT seq FROM journal WHERE kind = 'fill' ORDER BY seq LIMIT 1").fetchone()
+        first = connection.execute("SELECT seq FROM journal WHERE seq >= ? AND kind = 'fill' "
+                                   "ORDER BY seq LIMIT 1", (from_seq,)).fetchone()
         connection.row_factory = lambda _, row: TradeRow(*row)
-        return connection.execute(query, (first[0] if first else 2**62,)).fetchall()
+        return connection.execute(query, (from_seq, first[0] if first else 2**62)).fetchall()
     except sqlite3.DatabaseError:
         return []
     finally:

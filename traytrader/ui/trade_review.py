@@ -69,6 +69,11 @@ class TradeReview:
         self.wait_s = wait_s
         self.poll_s = poll_s
         self._seen: set[_TradeKey] | None = None
+        # Reading goes on from the last point where every position was flat: each read after a
+        # fill costs the rows since then, not the whole journal (the engine shares our GIL).
+        self._from_seq = 0
+        self._numbered = 0           # trades before ``_from_seq``
+        self._stopping = threading.Event()
         self._kicks: queue.Queue[Notification | bool | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="traytrader-review", daemon=True)
         self.notified: list[Notification] = []   # result notifications posted (tests, tooltip)
@@ -79,6 +84,7 @@ class TradeReview:
 
     def stop(self, timeout: float = 0.5) -> None:
         if self._thread.is_alive():
+            self._stopping.set()
             self._kicks.put(False)
             self._thread.join(timeout)
 
@@ -94,15 +100,21 @@ class TradeReview:
 
     # --- worker thread ---------------------------------------------------------------------------
 
-    def _load(self, *, with_marks: bool) -> list[Trade]:
+    def _load(self, *, with_marks: bool, recent: bool = False) -> list[Trade]:
+        """The journal's trades; ``recent``: only those since the last flat point (and move that
+        point on when everything is flat again)."""
         from traytrader.core.trades import trades_from_rows
         from traytrader.engine.journal import read_trade_rows
 
-        return trades_from_rows(read_trade_rows(self.journal_path, with_marks=with_marks),
-                                with_marks=with_marks)
+        start, numbered = (self._from_seq, self._numbered) if recent else (0, 0)
+        rows = read_trade_rows(self.journal_path, with_marks=with_marks, from_seq=start)
+        trades = trades_from_rows(rows, with_marks=with_marks, first_number=numbered + 1)
+        if recent and rows and all(t.closed for t in trades):
+            self._from_seq, self._numbered = rows[-1].seq + 1, numbered + len(trades)
+        return trades
 
     def _closed_keys(self) -> set[_TradeKey]:
-        return {_key(t) for t in self._load(with_marks=False) if t.closed}
+        return {_key(t) for t in self._load(with_marks=False, recent=True) if t.closed}
 
     def _run(self) -> None:
         try:
@@ -121,16 +133,21 @@ class TradeReview:
     def _review(self, fallback: Notification | None) -> None:
         deadline = time.monotonic() + self.wait_s
         seen = self._seen if self._seen is not None else set()
+        start, numbered = self._from_seq, self._numbered
         while True:
-            new = [t for t in self._load(with_marks=False) if t.closed and _key(t) not in seen]
+            self._from_seq, self._numbered = start, numbered
+            new = [t for t in self._load(with_marks=False, recent=True) if t.closed and _key(t) not in seen]
             if new or time.monotonic() >= deadline:
                 break
-            time.sleep(self.poll_s)   # the journal is another thread's file: poll it, briefly
+            # The journal is another thread's file, written ~20 ms after the event: poll it briefly.
+            if self._stopping.wait(self.poll_s):
+                return
         if not new:
             if fallback is not None:
                 self.post(fallback)
             return
-        pictured = {_key(t): t for t in self._load(with_marks=True)}
+        self._from_seq, self._numbered = start, numbered
+        pictured = {_key(t): t for t in self._load(with_marks=True, recent=True)}
         for trade in new:
             seen.add(_key(trade))
             image = self._picture(pictured.get(_key(trade), trade), thumb=True)
