@@ -89,6 +89,8 @@ def _fmt(price: Decimal) -> str:
 
 def _duration(ms: int) -> str:
     seconds = ms // 1000
+    if seconds < 10:
+        return f"{ms / 1000:.1f} s"
     if seconds < 120:
         return f"{seconds} s"
     if seconds < 7200:
@@ -153,9 +155,10 @@ def render(trade: Trade, *, width: int = 800, height: int = 400, theme: str = "d
             y = chart.y(price)
             draw.line([(left, y), (right, y)], fill=colors.grid, width=1)
             draw.text((right + 6, y), _fmt(price), fill=colors.muted, font=small, anchor="lm")
-        for at_ms in (chart.start_ms, (chart.start_ms + chart.end_ms) // 2, chart.end_ms):
+        middle_ms = (chart.start_ms + chart.end_ms) // 2
+        for at_ms, anchor in ((chart.start_ms, "lt"), (middle_ms, "mt"), (chart.end_ms, "rt")):
             stamp = time.strftime("%H:%M:%S", time.localtime(at_ms / 1000))
-            draw.text((chart.x(at_ms), bottom + 6), stamp, fill=colors.muted, font=small, anchor="mt")
+            draw.text((chart.x(at_ms), bottom + 6), stamp, fill=colors.muted, font=small, anchor=anchor)
 
     entry_y = chart.y(trade.entry_price)
     _dashed(draw, left, right, entry_y, colors.entry, line, 8 * line)
@@ -177,7 +180,7 @@ def render(trade: Trade, *, width: int = 800, height: int = 400, theme: str = "d
         first_of_move = index == 0 or stops[index - 1][2] is not move
         if first_of_move and not compact:
             label = _tier_label(move.tier)
-            below = (level < trade.entry_price) == (trade.direction > 0)
+            below = trade.direction > 0   # on the far side from the price: under a long's stop
             offset = 4 if below else -4
             draw.text((x0 + 3, y + offset), label, fill=colors.stop, font=small,
                       anchor="lt" if below else "lb")
@@ -204,14 +207,14 @@ def render(trade: Trade, *, width: int = 800, height: int = 400, theme: str = "d
 
 
 def _subtitle(trade: Trade) -> str:
-    bits = [f"{_fmt(trade.size)} @ {_fmt(trade.entry_price)}"]
+    bits = [f"{_fmt(trade.size)} {trade.symbol}", f"entry {_fmt(trade.entry_price)}"]
     if trade.exit_price is not None:
-        bits[0] += f" → {_fmt(trade.exit_price)}"
+        bits.append(f"exit {_fmt(trade.exit_price)}")
     if trade.duration_ms is not None:
         bits.append(_duration(trade.duration_ms))
     if trade.highest_tier is not None:
         bits.append(f"tier {trade.highest_tier}")
-    bits.append(f"fees {trade.fees:.2f}")
+    bits.append(f"fees {trade.fees:.2f} USDT")
     return " · ".join(bits)
 
 
