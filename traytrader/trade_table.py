@@ -65,7 +65,8 @@ def trade_cells(trade: Trade) -> list[str]:
     if closed:
         ret, r = trade.return_pct, trade.r_multiple
         money = [_SIGNED(float(trade.realized_pnl)), _UNSIGNED(float(trade.fees)),
-                 _SIGNED(float(trade.net_pnl)), "" if ret is None else _PERCENT(float(ret)), "" if r is None else _SIGNED_1(float(r))]
+                 _SIGNED(float(trade.net_pnl)), "" if ret is None else _PERCENT(float(ret)),
+                 "" if r is None else _SIGNED_1(float(r))]
     else:
         money = ["", _UNSIGNED(float(trade.fees)), "", "", ""]
     return [str(trade.number), _stamp(trade.opened_ms), _stamp(trade.closed_ms), trade.symbol,
