@@ -49,6 +49,7 @@ EXPECTED = {
     "limit_long_close_key": [("long", ExitReason.CLOSE_KEY, None)],
     "long_flatten": [("long", ExitReason.FLATTEN, 0)],
     "long_reverse_then_close": [("long", ExitReason.REVERSE, 0), ("short", ExitReason.CLOSE_KEY, 0)],
+    "long_scale_in_hard_stop": [("long", ExitReason.HARD_STOP, 0)],
 }
 
 
@@ -93,6 +94,15 @@ def test_the_trailing_stop_only_tightens_and_is_labelled_by_tier() -> None:
     assert {m.tier for _, _, m in path} == {0, 1, 2}
     assert trade.marks, "the engine journalled the mark path while the position was open"
     assert trade.exit_price is not None and trade.exit_price >= levels[-1] * D("0.999")
+
+
+def test_a_second_buy_is_a_scale_in_of_the_same_trade() -> None:
+    trade, = trades_from_rows(rows_of("long_scale_in_hard_stop"))
+    first, second = trade.entries
+    exit_fill, = trade.exits
+    assert trade.size == first.quantity + second.quantity == exit_fill.quantity
+    assert trade.entry_price == (first.price * first.quantity + second.price * second.quantity) / trade.size
+    assert len(trade.stops) == 2, "the stop was placed, then resized for the whole position"
 
 
 def test_a_reverse_is_two_trades_in_order() -> None:

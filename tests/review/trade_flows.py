@@ -151,12 +151,29 @@ def long_reverse_then_close(flow: Flow) -> None:
     flow.log.wait_until(flow.flat, 15)
 
 
+def long_scale_in_hard_stop(flow: Flow) -> None:
+    fill = _entry(flow)
+    flow.walk(fill.avg_price, "1.002", "0.999")
+    at = flow.log.mark()
+    flow.submit(CommandKind.BUY)   # a second press adds to the position
+    flow.log.wait_type(OrderFilled, after=at)
+    flow.log.wait_until(lambda: flow.position() > fill.quantity, 15)
+    flow.log.wait_until(lambda: sum(D(o.get("quantity") or 0) for o in flow.sim.state()["orders"]
+                                    if o.get("kind") == "algo" and o.get("status") == "NEW")
+                        == flow.position(), 15)   # the stop covers the whole position again
+    at = flow.log.mark()
+    flow.walk(fill.avg_price, "0.99", "0.975")
+    flow.log.wait_type(StoppedOut, 15, after=at)
+    flow.log.wait_until(flow.flat, 15)
+
+
 FLOWS: dict[str, Callable[[Flow], None]] = {
     "long_hard_stop": long_hard_stop,
     "short_trailing_stop": short_trailing_stop,
     "limit_long_close_key": limit_long_close_key,
     "long_flatten": long_flatten,
     "long_reverse_then_close": long_reverse_then_close,
+    "long_scale_in_hard_stop": long_scale_in_hard_stop,
 }
 
 
@@ -199,7 +216,7 @@ def record_all() -> None:
 
     journal_module.MARK_INTERVAL_MS = 0   # flows last seconds: every mark, a denser path than live
     DATA.mkdir(parents=True, exist_ok=True)
-    for name in FLOWS:
+    for name in sys.argv[1:] or FLOWS:
         thread = SimThread(SimOptions(port=0, seed=1, mark_interval_ms=50)).start()
         try:
             with tempfile.TemporaryDirectory() as directory:
