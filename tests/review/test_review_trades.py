@@ -145,7 +145,13 @@ def test_rows_it_cannot_read_are_skipped_one_by_one() -> None:
     broken = [JournalEntry(0, 1, "stream", "BTCUSDT", "", "", "ORDER_TRADE_UPDATE", "{not json", None),
               JournalEntry(0, 1, "asl", "BTCUSDT", "", "", "x", "[1, 2]", None),
               JournalEntry(0, 1, "mark", "BTCUSDT", "", "", "NaN", "", None),
-              JournalEntry(0, 1, "stream", "", "", "", "ALGO_UPDATE", '{"o": "x"}', None)]
+              JournalEntry(0, 1, "stream", "", "", "", "ALGO_UPDATE", '{"o": "x"}', None),
+              JournalEntry(0, 1, "fill", "BTCUSDT", "tt1", "", "BUY 1 2", "", None),
+              JournalEntry(0, 1, "fill", "BTCUSDT", "tt1", "", "BUY x 2 0 USDT 0 BOTH MARKET false 1 1", "", None),
+              JournalEntry(0, 1, "fill", "BTCUSDT", "tt1", "", "BUY NaN 2 0 USDT 0 BOTH MARKET false 1 1", "",
+                           None),
+              JournalEntry(0, 1, "fill", "BTCUSDT", "tt1", "", "HOLD 1 2 0 USDT 0 BOTH MARKET false 1 1", "",
+                           None)]
     assert trades_from_rows(broken + rows) == trades_from_rows(rows)
 
 

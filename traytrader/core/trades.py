@@ -258,14 +258,26 @@ def fill_of(row: RowLike) -> tuple[str, str, Fill, tuple[str, str, str, str]] | 
     row, else None. The identity (symbol, client id, order id, trade id) tells the two rows of one execution
     apart from two executions. Times are the journal's clock, not the exchange's ``T``: marks and
     stops are on the journal's clock too."""
-    if row.kind == "fill":
+    if row.kind == "fill":   # the hot case: a journal of 10,000 trades has 20,000 of these
         parts = row.text.split(" ")
         if len(parts) != len(FILL_ROW_FIELDS):
             return None
         side, quantity, price, fee, asset, realized, position_side, order_type, reduce_only, order_id, \
-            trade_id = (None if part == "-" else part for part in parts)
-        return _make_fill(row.at_ms, row.symbol, row.client_id, side, quantity, price, fee, asset, realized,
-                          position_side, order_type, reduce_only == "true", order_id, trade_id)
+            trade_id = parts
+        try:
+            qty, px = Decimal(quantity), Decimal(price)
+            paid = ZERO if fee == "-" else Decimal(fee)
+            rp = None if realized == "-" else Decimal(realized)
+        except (InvalidOperation, ValueError):
+            return None
+        if not (qty > 0 and px > 0 and qty.is_finite() and px.is_finite() and paid.is_finite()) \
+                or side not in ("BUY", "SELL") or (rp is not None and not rp.is_finite()):
+            return None
+        client_id, order_id = row.client_id, "" if order_id == "-" else order_id
+        fill = Fill(row.at_ms, side, qty, px, paid, "" if asset == "-" else asset, rp, client_id, order_id,
+                    "" if order_type == "-" else order_type, reduce_only == "true")
+        return row.symbol, "BOTH" if position_side == "-" else position_side, fill, \
+            (row.symbol, client_id, order_id, "" if trade_id == "-" else trade_id)
     if row.kind != "stream" or row.text != "ORDER_TRADE_UPDATE":
         return None
     message = _load(row)

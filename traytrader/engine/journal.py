@@ -352,8 +352,8 @@ def read_trade_rows(path: str | Path, *, with_marks: bool = True, from_seq: int 
         f"SELECT {_COLUMNS} FROM journal WHERE seq >= ? AND ("
         "(kind = 'stream' AND text = 'ORDER_TRADE_UPDATE' AND seq < ? "
         "    AND instr(data, '\"x\":\"TRADE\"') > 0) OR kind = 'fill' "
-        "OR (kind = 'stream' AND text = 'ALGO_UPDATE' AND (instr(data, '\"ai\":\"') > 0 "
-        "    AND instr(data, '\"ai\":\"\"') = 0 OR instr(data, 'TAKE_PROFIT') > 0)) "
+        "OR (kind = 'stream' AND text = 'ALGO_UPDATE' AND (instr(data, '\"ai\":\"\"') = 0 "
+        "    OR instr(data, 'TAKE_PROFIT') > 0)) "
         "OR (kind = 'asl' AND (instr(data, '\"notice\":\"stop_moved\"') > 0 "
         "    OR instr(data, '\"notice\":\"safety\"') > 0)) "
         f"OR kind = 'command'{marks}) ORDER BY seq")
