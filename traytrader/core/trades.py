@@ -270,7 +270,7 @@ def fill_of(row: RowLike) -> tuple[str, str, Fill, tuple[str, str, str, str]] | 
             rp = None if realized == "-" else Decimal(realized)
         except (InvalidOperation, ValueError):
             return None
-        if not (qty > 0 and px > 0 and qty.is_finite() and px.is_finite() and paid.is_finite()) \
+        if not (qty.is_finite() and px.is_finite() and paid.is_finite() and qty > 0 and px > 0) \
                 or side not in ("BUY", "SELL") or (rp is not None and not rp.is_finite()):
             return None
         client_id, order_id = row.client_id, "" if order_id == "-" else order_id
