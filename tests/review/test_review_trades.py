@@ -14,9 +14,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from traytrader.core.trades import ExitReason, stop_path, trades_from_rows
 from traytrader.engine.journal import _SCHEMA, JournalEntry, read_journal, read_trade_rows
+from traytrader.trade_chart import render
 
 D = Decimal
 DATA = Path(__file__).resolve().parents[1] / "data" / "trade_flows"
@@ -302,3 +305,21 @@ def test_reading_on_from_a_flat_point_gives_the_same_trades(tmp_path: Path) -> N
     for start, before in zip(starts, (0, 1, 2), strict=True):
         later = trades_from_rows(read_trade_rows(journal, from_seq=start), first_number=before + 1)
         assert later == everything[before:]
+
+
+_ROWS = rows_of("long_reverse_then_close")
+_TEXTS = st.sampled_from([r.text for r in _ROWS] +
+                         ["", "-", "NaN", "1e999999", "BUY 1 1 1 USDT 1 BOTH X true 1 1"])
+_DATAS = st.sampled_from([r.data for r in _ROWS] + ["", "{", "[]", '{"o": null}', '{"notice": "safety"}'])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["fill", "stream", "asl", "command", "mark", "other"]), _TEXTS,
+                          _DATAS, st.sampled_from(["", "tt1", "ttasl-h0-x-1", "autoclose-1"])), max_size=40))
+def test_any_rows_make_trades_without_raising(shapes: list) -> None:
+    rows = [JournalEntry(i + 1, 1_000 * i, kind, "BTCUSDT", client, "", text, data, None)
+            for i, (kind, text, data, client) in enumerate(shapes)]
+    for trade in trades_from_rows(rows):
+        assert trade.size >= 0 and trade.summary()
+        stop_path(trade)
+        render(trade, width=160, height=80)
