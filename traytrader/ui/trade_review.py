@@ -60,13 +60,15 @@ class TradeReview:
     from the worker thread (the app re-queues them onto its dispatcher)."""
 
     def __init__(self, journal_path: Path, post: Callable[[Notification], None], *,
-                 theme: str = "dark", wait_s: float = 3.0, poll_s: float = 0.05) -> None:
+                 theme: str = "dark", wait_s: float = 3.0, fill_wait_s: float = 0.5,
+                 poll_s: float = 0.05) -> None:
         self.journal_path = Path(journal_path)
         self.directory = self.journal_path.parent / "trades"
         self.page = self.journal_path.parent / "trades.html"
         self.post = post
         self.theme = theme
-        self.wait_s = wait_s
+        self.wait_s = wait_s              # after a stop-out or safety action
+        self.fill_wait_s = fill_wait_s    # after a fill (a close key, flatten, reverse)
         self.poll_s = poll_s
         self._seen: set[_TradeKey] | None = None
         # Reading goes on from the last point where every position was flat: each read after a
@@ -74,6 +76,8 @@ class TradeReview:
         self._from_seq = 0
         self._numbered = 0           # trades before ``_from_seq``
         self._stopping = threading.Event()
+        # a stop-out's own note (sent if no result comes) | True: a fill | None: a safety action
+        # | False: stop
         self._kicks: queue.Queue[Notification | bool | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="traytrader-review", daemon=True)
         self.notified: list[Notification] = []   # result notifications posted (tests, tooltip)
@@ -94,8 +98,10 @@ class TradeReview:
         if isinstance(event, StoppedOut):
             self._kicks.put(note)    # sent by the worker: the result, or this one if none comes
             return None
-        if isinstance(event, OrderFilled | SafetyAction):
+        if isinstance(event, SafetyAction):
             self._kicks.put(None)
+        elif isinstance(event, OrderFilled):
+            self._kicks.put(True)    # most fills open or add: look briefly, the rows land in ~50 ms
         return note
 
     # --- worker thread ---------------------------------------------------------------------------
@@ -124,14 +130,15 @@ class TradeReview:
             self._seen = set()
         while (kick := self._kicks.get()) is not False:
             try:
-                self._review(kick if isinstance(kick, Notification) else None)
+                self._review(kick if isinstance(kick, Notification) else None,
+                             self.fill_wait_s if kick is True else self.wait_s)
             except Exception:
                 log.exception("trade review failed")
                 if isinstance(kick, Notification):
                     self.post(kick)
 
-    def _review(self, fallback: Notification | None) -> None:
-        deadline = time.monotonic() + self.wait_s
+    def _review(self, fallback: Notification | None, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
         seen = self._seen if self._seen is not None else set()
         start, numbered = self._from_seq, self._numbered
         while True:
