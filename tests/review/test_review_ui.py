@@ -47,7 +47,8 @@ def test_trades_closed_before_the_app_started_are_not_news(tmp_path: Path) -> No
 
 def test_a_trade_that_closes_is_posted_once_with_its_picture(tmp_path: Path) -> None:
     rows = rows_of("short_trailing_stop")
-    cut = max(i for i, r in enumerate(rows) if r.kind == "fill")   # the exit not yet journalled
+    cut = max(i for i, r in enumerate(rows)   # the exit (its stream event and fill row) not yet journalled
+              if r.kind == "stream" and r.text == "ORDER_TRADE_UPDATE" and '"x":"TRADE"' in r.data)
     journal = write_journal(tmp_path / "journal.sqlite3", rows[:cut])
     posted: queue.Queue[Notification] = queue.Queue()
     review = started(journal, posted)

@@ -27,6 +27,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from traytrader.core.trades import ExitReason, Trade
@@ -43,6 +44,16 @@ _TradeKey = tuple[int, str, str]
 
 def _key(trade: Trade) -> _TradeKey:
     return (trade.opened_ms, trade.symbol, trade.position_side)
+
+
+@dataclass(frozen=True)
+class _Kick:
+    """An event after which the journal may show a closed trade."""
+
+    at: float                               # time.monotonic() of the event
+    wait_s: float                           # how long to look for the trade
+    symbol: str
+    fallback: Notification | None = None    # a stop-out's own note: sent if no result comes
 
 
 def result_notification(trade: Trade, image: Path | None) -> Notification:
@@ -76,9 +87,8 @@ class TradeReview:
         self._from_seq = 0
         self._numbered = 0           # trades before ``_from_seq``
         self._stopping = threading.Event()
-        # a stop-out's own note (sent if no result comes) | True: a fill | None: a safety action
-        # | False: stop
-        self._kicks: queue.Queue[Notification | bool | None] = queue.Queue()
+        self._kicks: queue.Queue[_Kick | None] = queue.Queue()   # None: stop
+        self._posted: dict[str, float] = {}   # symbol → monotonic time of its last result
         self._thread = threading.Thread(target=self._run, name="traytrader-review", daemon=True)
         self.notified: list[Notification] = []   # result notifications posted (tests, tooltip)
 
@@ -89,19 +99,22 @@ class TradeReview:
     def stop(self, timeout: float = 0.5) -> None:
         if self._thread.is_alive():
             self._stopping.set()
-            self._kicks.put(False)
+            self._kicks.put(None)
             self._thread.join(timeout)
 
     # --- dispatcher thread ---------------------------------------------------------------------
 
     def on_event(self, event: Event, note: Notification | None) -> Notification | None:
+        now = time.monotonic()
         if isinstance(event, StoppedOut):
-            self._kicks.put(note)    # sent by the worker: the result, or this one if none comes
+            # Sent by the worker: the result, or this note if no result for the symbol comes.
+            self._kicks.put(_Kick(now, self.wait_s, event.symbol, note))
             return None
         if isinstance(event, SafetyAction):
-            self._kicks.put(None)
+            self._kicks.put(_Kick(now, self.wait_s, event.symbol))
         elif isinstance(event, OrderFilled):
-            self._kicks.put(True)    # most fills open or add: look briefly, the rows land in ~50 ms
+            # Most fills open or add to a position: look briefly, the rows land in ~50 ms.
+            self._kicks.put(_Kick(now, self.fill_wait_s, event.symbol))
         return note
 
     # --- worker thread ---------------------------------------------------------------------------
@@ -128,17 +141,16 @@ class TradeReview:
         except Exception:
             log.exception("trade review: cannot read the journal")
             self._seen = set()
-        while (kick := self._kicks.get()) is not False:
+        while (kick := self._kicks.get()) is not None:
             try:
-                self._review(kick if isinstance(kick, Notification) else None,
-                             self.fill_wait_s if kick is True else self.wait_s)
+                self._review(kick)
             except Exception:
                 log.exception("trade review failed")
-                if isinstance(kick, Notification):
-                    self.post(kick)
+                if kick.fallback is not None:
+                    self.post(kick.fallback)
 
-    def _review(self, fallback: Notification | None, wait_s: float) -> None:
-        deadline = time.monotonic() + wait_s
+    def _review(self, kick: _Kick) -> None:
+        deadline = kick.at + kick.wait_s
         seen = self._seen if self._seen is not None else set()
         start, numbered = self._from_seq, self._numbered
         while True:
@@ -150,8 +162,9 @@ class TradeReview:
             if self._stopping.wait(self.poll_s):
                 return
         if not new:
-            if fallback is not None:
-                self.post(fallback)
+            # An earlier look (after the stop's fill) may have found and posted this result already.
+            if kick.fallback is not None and self._posted.get(kick.symbol, -1e9) < kick.at - kick.wait_s:
+                self.post(kick.fallback)
             return
         self._from_seq, self._numbered = start, numbered
         pictured = {_key(t): t for t in self._load(with_marks=True, recent=True)}
@@ -160,6 +173,7 @@ class TradeReview:
             image = self._picture(pictured.get(_key(trade), trade), thumb=True)
             note = result_notification(trade, image)
             self.notified.append(note)
+            self._posted[trade.symbol] = time.monotonic()
             self.post(note)
 
     def _picture(self, trade: Trade, *, thumb: bool = False) -> Path | None:
