@@ -160,7 +160,7 @@ def render(trade: Trade, *, width: int = 800, height: int = 400, theme: str = "d
             stamp = time.strftime("%H:%M:%S", time.localtime(at_ms / 1000))
             draw.text((chart.x(at_ms), bottom + 6), stamp, fill=colors.muted, font=small, anchor=anchor)
 
-    entry_y = chart.y(trade.entry_price)
+    entry_y = chart.y(trade.entry_price)   # the average entry, dashed across the chart
     _dashed(draw, left, right, entry_y, colors.entry, line, 8 * line)
     for tp in trade.take_profits:
         _dashed(draw, chart.x(tp.at_ms), right, chart.y(tp.trigger_price), colors.take_profit, line, 6 * line)
@@ -187,7 +187,8 @@ def render(trade: Trade, *, width: int = 800, height: int = 400, theme: str = "d
             chart.labels.append((label, x0, y))
 
     radius = max(3, round(3.5 * scale))
-    _dot(draw, chart.x(trade.opened_ms), entry_y, radius, colors.entry, colors.background)
+    for fill in reversed(trade.entries):   # each entry where it filled (scale-ins too); the first on top
+        _dot(draw, chart.x(fill.at_ms), chart.y(fill.price), radius, colors.entry, colors.background)
     if trade.closed and trade.exit_price is not None:
         _dot(draw, chart.x(end_ms), chart.y(trade.exit_price), radius, pnl_color, colors.background)
 

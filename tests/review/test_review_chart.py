@@ -47,7 +47,7 @@ def longest_stop_step(trade: Trade) -> tuple[int, int, object]:
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
 @pytest.mark.parametrize(("width", "height"), [(800, 400), (360, 180)])
-@pytest.mark.parametrize("flow", ["long_hard_stop", "short_trailing_stop"])
+@pytest.mark.parametrize("flow", ["long_hard_stop", "short_trailing_stop", "long_scale_in_hard_stop"])
 def test_entry_stop_and_exit_are_drawn_where_the_trade_puts_them(flow: str, theme: str, width: int,
                                                                   height: int) -> None:
     trade = trade_of(flow)
@@ -56,8 +56,9 @@ def test_entry_stop_and_exit_are_drawn_where_the_trade_puts_them(flow: str, them
     assert chart.image.size == (width, height)
     assert chart.image.getpixel((1, height - 2)) == ImageColor.getrgb(colors.background)
 
-    entry = (chart.x(trade.opened_ms), chart.y(trade.entry_price))
-    assert near(chart, *entry, colors.entry)
+    for fill in trade.entries:   # each entry where it filled
+        assert near(chart, chart.x(fill.at_ms), chart.y(fill.price), colors.entry)
+    entry = (chart.x(trade.opened_ms), chart.y(trade.entry_price))   # and the average, dashed
     assert trade.exit_price is not None and trade.closed_ms is not None
     exit_color = colors.win if trade.net_pnl >= 0 else colors.loss
     assert near(chart, chart.x(trade.closed_ms), chart.y(trade.exit_price), exit_color)
