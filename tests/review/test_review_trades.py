@@ -323,3 +323,13 @@ def test_any_rows_make_trades_without_raising(shapes: list) -> None:
         assert trade.size >= 0 and trade.summary()
         stop_path(trade)
         render(trade, width=160, height=80)
+
+
+def test_marks_can_be_read_for_the_newest_trades_only(tmp_path: Path) -> None:
+    rows = rows_of("short_trailing_stop") + rows_of("long_hard_stop")
+    journal = write_journal(tmp_path / "journal.sqlite3", rows)
+    everything = trades_from_rows(read_trade_rows(journal))
+    newest = trades_from_rows(read_trade_rows(journal, marks_since_ms=everything[-1].opened_ms))
+    assert everything[0].marks and everything[-1].marks
+    assert newest[0].marks == () and newest[-1].marks == everything[-1].marks
+    assert essence(newest) == essence(everything)

@@ -129,7 +129,7 @@ def parse_since(text: str) -> int:
     raise ConfigError(f"--since {text!r} is not a date; write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM'.")
 
 
-def load_trades(path: str, *, with_marks: bool = False) -> list[Trade]:
+def load_trades(path: str, *, with_marks: bool = False, marks_since_ms: int = 0) -> list[Trade]:
     from traytrader.core.trades import trades_from_rows
     from traytrader.engine.journal import read_trade_rows
 
@@ -138,7 +138,8 @@ def load_trades(path: str, *, with_marks: bool = False) -> list[Trade]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return trades_from_rows(read_trade_rows(path, with_marks=with_marks), with_marks=with_marks)
+        rows = read_trade_rows(path, with_marks=with_marks, marks_since_ms=marks_since_ms)
+        return trades_from_rows(rows, with_marks=with_marks)
     finally:
         if enabled:
             gc.enable()
@@ -178,8 +179,10 @@ def parse_size(text: str) -> tuple[int, int]:
 def trade_handler(args: argparse.Namespace) -> int:
     path = _path(args)
     width, height = parse_size(args.size)
-    trades = load_trades(path, with_marks=True)
+    trades = load_trades(path)
     found = next((t for t in trades if t.number == args.number), None)
+    if found is not None:   # again with the mark path, from when the trade opened
+        found = load_trades(path, with_marks=True, marks_since_ms=found.opened_ms)[found.number - 1]
     if found is None:
         count = len(trades)
         raise ConfigError(f"There is no trade {args.number} in the journal at {path}; "

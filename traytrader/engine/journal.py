@@ -334,18 +334,20 @@ class TradeRow(NamedTuple):
     latency_us: float | None
 
 
-def read_trade_rows(path: str | Path, *, with_marks: bool = True, from_seq: int = 0) -> list[TradeRow]:
+def read_trade_rows(path: str | Path, *, with_marks: bool = True, from_seq: int = 0,
+                    marks_since_ms: int = 0) -> list[TradeRow]:
     """The rows ``core.trades`` reads, in order: fills (``fill`` rows, and in journals from before
     them ``ORDER_TRADE_UPDATE`` trades), algo
     updates that name an order or a take-profit, the ASL's stop placements, commands, and
     (``with_marks``) mark prices. A journal a crashed run left
     behind reads up to its last committed row (SQLite ignores a torn WAL tail); a file that is no
     journal reads as empty. ``from_seq``: only rows from that one on (a range of the table, read
-    without a scan of what comes before)."""
+    without a scan of what comes before). ``marks_since_ms``: mark prices only from then on (the
+    pictures of the newest trades need no mark path of years before)."""
     file = Path(path)
     if not file.exists():
         return []
-    marks = " OR kind = 'mark'" if with_marks else ""
+    marks = f" OR (kind = 'mark' AND at_ms >= {int(marks_since_ms)})" if with_marks else ""
     # Executions from the full stream events only before the first ``fill`` row (older journals;
     # the first fill row's own stream event is read too, and counted once).
     query = (

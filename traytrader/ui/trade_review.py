@@ -191,9 +191,14 @@ class TradeReview:
 
     def write_page(self) -> Path:
         """Write ``trades.html`` (and the newest trades' pictures); returns its path."""
-        from traytrader.engine.journal import read_journal
+        from traytrader.core.trades import trades_from_rows
+        from traytrader.engine.journal import read_journal, read_trade_rows
 
-        trades = self._load(with_marks=True)
+        trades = self._load(with_marks=False)
+        newest = trades[-PAGE_PICTURES:]
+        if newest:   # their mark paths only: a long journal's older marks are not read at all
+            since = min(t.opened_ms for t in newest)
+            trades = trades_from_rows(read_trade_rows(self.journal_path, marks_since_ms=since))
         pictures = {t.number: self._picture(t) for t in trades[-PAGE_PICTURES:]}
         events = read_journal(self.journal_path, last=30)
         self.page.parent.mkdir(parents=True, exist_ok=True)
