@@ -45,7 +45,7 @@ from traytrader.engine.api import (
 from traytrader.engine.asl_api import AslSink
 from traytrader.engine.dispatch import Dispatcher
 from traytrader.engine.gateway import EngineGateway
-from traytrader.engine.journal import Journal
+from traytrader.engine.journal import FillRecorder, Journal, MarkRecorder  # recorders: issue 18
 from traytrader.engine.session import ROLLOVER_AFTER_S, Session
 from traytrader.engine.warmup import apply_profile_settings, load_account, load_positions, warm_up
 
@@ -156,6 +156,11 @@ class Engine:
         self.asl = self._make_asl(session, dispatcher, journal) if self.enable_asl else None
         session.user_listeners.append(self._on_user_message)
         session.market_listeners.append(self._on_market_message)
+        # trade review (issue 18): the mark-price path of open positions at a bounded rate, and
+        # each execution as a compact ``fill`` row
+        session.market_listeners.append(
+            MarkRecorder(journal, lambda symbol: bool(session.tracker.open_positions(symbol))))
+        session.user_listeners.append(FillRecorder(journal))
         session.reconnect_listeners.append(self._recover)
         self._loop_ready.set()
         runner = asyncio.ensure_future(self._warm_up(session))

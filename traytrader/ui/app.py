@@ -53,6 +53,7 @@ from traytrader.ui.menu_model import (
     stop_text,
 )
 from traytrader.ui.messages import Notification, notification_for
+from traytrader.ui.trade_review import TradeReview
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +186,16 @@ class DesktopApp:
         self.refused: list[str] = []  # the last few refusals, newest last (tests and the tooltip)
         self._repeating: Action | None = None
         self._last_refusal: tuple[str, int] = ("", 0)
+        # trade review (issue 18): result notifications with a picture; "Open journal" opens trades.html
+        self.review = TradeReview(journal_path, lambda note: self._inbox.put(("review", note))) \
+            if journal_path is not None else None
 
     # --- public, thread-safe ---------------------------------------------------------------
 
     def start(self) -> None:
         self._dispatcher.start()
+        if self.review is not None:   # trade review (issue 18)
+            self.review.start()
         if self._preset is not None:
             self.unlocked_with(self._preset)
 
@@ -244,6 +250,8 @@ class DesktopApp:
         engine, self.engine = self.engine, None
         if engine is not None:
             engine.stop(max(0.1, deadline - time.monotonic()))
+        if self.review is not None:   # trade review (issue 18)
+            self.review.stop(max(0.0, deadline - time.monotonic()))
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
 
@@ -281,6 +289,8 @@ class DesktopApp:
                 self._start_engine(credentials)
             case ("refresh", _):
                 self._refresh_status()
+            case ("review", Notification() as note):   # trade review (issue 18)
+                self.notify(note)
             case ("fallback", Notification() as note):
                 self._set(notifications_ok=False, last_message=f"{note.title}: {note.body}")
             case ("bar-position", position):
@@ -319,6 +329,8 @@ class DesktopApp:
             note = notification_for(event)
         if is_final_answer(event):
             self._settle(event)
+        if self.review is not None:   # trade review (issue 18): a stop-out's note waits for the result
+            note = self.review.on_event(event, note)
         if note is not None:
             self.notify(note)
         self._refresh_status()
@@ -399,6 +411,10 @@ class DesktopApp:
                 self._start_engine(self._preset)
         elif action is Action.LOCK:
             self._lock()
+        elif action is Action.OPEN_JOURNAL and self.review is not None:   # trade review (issue 18)
+            review = self.review
+            self._background(lambda: review.open_page(lambda n: self._inbox.put(("review", n))),
+                             "traytrader-open")
         elif action in (Action.OPEN_CONFIG, Action.OPEN_JOURNAL):
             path = Path(self.config.path) if action is Action.OPEN_CONFIG else self._journal_path
             if path is not None and self._open_path is not None:

@@ -29,6 +29,7 @@ class Notification:
     title: str
     body: str
     urgent: bool = False
+    image: str = ""   # a PNG shown where the desktop shows images (trade review, issue 18)
 
 
 def latency_text(to_wire_us: float, round_trip_us: float) -> str:
