@@ -140,6 +140,8 @@ class Rest:
 async def control(
     http: aiohttp.ClientSession, sim: Sim, method: str, route: str, body: Any = None
 ) -> tuple[int, Any]:
+    if body is None and method in ("POST", "PUT"):
+        body = {}  # control writes are JSON (a text/plain write is what a hostile web page sends)
     async with http.request(method, f"{sim.control_url}/{route}", json=body) as r:
         return r.status, await r.json()
 

@@ -27,6 +27,7 @@ from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.exchange import Exchange
 from traytrader.sim.faults import LIMIT_KINDS, FaultBook
+from traytrader.sim.guard import GuardedRunner, exposure_warning, host_allowed, origin_allowed
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
@@ -63,6 +64,7 @@ class SimOptions:
     max_frame_bytes: int = 1 << 20
     measure: bool = False
     mark_interval_ms: int = 1000  # markPrice@1s cadence in real time (tests replaying at high speed lower it)
+    header_timeout_s: float = 10.0  # a connection must complete its first request's headers within this
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -122,13 +124,24 @@ class SimServer:
         self._tasks: list[asyncio.Task] = []
         self._agg_id = 3_000_000_001
         self._mark_ticks = 0
+        self._stopping = asyncio.Event()
 
     # ------------------------------------------------------------------------------ lifecycle
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.clock_skew_ms
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(self._app(), handle_signals=False, access_log=None)
+        warning = exposure_warning(self.options.host)
+        if warning:
+            log.warning("%s", warning)
+        self.runner = GuardedRunner(
+            self._app(),
+            self.options.header_timeout_s,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=120.0,
+            shutdown_timeout=2.0,
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.options.host, self.options.port, reuse_address=True)
         await site.start()
@@ -140,6 +153,7 @@ class SimServer:
         ]
 
     async def stop(self) -> None:
+        self._stopping.set()  # wakes every REST reply sleeping in a ``delay`` fault
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -281,12 +295,16 @@ class SimServer:
     # ------------------------------------------------------------------------------ routing
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        control = path.startswith("/sim/") or path == "/sim"
+        refused = self._refuse_foreign(request, control)
+        if refused is not None:
+            return refused
         try:
             if path == "/ws-fapi/v1":
                 return await self.ws_api.handle(request)
             if path.startswith("/fapi/"):
                 return await self._rest(request)
-            if path.startswith("/sim/") or path == "/sim":
+            if control:
                 if not self.options.control:
                     return web.json_response({"code": -1000, "msg": "Control API is disabled."}, status=404)
 
@@ -296,12 +314,29 @@ class SimServer:
                 return await self._stream(request, group, rest)
         except ConnectionError:  # the client vanished mid-request: nothing to answer
             return web.Response(status=499)
+        except web.HTTPRequestEntityTooLarge:
+            msg = f"The request body is larger than {self.options.max_frame_bytes} bytes."
+            body = {"error": msg} if control else {"code": -1000, "msg": msg}
+            return web.json_response(body, status=413, headers={"Connection": "close"})
         except Exception:
             log.exception("request %s %s failed", request.method, path)
             return web.json_response(
                 {"code": -1000, "msg": "An unknown error occured while processing the request."}, status=500
             )
         return web.json_response({"code": -1000, "msg": f"Unknown path {path}."}, status=404)
+
+    def _refuse_foreign(self, request: web.Request, control: bool) -> web.StreamResponse | None:
+        """403 for a request a web page made (foreign Origin) or reached by DNS rebinding (foreign Host)."""
+        host = request.headers.get("Host")
+        if not host_allowed(host, self.options.host, control):
+            msg = f"Host {host!r} is not this simulator's loopback address; request refused."
+        elif not origin_allowed(request.headers.get("Origin"), host):
+            msg = f"Requests from the web page {request.headers.get('Origin')!r} are refused."
+        else:
+            return None
+        log.warning("refused %s %s: %s", request.method, request.path, msg)
+        body = {"error": msg} if control else {"code": -1000, "msg": msg}
+        return web.json_response(body, status=403, headers={"Connection": "close"})
 
     @staticmethod
     def _stream_route(path: str) -> tuple[str | None, str]:
@@ -358,7 +393,10 @@ class SimServer:
         if "drop_before_reply" in kinds:
             return self._drop(request)
         if "delay" in kinds:
-            await asyncio.sleep(kinds["delay"].ms / 1000)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), kinds["delay"].ms / 1000)
+            if self._stopping.is_set():  # shutting down: the reply is never sent, as a dying server
+                return self._drop(request)
         resp = web.Response(
             text=dumps(payload), status=status, headers=headers, content_type="application/json"
         )
@@ -453,7 +491,7 @@ class SimServer:
             req = json.loads(data)
             method, rid = req["method"], req.get("id")
             params = req.get("params") or []
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             conn.outlet.send(dumps({"error": {"code": 0, "msg": "Invalid request"}, "id": None}))
             return
         if method == "SUBSCRIBE" and isinstance(params, list):

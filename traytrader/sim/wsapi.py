@@ -122,7 +122,7 @@ class WsApiHandler:
         now = self.server.now_ms()
         try:
             req = json.loads(data, parse_float=Decimal)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             req = None
         if not isinstance(req, dict) or not isinstance(req.get("method"), str) or "id" not in req:
             rid = req.get("id") if isinstance(req, dict) else None
