@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from yarl import URL
 
 from traytrader.sim import (
     DEMO_API_KEY,
@@ -133,7 +134,8 @@ class Rest:
             q += "&signature=" + hmac_sign(q, secret)
         else:
             q = urlencode(p)
-        async with self.session.request(method, f"{self.base}{path}?{q}", headers=headers) as r:
+        url = URL(f"{self.base}{path}?{q}", encoded=True)  # sent exactly as signed (no re-quoting)
+        async with self.session.request(method, url, headers=headers) as r:
             return r.status, await r.json(content_type=None), dict(r.headers)
 
 

@@ -22,12 +22,15 @@ from aiohttp import WSMsgType, web
 
 from traytrader.sim.accounts import load_accounts
 from traytrader.sim.auth import check_timestamp, split_rest_signature, verify
+from traytrader.sim.batch import run_countdowns
 from traytrader.sim.control import handle_control
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.exchange import Exchange
 from traytrader.sim.faults import LIMIT_KINDS, FaultBook
+from traytrader.sim.feeds import MarketFeeds
 from traytrader.sim.guard import GuardedRunner, exposure_warning, host_allowed, origin_allowed
+from traytrader.sim.history import History
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
@@ -92,6 +95,11 @@ class SimServer:
             history_limit=options.history_limit,
         )
         sources = _price_sources(options.prices_csv)
+        self.started_ms = now
+        self.history = History(list(self.market.specs))
+        self.replay_sources = {s: p for s, p in sources.items() if s in self.market.specs}
+        self.replay_volumes: dict[str, list[Decimal]] = {}
+        self.countdowns: dict[tuple[str, str], int] = {}  # (api key, symbol) -> countdownCancelAll due
         self.paths: dict[str, PricePath] = {}
         for i, (sym, spec) in enumerate(self.market.specs.items()):
             candles = load_candles(sources[sym]) if sym in sources else None
@@ -105,6 +113,7 @@ class SimServer:
             )
             self.paths[sym] = path
             self.exchange.set_quote(sym, path.price, now)
+            self.history.record_price(sym, path.price, now)
         self.limiter = RateLimiter(
             Limits(
                 options.weight_limit_1m,
@@ -115,6 +124,7 @@ class SimServer:
         )
         self.faults = FaultBook()
         self.market_hub = MarketHub()
+        self.feeds = MarketFeeds(self)
         self.user_hub = UserHub()
         self.ws_api = WsApiHandler(self)
         self.sockets: set[web.WebSocketResponse] = set()
@@ -122,7 +132,6 @@ class SimServer:
         self.port = 0
         self.timings_ns = array("q")  # server time per order (ns) when options.measure
         self._tasks: list[asyncio.Task] = []
-        self._agg_id = 3_000_000_001
         self._mark_ticks = 0
         self._stopping = asyncio.Event()
 
@@ -194,12 +203,16 @@ class SimServer:
             if new is not None:
                 self.apply_price(sym, new, now_ms)
         self.exchange.expire_due(now_ms)
+        if self.countdowns:
+            run_countdowns(self, now_ms)
+        self.feeds.tick(now_ms)
         for key in self.exchange.expire_listen_keys(now_ms):
             self._listen_key_expired(key, now_ms)
         self.flush()
 
     def apply_price(self, symbol: str, last: Decimal, now_ms: int, mark: Decimal | None = None) -> None:
         self.exchange.set_quote(symbol, last, now_ms, mark)
+        self.history.record_price(symbol, last, now_ms)
         q = self.exchange.quotes[symbol]
         pp = self.market.specs[symbol].price_precision
         name = f"{symbol.lower()}@bookTicker"
@@ -242,6 +255,8 @@ class SimServer:
                 self.market_hub.publish(sym.lower() + suffix, ev)
                 batch.append(ev)
             self.market_hub.publish(all_name, batch)
+        if self._mark_ticks % 2 == 0:  # 24 h tickers: "Update Speed: 2000ms"
+            self.feeds.tickers(now_ms)
 
     def flush(self) -> None:
         """Deliver the exchange's pending user-data events and public trades."""
@@ -254,19 +269,21 @@ class SimServer:
                 for api_key, payload in ex.outbox:
                     if api_key in owners:
                         self.user_hub.send(owners[api_key], payload)
+            for api_key, payload in ex.outbox:
+                self.history.record_event(api_key, payload)
             ex.outbox.clear()
         if ex.trades:
             for sym, price, qty, buyer_maker, trade_id, t in ex.trades:
+                trade = self.history.record_trade(sym, price, qty, buyer_maker, trade_id, t)
                 name = f"{sym.lower()}@aggTrade"
                 if self.market_hub.wanted(name):
                     spec = self.market.specs[sym]
-                    self._agg_id += 1
                     self.market_hub.publish(
                         name,
                         {
                             "e": "aggTrade",
                             "E": t,
-                            "a": self._agg_id,
+                            "a": trade.agg_id,
                             "s": sym,
                             "p": at_least(price, spec.price_precision),
                             "q": fixed(qty, spec.quantity_precision),
@@ -277,6 +294,7 @@ class SimServer:
                             "m": buyer_maker,
                         },
                     )
+                self.feeds.trade(sym, trade)
             ex.trades.clear()
 
     def _listen_key_expired(self, key: str, now_ms: int) -> None:
@@ -357,7 +375,7 @@ class SimServer:
             return web.json_response({"code": -1000, "msg": f"Unknown path {request.path}."}, status=404)
         ep = ENDPOINTS[name]
         ip = request.remote or "?"
-        query = request.query_string
+        query = request.rel_url.raw_query_string  # as signed: still percent-encoded (batchOrders JSON)
         body = await request.text() if request.can_read_body else ""
         params: dict[str, str] = dict(parse_qsl(query, keep_blank_values=True))
         if body:
@@ -376,7 +394,7 @@ class SimServer:
             api_key = self._rest_auth(request, ep.security, params, query, body, now)
             if ep.counts_order:
                 self.limiter.charge_order(api_key, now)
-            status, payload = 200, ep.fn(Ctx(self.exchange, api_key or "", params, now))
+            status, payload = 200, ep.fn(Ctx(self.exchange, api_key or "", params, now, self))
         except SimError as e:
             status, payload = e.http_status, e.body()
             if status in (418, 429):

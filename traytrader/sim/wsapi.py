@@ -212,7 +212,7 @@ class WsApiHandler:
             api_key = self._ws_auth(sess, ep.security, params, now)
             if ep.counts_order:
                 limiter.charge_order(api_key or "", now)
-            result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now))
+            result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now, self.server))
             return Reply(200, result, api_key, ep.counts_order)
         except SimError as e:
             limiter.note_refused(sess.ip, e)

@@ -1,0 +1,162 @@
+"""What the simulator remembers for the read endpoints: public trades, candles, account trades, income.
+
+Fed by the server after each exchange call (``record_trade``, ``record_event``) and each price move
+(``record_price``); read by ``reads.py``. Bounded: the newest ``TRADES_KEPT`` public trades per
+symbol, ``CANDLES_KEPT`` one-minute candles per symbol (a day and more: enough for ``ticker/24hr``)
+and ``ACCOUNT_KEPT`` account trades and income rows per account. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from traytrader.sim.state import ZERO
+
+MINUTE_MS = 60_000
+TRADES_KEPT = 10_000
+CANDLES_KEPT = 1_500
+ACCOUNT_KEPT = 10_000
+
+
+@dataclass
+class PublicTrade:
+    trade_id: int
+    agg_id: int
+    price: Decimal
+    qty: Decimal
+    time_ms: int
+    buyer_maker: bool
+
+
+@dataclass
+class Candle:
+    """One minute of one symbol (open time in ms); volumes count every public trade in it."""
+
+    open_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal = ZERO
+    quote_volume: Decimal = ZERO
+    trades: int = 0
+    taker_buy_volume: Decimal = ZERO
+    taker_buy_quote: Decimal = ZERO
+    first_id: int = -1  # first and last public trade id in it (-1: none)
+    last_id: int = -1
+
+    def add_price(self, price: Decimal) -> None:
+        self.high, self.low, self.close = max(self.high, price), min(self.low, price), price
+
+
+@dataclass
+class AccountTrade:
+    """One fill of one order, as ``GET /fapi/v1/userTrades`` reports it."""
+
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: str
+    position_side: str
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    realized: Decimal
+    maker: bool
+    time_ms: int
+
+
+@dataclass
+class Income:
+    tran_id: int
+    symbol: str
+    income_type: str
+    amount: Decimal
+    time_ms: int
+    trade_id: str = ""
+    info: str = ""
+
+
+@dataclass
+class AccountHistory:
+    trades: deque[AccountTrade] = field(default_factory=lambda: deque(maxlen=ACCOUNT_KEPT))
+    income: deque[Income] = field(default_factory=lambda: deque(maxlen=ACCOUNT_KEPT))
+
+
+class History:
+    def __init__(self, symbols: list[str]) -> None:
+        self.trades: dict[str, deque[PublicTrade]] = {s: deque(maxlen=TRADES_KEPT) for s in symbols}
+        self.candles: dict[str, deque[Candle]] = {s: deque(maxlen=CANDLES_KEPT) for s in symbols}
+        self.accounts: dict[str, AccountHistory] = {}
+        self._agg_id = 3_000_000_001
+        self._tran_id = 9_000_000_001
+
+    # ------------------------------------------------------------------------------ market
+    def _candle(self, symbol: str, price: Decimal, now_ms: int) -> Candle:
+        book = self.candles[symbol]
+        start = now_ms - now_ms % MINUTE_MS
+        if book and book[-1].open_ms == start:
+            return book[-1]
+        if book and book[-1].open_ms > start:  # the clock went back (clock_skew fault): keep the last
+            return book[-1]
+        opening = book[-1].close if book else price
+        c = Candle(start, opening, max(opening, price), min(opening, price), price)
+        book.append(c)
+        return c
+
+    def record_price(self, symbol: str, price: Decimal, now_ms: int) -> None:
+        self._candle(symbol, price, now_ms).add_price(price)
+
+    def record_trade(
+        self, symbol: str, price: Decimal, qty: Decimal, buyer_maker: bool, trade_id: int, time_ms: int
+    ) -> PublicTrade:
+        """A public trade (ours or the market's); returns it with its aggregate id."""
+        t = PublicTrade(trade_id, self._agg_id, price, qty, time_ms, buyer_maker)
+        self._agg_id += 1
+        self.trades[symbol].append(t)
+        c = self._candle(symbol, price, time_ms)
+        c.add_price(price)
+        c.volume += qty
+        c.quote_volume += qty * price
+        c.trades += 1
+        c.first_id = trade_id if c.first_id < 0 else c.first_id
+        c.last_id = trade_id
+        if not buyer_maker:
+            c.taker_buy_volume += qty
+            c.taker_buy_quote += qty * price
+        return t
+
+    # ------------------------------------------------------------------------------ accounts
+    def account(self, api_key: str) -> AccountHistory:
+        acct = self.accounts.get(api_key)
+        if acct is None:
+            acct = self.accounts[api_key] = AccountHistory()
+        return acct
+
+    def _income(self, api_key: str, symbol: str, kind: str, amount: Decimal, t: int, trade: str = "") -> None:
+        self.account(api_key).income.append(Income(self._tran_id, symbol, kind, amount, t, trade))
+        self._tran_id += 1
+
+    def record_event(self, api_key: str, event: dict) -> None:
+        """Learn from one user-data event: fills (ORDER_TRADE_UPDATE TRADE) and funding fees."""
+        kind = event.get("e")
+        if kind == "ORDER_TRADE_UPDATE" and event["o"].get("x") == "TRADE":
+            o = event["o"]
+            fill = AccountTrade(
+                int(o["t"]), int(o["i"]), o["s"], o["S"], o["ps"], Decimal(o["L"]), Decimal(o["l"]),
+                Decimal(o["n"]), Decimal(o["rp"]), bool(o["m"]), int(o["T"]),
+            )
+            self.account(api_key).trades.append(fill)
+            tid = str(fill.trade_id)
+            if fill.realized:
+                self._income(api_key, fill.symbol, "REALIZED_PNL", fill.realized, fill.time_ms, tid)
+            if fill.commission:
+                self._income(api_key, fill.symbol, "COMMISSION", -fill.commission, fill.time_ms, tid)
+        elif kind == "ACCOUNT_UPDATE" and event["a"].get("m") == "FUNDING_FEE":
+            a = event["a"]
+            symbol = a.get("S") or (a["P"][0]["s"] if a.get("P") else "")
+            for b in a.get("B", []):
+                if Decimal(b.get("bc", "0")):
+                    self._income(api_key, symbol, "FUNDING_FEE", Decimal(b["bc"]), int(event["T"]))
