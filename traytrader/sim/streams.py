@@ -6,7 +6,8 @@ serves ``<symbol>@bookTicker``, ``!bookTicker`` and depth (``@depth<5|10|20>[@10
 ``@trade`` (undocumented, live), ``@kline_<interval>``, ``@ticker``, ``@miniTicker``,
 ``!ticker@arr``, ``!miniTicker@arr`` and ``!markPrice@arr[@1s]`` (feeds.py builds the new
 ones); the legacy ``/ws`` and ``/stream`` URLs serve the public group only ("any connections not
-migrated will ONLY be able to receive data from /public"). A stream subscribed on the wrong URL is accepted and stays silent, as on Binance.
+migrated will ONLY be able to receive data from /public"). A stream subscribed on the wrong URL
+is accepted and stays silent, as on Binance.
 """
 
 from __future__ import annotations
