@@ -15,7 +15,9 @@ _COIN_M = "COIN-M only"
 _NOT_LIVE = "absent from the production captures (2026-02-16 streams, 2025-03 and 2026-09 user data)"
 #: Declared fields the simulator leaves out, per model, and why (each reason is what Binance does).
 ABSENT: dict[str, dict[str, str]] = {
-    "AllOrdersResponseInner": {"pair": _COIN_M, "cumBase": _COIN_M, "activatePrice": _TRAILING, "priceRate": _TRAILING},
+    "AllOrdersResponseInner": {
+        "pair": _COIN_M, "cumBase": _COIN_M, "activatePrice": _TRAILING, "priceRate": _TRAILING
+    },
     **{
         m: {"activatePrice": _TRAILING, "priceRate": _TRAILING}
         for m in (
@@ -25,7 +27,7 @@ ABSENT: dict[str, dict[str, str]] = {
             "ModifyMultipleOrdersResponseInner", "CancelMultipleOrdersResponseInner",
         )
     },
-    "OrderTradeUpdateO": {"AP": _TRAILING, "cr": _TRAILING, "M": "only on an AMENDMENT that carried modifyId"},
+    "OrderTradeUpdateO": {"AP": _TRAILING, "cr": _TRAILING, "M": "only on an AMENDMENT carrying modifyId"},
     "AccountUpdateA": {"S": "only with m=FUNDING_FEE"},
     "AlgoUpdateO": {"rm": "only on REJECTED"},
     "ModifyOrderResponseResult": {"modifyId": "only when the request carried modifyId"},
