@@ -9,7 +9,7 @@ and ``ACCOUNT_KEPT`` account trades and income rows per account. Pure: no clock,
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from traytrader.sim.state import ZERO
@@ -79,10 +79,43 @@ class Income:
     info: str = ""
 
 
-@dataclass
 class AccountHistory:
-    trades: deque[AccountTrade] = field(default_factory=lambda: deque(maxlen=ACCOUNT_KEPT))
-    income: deque[Income] = field(default_factory=lambda: deque(maxlen=ACCOUNT_KEPT))
+    """One account's fills and income. Fills arrive as the raw ORDER_TRADE_UPDATE bodies (cheap on
+    the order path) and are parsed the first time someone reads them."""
+
+    def __init__(self) -> None:
+        self._raw: deque[dict] = deque(maxlen=ACCOUNT_KEPT)
+        self._trades: deque[AccountTrade] = deque(maxlen=ACCOUNT_KEPT)
+        self._income: deque[Income] = deque(maxlen=ACCOUNT_KEPT)
+        self._tran_id = 9_000_000_001
+
+    def add_income(self, symbol: str, kind: str, amount: Decimal, t: int, trade: str = "") -> None:
+        self._income.append(Income(self._tran_id, symbol, kind, amount, t, trade))
+        self._tran_id += 1
+
+    def _parse(self) -> None:
+        while self._raw:
+            o = self._raw.popleft()
+            fill = AccountTrade(
+                int(o["t"]), int(o["i"]), o["s"], o["S"], o["ps"], Decimal(o["L"]), Decimal(o["l"]),
+                Decimal(o["n"]), Decimal(o["rp"]), bool(o["m"]), int(o["T"]),
+            )
+            self._trades.append(fill)
+            tid = str(fill.trade_id)
+            if fill.realized:
+                self.add_income(fill.symbol, "REALIZED_PNL", fill.realized, fill.time_ms, tid)
+            if fill.commission:
+                self.add_income(fill.symbol, "COMMISSION", -fill.commission, fill.time_ms, tid)
+
+    @property
+    def trades(self) -> deque[AccountTrade]:
+        self._parse()
+        return self._trades
+
+    @property
+    def income(self) -> deque[Income]:
+        self._parse()
+        return self._income
 
 
 class History:
@@ -91,7 +124,6 @@ class History:
         self.candles: dict[str, deque[Candle]] = {s: deque(maxlen=CANDLES_KEPT) for s in symbols}
         self.accounts: dict[str, AccountHistory] = {}
         self._agg_id = 3_000_000_001
-        self._tran_id = 9_000_000_001
 
     # ------------------------------------------------------------------------------ market
     def _candle(self, symbol: str, price: Decimal, now_ms: int) -> Candle:
@@ -135,28 +167,17 @@ class History:
             acct = self.accounts[api_key] = AccountHistory()
         return acct
 
-    def _income(self, api_key: str, symbol: str, kind: str, amount: Decimal, t: int, trade: str = "") -> None:
-        self.account(api_key).income.append(Income(self._tran_id, symbol, kind, amount, t, trade))
-        self._tran_id += 1
-
     def record_event(self, api_key: str, event: dict) -> None:
         """Learn from one user-data event: fills (ORDER_TRADE_UPDATE TRADE) and funding fees."""
         kind = event.get("e")
-        if kind == "ORDER_TRADE_UPDATE" and event["o"].get("x") == "TRADE":
-            o = event["o"]
-            fill = AccountTrade(
-                int(o["t"]), int(o["i"]), o["s"], o["S"], o["ps"], Decimal(o["L"]), Decimal(o["l"]),
-                Decimal(o["n"]), Decimal(o["rp"]), bool(o["m"]), int(o["T"]),
-            )
-            self.account(api_key).trades.append(fill)
-            tid = str(fill.trade_id)
-            if fill.realized:
-                self._income(api_key, fill.symbol, "REALIZED_PNL", fill.realized, fill.time_ms, tid)
-            if fill.commission:
-                self._income(api_key, fill.symbol, "COMMISSION", -fill.commission, fill.time_ms, tid)
+        if kind == "ORDER_TRADE_UPDATE":
+            if event["o"]["x"] == "TRADE":
+                self.account(api_key)._raw.append(event["o"])
         elif kind == "ACCOUNT_UPDATE" and event["a"].get("m") == "FUNDING_FEE":
             a = event["a"]
             symbol = a.get("S") or (a["P"][0]["s"] if a.get("P") else "")
             for b in a.get("B", []):
                 if Decimal(b.get("bc", "0")):
-                    self._income(api_key, symbol, "FUNDING_FEE", Decimal(b["bc"]), int(event["T"]))
+                    acct = self.account(api_key)
+                    acct._parse()  # keep income in time order
+                    acct.add_income(symbol, "FUNDING_FEE", Decimal(b["bc"]), int(event["T"]))

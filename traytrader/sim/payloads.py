@@ -13,8 +13,12 @@ from traytrader.sim.market import SymbolSpec
 from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
 
 
+_QUANTUM = [Decimal(1).scaleb(-p) for p in range(19)]  # 1, 0.1, ... : built once, not per number
+
+
 def fixed(d: Decimal, places: int) -> str:
-    return f"{d.quantize(Decimal(1).scaleb(-places)):f}" if places > 0 else f"{d.quantize(Decimal(1)):f}"
+    q = _QUANTUM[places] if 0 <= places < len(_QUANTUM) else Decimal(1).scaleb(-max(places, 0))
+    return f"{d.quantize(q):f}"
 
 
 def plain(d: Decimal) -> str:
@@ -27,7 +31,7 @@ def plain(d: Decimal) -> str:
 
 def stripped(d: Decimal, places: int) -> str:
     """Rounded to ``places`` decimals, trailing zeros dropped ("291", "0.04257": ACCOUNT_UPDATE, 2026-09)."""
-    return plain(d.quantize(Decimal(1).scaleb(-places)))
+    return plain(d.quantize(_QUANTUM[places]))
 
 
 def padded(d: Decimal, places: int) -> str:
@@ -37,6 +41,9 @@ def padded(d: Decimal, places: int) -> str:
 
 def at_least(d: Decimal, places: int) -> str:
     """Fixed to ``places`` decimals, or more when ``d`` needs them."""
+    exp = d.as_tuple().exponent
+    if isinstance(exp, int) and exp >= -places:  # no more decimals than ``places``: no need to normalize
+        return fixed(d, places)
     exp = d.normalize().as_tuple().exponent
     need = -exp if isinstance(exp, int) and exp < 0 else 0
     return fixed(d, max(places, need))
