@@ -12,7 +12,6 @@ from decimal import Decimal
 from traytrader.sim.market import SymbolSpec
 from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
 
-
 _QUANTUM = [Decimal(1).scaleb(-p) for p in range(19)]  # 1, 0.1, ... : built once, not per number
 
 
