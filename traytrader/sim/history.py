@@ -32,7 +32,8 @@ class PublicTrade:
 
 @dataclass
 class Candle:
-    """One minute of one symbol (open time in ms); volumes count every public trade in it."""
+    """One minute of one symbol (open time in ms): open/high/low/close of the last price, volumes and
+    count of every public trade in it."""
 
     open_ms: int
     open: Decimal
@@ -148,8 +149,8 @@ class History:
         t = PublicTrade(trade_id, self._agg_id, price, qty, time_ms, buyer_maker)
         self._agg_id += 1
         self.trades[symbol].append(t)
+        # OHLC follow the last price (what ticker/price says); a trade adds its volume and count
         c = self._candle(symbol, price, time_ms)
-        c.add_price(price)
         c.volume += qty
         c.quote_volume += qty * price
         c.trades += 1
