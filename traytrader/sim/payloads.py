@@ -1,6 +1,6 @@
 """Binance's JSON shapes for results and user-data events, built from the simulator's records.
 
-Field sets and order follow the real captures in shared/data/real/ (ws_api/, user_stream/):
+Field sets and order follow the real captures in tests/data/real/ (ws_api/, user_stream/):
 string decimals, ``E``/``T`` in ms, ``ORDER_TRADE_UPDATE`` with V/pm/gtd/er (2026-02 capture),
 ``ALGO_UPDATE`` as captured 2025-12 and 2026-09 (with ``ia``).
 """
