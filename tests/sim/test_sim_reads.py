@@ -56,6 +56,22 @@ async def test_replayed_klines_are_the_csv_candles() -> None:
     assert Decimal(merged[5]) == sum(Decimal(r[5]) for r in rows[:3]) and merged[6] - merged[0] == 179_999
 
 
+async def test_kline_stream_closes_each_candle_with_its_final_state() -> None:
+    first = list(csv.reader(KLINES_CSV.open()))[1]
+    sim = await start_sim(SimOptions(seed=1, prices_csv=str(KLINES_CSV)))
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(
+            f"{sim.stream_url}/market/ws/btcusdt@kline_1m"
+        ) as ws:
+            await control(http, sim, "POST", "step", {"symbol": "BTCUSDT", "n": 1})
+            await next_event(ws, "kline")  # the stream knows the first candle
+            await control(http, sim, "POST", "step", {"symbol": "BTCUSDT", "n": 2})  # ...which now ends
+            closed = (await next_event(ws, "kline", where=lambda e: e["k"]["x"]))["k"]
+    finally:
+        await sim.stop()
+    assert [Decimal(closed[k]) for k in ("o", "h", "l", "c", "v")] == [Decimal(x) for x in first[1:6]]
+
+
 async def test_candles_and_24h_ticker_follow_prices_and_trades(sim: Sim, http, rest: Rest) -> None:
     for price in ("65100.0", "64900.0", "65000.0"):
         await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": price})

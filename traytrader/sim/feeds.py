@@ -44,6 +44,7 @@ class MarketFeeds:
         self._last_push: dict[str, int] = {}
         self._last_u: dict[str, int] = {}  # symbol -> last depth ``u`` sent (diff stream ``pu``)
         self._books: dict[str, dict[str, dict[str, str]]] = {}  # diff stream: last levels sent
+        self._kline_open: dict[str, int] = {}  # kline stream -> open time of the candle last sent
 
     def _ctx(self, now_ms: int, params: dict | None = None) -> Ctx:
         return Ctx(self.server.exchange, "", params or {}, now_ms, self.server)
@@ -68,7 +69,7 @@ class MarketFeeds:
                 self._depth(name, symbol, depth[0], now_ms)
             elif kind.startswith("kline_") and kind[6:] in reads.INTERVALS_MS and due >= KLINE_EVERY_MS:
                 self._last_push[name] = now_ms
-                hub.publish(name, self.kline_event(symbol, kind[6:], now_ms))
+                self._kline(name, symbol, kind[6:], now_ms)
 
     def trade(self, symbol: str, t: PublicTrade) -> None:
         name = f"{symbol.lower()}@trade"
@@ -136,10 +137,18 @@ class MarketFeeds:
              "b": bids, "a": asks},
         )
 
-    def kline_event(self, symbol: str, interval: str, now_ms: int) -> dict:
-        ctx = self._ctx(now_ms)
-        rows, span = reads.candles(ctx, symbol, interval)
-        cd = rows[-1]
+    def _kline(self, name: str, symbol: str, interval: str, now_ms: int) -> None:
+        """The open candle; when a new one has begun, first the previous one's final state (x true)."""
+        hub = self.server.market_hub
+        rows, span = reads.candles(self._ctx(now_ms), symbol, interval)
+        opened = self._kline_open.get(name)
+        if opened is not None and rows[-1].open_ms != opened:
+            for cd in (cd for cd in rows if cd.open_ms == opened):
+                hub.publish(name, self.kline_event(symbol, interval, cd, span, now_ms, True))
+        self._kline_open[name] = rows[-1].open_ms
+        hub.publish(name, self.kline_event(symbol, interval, rows[-1], span, now_ms, False))
+
+    def kline_event(self, symbol: str, interval: str, cd: Any, span: int, now_ms: int, closed: bool) -> dict:
         spec = self.server.market.specs[symbol]
         pp, qp = spec.price_precision, spec.quantity_precision
         return {
@@ -159,7 +168,7 @@ class MarketFeeds:
                 "l": at_least(cd.low, pp),
                 "v": fixed(cd.volume, qp),
                 "n": cd.trades,
-                "x": now_ms >= cd.open_ms + span,
+                "x": closed,
                 "q": fixed(cd.quote_volume, 5),
                 "V": fixed(cd.taker_buy_volume, qp),
                 "Q": fixed(cd.taker_buy_quote, 5),
