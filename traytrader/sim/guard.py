@@ -105,6 +105,8 @@ class _DeadlineHandler(RequestHandler):
         self._deadline = self._loop.call_later(self.header_timeout_s, self._header_deadline)
 
     def _header_deadline(self) -> None:
+        # ``_request_count`` is aiohttp's count of requests whose headers it has parsed on this
+        # connection (private; test_sim_guard.py's slow-header test fails if aiohttp drops it).
         if getattr(self, "_request_count", 1) == 0:
             self.force_close()
 
@@ -131,6 +133,8 @@ class GuardedRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
+        # aiohttp builds its web.Server here with no hook for the handler class; _DeadlineServer adds
+        # no state of its own, only the factory method, so re-classing the instance is safe.
         server.__class__ = _DeadlineServer
         server.header_timeout_s = self._header_timeout_s  # type: ignore[attr-defined]
         return server
