@@ -9,7 +9,6 @@ import asyncio
 import csv
 import json
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,14 +23,19 @@ KLINES_CSV = Path(__file__).resolve().parents[1].joinpath(
 BTC = {"symbol": "BTCUSDT"}
 
 
-async def events_until(ws: aiohttp.ClientWebSocketResponse, last: Callable[[dict], bool]) -> dict[str, dict]:
-    """User-data events up to and including the one ``last`` accepts, by type (the newest of each)."""
+async def fill_events(ws: aiohttp.ClientWebSocketResponse, order_id: int) -> dict[str, dict]:
+    """Order ``order_id``'s first fill, by type ("TRADE" = its ORDER_TRADE_UPDATE x=TRADE), in
+    whatever order the events come (Binance's order varies); ACCOUNT_UPDATE is the newest seen."""
     got: dict[str, dict] = {}
-    while True:
+    while not {"TRADE", "TRADE_LITE", "ACCOUNT_UPDATE"} <= set(got):
         ev = json.loads((await ws.receive(timeout=5)).data)
-        got[ev["e"]] = ev
-        if last(ev):
-            return got
+        if ev["e"] == "ACCOUNT_UPDATE":
+            got["ACCOUNT_UPDATE"] = ev
+        elif ev["e"] == "TRADE_LITE" and ev["i"] == order_id:
+            got.setdefault("TRADE_LITE", ev)
+        elif ev["e"] == "ORDER_TRADE_UPDATE" and ev["o"]["x"] == "TRADE" and ev["o"]["i"] == order_id:
+            got.setdefault("TRADE", ev)
+    return got
 
 
 async def test_replayed_klines_are_the_csv_candles() -> None:
@@ -178,18 +182,15 @@ async def test_live_number_formats_and_modify_id(sim: Sim, http, rest: Rest, api
     (see docs/sim.md, "Sources"), and M only for an amendment that carried modifyId."""
     key = (await rest.call("POST", "/fapi/v1/listenKey"))[1]["listenKey"]
     async with http.ws_connect(f"{sim.stream_url}/private/ws/{key}") as ws:
-        def trade(e: dict) -> bool:
-            return e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"
-
-        await api.call("order.place", {**MARKET_BUY, "quantity": "0.020"})
-        got = await events_until(ws, trade)
-        o, lite = got["ORDER_TRADE_UPDATE"]["o"], got["TRADE_LITE"]
+        placed = await api.call("order.place", {**MARKET_BUY, "quantity": "0.020"})
+        got = await fill_events(ws, placed["result"]["orderId"])
+        o, lite = got["TRADE"]["o"], got["TRADE_LITE"]
         assert (places(o["ap"]), places(o["L"]), places(o["n"]), o["rp"]) == (5, 2, 8, "0")
         assert (places(lite["L"]), places(lite["l"]), places(lite["q"])) == (2, 3, 3)
         await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": "64000.0"})
-        await api.call("order.place", {**MARKET_BUY, "side": "SELL", "quantity": "0.010"})
-        got = await events_until(ws, trade)
-        rp = got["ORDER_TRADE_UPDATE"]["o"]["rp"]
+        placed = await api.call("order.place", {**MARKET_BUY, "side": "SELL", "quantity": "0.010"})
+        got = await fill_events(ws, placed["result"]["orderId"])
+        rp = got["TRADE"]["o"]["rp"]
         assert places(rp) == 8 and rp.startswith("-")
         acct = got["ACCOUNT_UPDATE"]["a"]
         for text in (acct["B"][0]["wb"], acct["B"][0]["cw"], acct["P"][0]["up"]):
