@@ -172,20 +172,21 @@ def test_ccxt_reads(sim: SimThread) -> None:
     stop = ex.create_order(eth, "market", "sell", 0.01, params={"triggerPrice": 2400, "reduceOnly": True})
     set_price(sim, "ETHUSDT", "2390")  # the stop triggers and sells 0.01 at the touch
 
+    # Checked against each other rather than exact counts: the market may trade beside us.
+    trades = ex.fetch_trades(eth)
+    volume = sum(t["amount"] for t in trades)
     ticker = ex.fetch_ticker(eth)
     assert ticker["last"] == 2390 and ticker["high"] >= 2500 and ticker["low"] <= 2390
-    assert ticker["baseVolume"] == pytest.approx(0.03)
+    assert ticker["baseVolume"] == pytest.approx(volume) and volume >= 0.03
     assert set(ex.fetch_tickers()) == {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"}
     candles = ex.fetch_ohlcv(eth, "1m")
-    assert candles[-1][4] == 2390 and sum(c[5] for c in candles) == pytest.approx(0.03)
-    trades = ex.fetch_trades(eth)
-    assert [(t["side"], t["price"], t["amount"]) for t in trades] == [
-        ("buy", 2500.01, 0.02),
-        ("sell", 2390, 0.01),
-    ]
+    assert candles[-1][4] == 2390 and sum(c[5] for c in candles) == pytest.approx(volume)
     mine = ex.fetch_my_trades(eth)
-    assert [t["order"] for t in mine] == [bought["id"], mine[1]["order"]] and mine[1]["side"] == "sell"
-    assert all(t["fee"]["cost"] > 0 for t in mine)
+    public_ids = {i for t in trades for i in range(t["info"]["f"], t["info"]["l"] + 1)}  # aggTrades
+    assert {int(t["id"]) for t in mine} <= public_ids
+    assert sum(t["amount"] for t in mine if t["side"] == "buy") == pytest.approx(0.02)
+    assert sum(t["amount"] for t in mine if t["side"] == "sell") == pytest.approx(0.01)
+    assert mine[0]["order"] == bought["id"] and all(t["fee"]["cost"] > 0 for t in mine)
     orders = {o["id"]: o["status"] for o in ex.fetch_orders(eth)}
     assert orders[bought["id"]] == "closed" and orders[rested["id"]] == "canceled"
     assert rested["id"] not in {o["id"] for o in ex.fetch_closed_orders(eth)}
