@@ -16,6 +16,7 @@ import aiohttp
 from simkit import LIMIT_BUY, MARKET_BUY, Rest, WsApi, control, next_event
 
 from traytrader.sim import Sim, SimOptions, start_sim
+from traytrader.sim.endpoints import REST_ROUTES
 
 KLINES_CSV = Path(__file__).resolve().parents[1].joinpath(
     "data/real/klines/binance_usdm_btcusdt_1m_2025-05-08T12_to_2025-05-09T12.csv"
@@ -213,3 +214,55 @@ async def test_live_number_formats_and_modify_id(sim: Sim, http, rest: Rest, api
             assert reply["result"].get("modifyId") == modify_id
             ev = await next_event(ws, "ORDER_TRADE_UPDATE", where=lambda e: e["o"]["x"] == "AMENDMENT")
             assert ev["o"].get("M") == want
+
+
+PROBE = Path(__file__).resolve().parents[1].joinpath(
+    "data/real/unattributed/unattributed_fapi_PRODUCTION_rest_probe_2026-09-15.jsonl"
+)
+
+
+async def test_refusals_match_the_live_probe(rest: Rest) -> None:
+    """Every refusal in the production probe of 2026-09-15 on a route the simulator serves, replayed:
+    same HTTP status, same body."""
+    replayed = 0
+    for line in PROBE.read_text().splitlines():
+        probe = json.loads(line)
+        method, target = probe["request"].split(" ", 1)
+        path, _, query = target.partition("?")
+        if probe["http_status"] == 200 or (method, path) not in REST_ROUTES:
+            continue
+        params = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+        status, body, _ = await rest.call(method, path, params, signed=False, key=None)
+        assert (status, body) == (probe["http_status"], json.loads(probe["body"])), probe["request"]
+        replayed += 1
+    assert replayed == 4  # klines 1s and limit 2000, depth limit 3, ticker/24hr of an unknown symbol
+
+
+def shape(value: object) -> object:
+    """What a client's parser sees: key order, JSON types, and how many decimals each number has."""
+    if isinstance(value, dict):
+        return [(k, shape(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return f"decimal/{places(value)}"
+    return type(value).__name__
+
+
+async def test_answers_have_the_live_probe_shape(rest: Rest) -> None:
+    """Each 200 answer of the 2026-09-15 production probe on a route the simulator serves, asked
+    again (BTCUSDT has the production precisions here): same keys in the same order, same types,
+    the same number of decimals in every number."""
+    await rest.call("POST", "/fapi/v1/order", MARKET_BUY)  # so that trades and candles have volume
+    compared = 0
+    for line in PROBE.read_text().splitlines():
+        probe = json.loads(line)
+        method, target = probe["request"].split(" ", 1)
+        path, _, query = target.partition("?")
+        if probe["http_status"] != 200 or (method, path) not in REST_ROUTES:
+            continue
+        params = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+        _, body, _ = await rest.call(method, path, params, signed=False, key=None)
+        assert shape(body) == shape(json.loads(probe["body"])), probe["request"]
+        compared += 1
+    assert compared == 8

@@ -119,6 +119,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     "depth": Endpoint(_depth, _depth_weight, "none"),
     "ticker.book": Endpoint(_per_symbol(views.book_ticker), _with_or_without(2, 5), "none"),
     "ticker.price": Endpoint(_per_symbol(views.price_ticker), _with_or_without(1, 2), "none"),
+    # REST v1 answers the same fields in alphabetical order (production probe, 2026-09-15)
+    "ticker.price.v1": Endpoint(
+        _per_symbol(lambda ex, s: dict(sorted(views.price_ticker(ex, s).items()))),
+        _with_or_without(1, 2),
+        "none",
+    ),
     "leverageBracket": Endpoint(lambda c: c.ex.market.leverage_brackets(_symbol_opt(c)), 1),
     "positionSide.get": Endpoint(lambda c: {"dualSidePosition": c.ex.accounts[c.api_key].hedge}, 30),
     "positionSide.set": Endpoint(lambda c: c.ex.set_position_mode(c.api_key, c.params), 1),
@@ -203,7 +209,7 @@ REST_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/fapi/v1/premiumIndex"): "premiumIndex",
     ("GET", "/fapi/v1/depth"): "depth",
     ("GET", "/fapi/v1/ticker/bookTicker"): "ticker.book",
-    ("GET", "/fapi/v1/ticker/price"): "ticker.price",
+    ("GET", "/fapi/v1/ticker/price"): "ticker.price.v1",
     ("GET", "/fapi/v2/ticker/price"): "ticker.price",
     ("GET", "/fapi/v1/leverageBracket"): "leverageBracket",
     ("GET", "/fapi/v1/positionSide/dual"): "positionSide.get",

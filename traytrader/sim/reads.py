@@ -223,7 +223,7 @@ def ticker_24h(c: Ctx, symbol: str) -> dict:
     quote = sum((cd.quote_volume for cd in rows), ZERO)
     trades = [t for t in c.sim.history.trades[symbol] if t.time_ms >= since]
     change = q.last - open_price
-    return {
+    out = {
         "symbol": symbol,
         "priceChange": at_least(change, pp),
         "priceChangePercent": fixed(change / open_price * 100 if open_price else ZERO, 3),
@@ -241,6 +241,7 @@ def ticker_24h(c: Ctx, symbol: str) -> dict:
         "lastId": trades[-1].trade_id if trades else -1,
         "count": len(trades),
     }
+    return dict(sorted(out.items()))  # the production probe's key order is alphabetical
 
 
 def ticker_24h_all(c: Ctx) -> Any:
