@@ -6,6 +6,9 @@ Contract (docs/sim.md has the JSON examples): ``GET /sim/state``; ``POST /sim/pr
 ``{"kind","method","count","ms"[,"code"]}``; ``DELETE /sim/fault``; ``POST /sim/restart``;
 ``POST /sim/position_mode`` ``{"apiKey"?, "mode": "hedge"|"one-way"}``; ``POST /sim/balance``
 ``{"apiKey"?, "balance"}``. Errors answer HTTP 400 ``{"error": "<one sentence>"}``.
+
+Writes (POST, PUT, and a DELETE with a body) must say ``Content-Type: application/json`` or get 415:
+a web page cannot send that cross-origin without a preflight (see guard.py for Host and Origin).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from traytrader.sim.drift import BadDrift
 from traytrader.sim.drift import control as drift_control
 from traytrader.sim.errors import SimError
 from traytrader.sim.faults import INSTANT_KINDS, KINDS, LIMIT_CODES, LIMIT_KINDS, STATUS_UNKNOWN, Fault
+from traytrader.sim.guard import is_json
 from traytrader.sim.payloads import plain
 
 if TYPE_CHECKING:
@@ -89,6 +93,12 @@ def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
 
 async def handle_control(server: SimServer, request: web.Request) -> web.StreamResponse:
     route = (request.method, request.path.rstrip("/"))
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes and (request.method != "DELETE" or request.can_read_body) and not is_json(
+        request.headers.get("Content-Type", "")
+    ):
+        msg = "The control API takes JSON: send the body with Content-Type: application/json."
+        return web.json_response({"error": msg}, status=415)
     try:
         body: dict = {}
         if request.method in ("POST", "PUT") and request.can_read_body:
@@ -96,8 +106,8 @@ async def handle_control(server: SimServer, request: web.Request) -> web.StreamR
             if raw.strip():
                 try:
                     body = json.loads(raw)
-                except ValueError:
-                    raise BadControl("The body is not valid JSON.") from None
+                except (ValueError, RecursionError):
+                    raise BadControl("The body is not valid JSON (or is nested too deeply).") from None
                 if not isinstance(body, dict):
                     raise BadControl("The body must be a JSON object.")
         return await _route(server, request, route, body)

@@ -395,7 +395,8 @@ class Exchange(SettingsMixin, MatchingMixin, EventsMixin):
             raise err(-4003)
         o.quantity, o.price, o.update_ms = qty, price, now_ms
         o.modify_count += 1
-        self._emit(acct, P.order_trade_update(o, spec, "AMENDMENT", now_ms, amend=o.modify_count))
+        modify_id = text(p, "modifyId")  # the client's own tag: echoed as M and modifyId, as documented
+        self._emit(acct, P.order_trade_update(o, spec, "AMENDMENT", now_ms, amend=modify_id))
         touch = q.ask if o.side == "BUY" else q.bid
         if (touch <= price) if o.side == "BUY" else (touch >= price):
             book = self.books.get(o.symbol)
@@ -403,7 +404,10 @@ class Exchange(SettingsMixin, MatchingMixin, EventsMixin):
                 self._walk(acct, o, book, now_ms)  # what the book cannot fill keeps resting
             else:
                 self._fill(acct, o, touch, False, now_ms)
-        return P.order_result(o, spec)
+        result = P.order_result(o, spec)
+        if modify_id is not None:
+            result["modifyId"] = int(modify_id) if modify_id.lstrip("-").isdigit() else modify_id
+        return result
 
     def open_orders(self, api_key: str, symbol: str | None) -> list[dict]:
         acct = self.accounts[api_key]

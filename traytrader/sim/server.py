@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 
 from traytrader.sim.accounts import load_accounts
 from traytrader.sim.auth import check_timestamp, split_rest_signature, verify
+from traytrader.sim.batch import run_countdowns
 from traytrader.sim.control import handle_control
 from traytrader.sim.drift import Drift
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
@@ -29,6 +30,9 @@ from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
 from traytrader.sim.event_order import EventOrder
 from traytrader.sim.exchange import Exchange
 from traytrader.sim.faults import LIMIT_KINDS, STATUS_UNKNOWN, Fault, FaultBook
+from traytrader.sim.feeds import MarketFeeds
+from traytrader.sim.guard import GuardedRunner, exposure_warning, host_allowed, origin_allowed
+from traytrader.sim.history import History
 from traytrader.sim.latency import Latency
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
@@ -86,6 +90,7 @@ class SimOptions:
     funding: bool = False
     #: … and positions past maintenance margin get MARGIN_CALL, then are liquidated.
     liquidation: bool = False
+    header_timeout_s: float = 10.0  # a connection must complete its first request's headers within this
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -119,6 +124,11 @@ class SimServer:
         self.funding_period_ms = max(1, int(8 * 3600 * 1000 / options.speed))
         self.exchange.next_funding_ms = now + self.funding_period_ms if options.funding else 0
         sources = _price_sources(options.prices_csv)
+        self.started_ms = now
+        self.history = History(list(self.market.specs))
+        self.replay_sources = {s: p for s, p in sources.items() if s in self.market.specs}
+        self.replay_volumes: dict[str, list[Decimal]] = {}
+        self.countdowns: dict[tuple[str, str], int] = {}  # (api key, symbol) -> countdownCancelAll due
         self.paths: dict[str, PricePath] = {}
         for i, (sym, spec) in enumerate(self.market.specs.items()):
             candles = load_candles(sources[sym]) if sym in sources else None
@@ -132,6 +142,7 @@ class SimServer:
             )
             self.paths[sym] = path
             self.exchange.set_quote(sym, path.price, now)
+            self.history.record_price(sym, path.price, now)
         self.limiter = RateLimiter(
             Limits(
                 options.weight_limit_1m,
@@ -144,6 +155,7 @@ class SimServer:
         self.drift = Drift()  # exchange drift on purpose (sim/drift.py, /sim/drift)
         self.latency = Latency(options.latency_ms, options.latency_jitter_ms, options.seed)
         self.market_hub = MarketHub()
+        self.feeds = MarketFeeds(self)
         self.user_hub = UserHub()
         self.ws_api = WsApiHandler(self)
         self.sockets: set[web.WebSocketResponse] = set()
@@ -151,15 +163,25 @@ class SimServer:
         self.port = 0
         self.timings_ns = array("q")  # server time per order (ns) when options.measure
         self._tasks: list[asyncio.Task] = []
-        self._agg_id = 3_000_000_001
         self._mark_ticks = 0
+        self._stopping = asyncio.Event()
 
     # ------------------------------------------------------------------------------ lifecycle
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.clock_skew_ms
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(self._app(), handle_signals=False, access_log=None)
+        warning = exposure_warning(self.options.host)
+        if warning:
+            log.warning("%s", warning)
+        self.runner = GuardedRunner(
+            self._app(),
+            self.options.header_timeout_s,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=120.0,
+            shutdown_timeout=2.0,
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.options.host, self.options.port, reuse_address=True)
         await site.start()
@@ -171,6 +193,7 @@ class SimServer:
         ]
 
     async def stop(self) -> None:
+        self._stopping.set()  # wakes every REST reply sleeping in a ``delay`` fault
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -215,6 +238,9 @@ class SimServer:
         if ex.next_funding_ms and now_ms >= ex.next_funding_ms:
             ex.settle_funding(now_ms)
             ex.next_funding_ms += self.funding_period_ms
+        if self.countdowns:
+            run_countdowns(self, now_ms)
+        self.feeds.tick(now_ms)
         for key in self.exchange.expire_listen_keys(now_ms):
             self._listen_key_expired(key, now_ms)
         self.flush()
@@ -224,6 +250,7 @@ class SimServer:
         self.exchange.set_quote(symbol, last, now_ms, mark)
         if self.options.market_trades and last != before:
             self.exchange.market_trade(symbol, last, before, now_ms)
+        self.history.record_price(symbol, last, now_ms)
         q = self.exchange.quotes[symbol]
         pp = self.market.specs[symbol].price_precision
         name = f"{symbol.lower()}@bookTicker"
@@ -268,6 +295,8 @@ class SimServer:
                 self.market_hub.publish(sym.lower() + suffix, ev)
                 batch.append(ev)
             self.market_hub.publish(all_name, batch)
+        if self._mark_ticks % 2 == 0:  # 24 h tickers: "Update Speed: 2000ms"
+            self.feeds.tickers(now_ms)
 
     def flush(self, expire_after: int | None = None) -> None:
         """Deliver the exchange's pending user-data events and public trades. ``expire_after`` (the
@@ -284,19 +313,21 @@ class SimServer:
                 for api_key, payload in ex.outbox:
                     if api_key in owners:
                         self.user_hub.send(owners[api_key], self.drift.user_event(payload))
+            for api_key, payload in ex.outbox:
+                self.history.record_event(api_key, payload)
             ex.outbox.clear()
         if ex.trades:
             for sym, price, qty, buyer_maker, trade_id, t in ex.trades:
+                trade = self.history.record_trade(sym, price, qty, buyer_maker, trade_id, t)
                 name = f"{sym.lower()}@aggTrade"
                 if self.market_hub.wanted(name):
                     spec = self.market.specs[sym]
-                    self._agg_id += 1
                     self.market_hub.publish(
                         name,
                         {
                             "e": "aggTrade",
                             "E": t,
-                            "a": self._agg_id,
+                            "a": trade.agg_id,
                             "s": sym,
                             "p": at_least(price, spec.price_precision),
                             "q": fixed(qty, spec.quantity_precision),
@@ -307,6 +338,7 @@ class SimServer:
                             "m": buyer_maker,
                         },
                     )
+                self.feeds.trade(sym, trade)
             ex.trades.clear()
 
     def _expire_mid_fill(self, n: int) -> None:
@@ -365,12 +397,16 @@ class SimServer:
     # ------------------------------------------------------------------------------ routing
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        control = path.startswith("/sim/") or path == "/sim"
+        refused = self._refuse_foreign(request, control)
+        if refused is not None:
+            return refused
         try:
             if path == "/ws-fapi/v1":
                 return await self.ws_api.handle(request)
             if path.startswith("/fapi/"):
                 return await self._rest(request)
-            if path.startswith("/sim/") or path == "/sim":
+            if control:
                 if not self.options.control:
                     return web.json_response({"code": -1000, "msg": "Control API is disabled."}, status=404)
 
@@ -380,12 +416,29 @@ class SimServer:
                 return await self._stream(request, group, rest)
         except ConnectionError:  # the client vanished mid-request: nothing to answer
             return web.Response(status=499)
+        except web.HTTPRequestEntityTooLarge:
+            msg = f"The request body is larger than {self.options.max_frame_bytes} bytes."
+            body = {"error": msg} if control else {"code": -1000, "msg": msg}
+            return web.json_response(body, status=413, headers={"Connection": "close"})
         except Exception:
             log.exception("request %s %s failed", request.method, path)
             return web.json_response(
                 {"code": -1000, "msg": "An unknown error occured while processing the request."}, status=500
             )
         return web.json_response({"code": -1000, "msg": f"Unknown path {path}."}, status=404)
+
+    def _refuse_foreign(self, request: web.Request, control: bool) -> web.StreamResponse | None:
+        """403 for a request a web page made (foreign Origin) or reached by DNS rebinding (foreign Host)."""
+        host = request.headers.get("Host")
+        if not host_allowed(host, self.options.host, control):
+            msg = f"Host {host!r} is not this simulator's loopback address; request refused."
+        elif not origin_allowed(request.headers.get("Origin"), host):
+            msg = f"Requests from the web page {request.headers.get('Origin')!r} are refused."
+        else:
+            return None
+        log.warning("refused %s %s: %s", request.method, request.path, msg)
+        body = {"error": msg} if control else {"code": -1000, "msg": msg}
+        return web.json_response(body, status=403, headers={"Connection": "close"})
 
     @staticmethod
     def _stream_route(path: str) -> tuple[str | None, str]:
@@ -406,7 +459,7 @@ class SimServer:
             return web.json_response({"code": -1000, "msg": f"Unknown path {request.path}."}, status=404)
         ep = ENDPOINTS[name]
         ip = request.remote or "?"
-        query = request.query_string
+        query = request.rel_url.raw_query_string  # as signed: still percent-encoded (batchOrders JSON)
         body = await request.text() if request.can_read_body else ""
         params: dict[str, str] = dict(parse_qsl(query, keep_blank_values=True))
         if body:
@@ -426,7 +479,7 @@ class SimServer:
             api_key = self._rest_auth(request, ep.security, params, query, body, now)
             if ep.counts_order:
                 self.limiter.charge_order(api_key, now)
-            ctx = Ctx(self.exchange, api_key or "", params, now)
+            ctx = Ctx(self.exchange, api_key or "", params, now, self)
             if unknown is None or (unknown.executed and not unknown.ms):
                 status, payload = 200, ep.fn(ctx)
             elif unknown.executed:
@@ -450,7 +503,10 @@ class SimServer:
         if "drop_before_reply" in kinds:
             return self._drop(request)
         if "delay" in kinds:
-            await asyncio.sleep(kinds["delay"].ms / 1000)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), kinds["delay"].ms / 1000)
+            if self._stopping.is_set():  # shutting down: the reply is never sent, as a dying server
+                return self._drop(request)
         if self.latency.active:
             await asyncio.sleep(self.latency.sample_s())
         resp = web.Response(
@@ -548,7 +604,7 @@ class SimServer:
             req = json.loads(data)
             method, rid = req["method"], req.get("id")
             params = req.get("params") or []
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             conn.outlet.send(dumps({"error": {"code": 0, "msg": "Invalid request"}, "id": None}))
             return
         if method == "SUBSCRIBE" and isinstance(params, list):

@@ -1,10 +1,13 @@
 """Market and user-data stream fan-out: ordered per-connection outlets and subscription tables.
 
 Stream names and URL groups follow the 2026 split (Important-WebSocket-Change-Notice): ``/public``
-serves ``<symbol>@bookTicker`` and ``!bookTicker``; ``/market`` serves ``@markPrice``,
-``@markPrice@1s``, ``@aggTrade`` and ``!markPrice@arr[@1s]``; the legacy ``/ws`` and ``/stream``
-URLs serve the public group only ("any connections not migrated will ONLY be able to receive data
-from /public"). A stream subscribed on the wrong URL is accepted and stays silent, as on Binance.
+serves ``<symbol>@bookTicker``, ``!bookTicker`` and depth (``@depth<5|10|20>[@100ms|@500ms]``,
+``@depth[@100ms|@500ms]``); ``/market`` serves ``@markPrice``, ``@markPrice@1s``, ``@aggTrade``,
+``@trade`` (undocumented, live), ``@kline_<interval>``, ``@ticker``, ``@miniTicker``,
+``!ticker@arr``, ``!miniTicker@arr`` and ``!markPrice@arr[@1s]`` (feeds.py builds the new
+ones); the legacy ``/ws`` and ``/stream`` URLs serve the public group only ("any connections not
+migrated will ONLY be able to receive data from /public"). A stream subscribed on the wrong URL
+is accepted and stays silent, as on Binance.
 """
 
 from __future__ import annotations
@@ -22,10 +25,17 @@ from traytrader.sim.latency import DueClock, Latency, wait_until
 
 log = logging.getLogger("traytrader.sim.streams")
 
-PUBLIC_KINDS = frozenset({"bookTicker"})
-MARKET_KINDS = frozenset({"markPrice", "markPrice@1s", "aggTrade"})
+PUBLIC_KINDS = frozenset({"bookTicker"}) | frozenset(
+    f"depth{n}{speed}" for n in ("", "5", "10", "20") for speed in ("", "@100ms", "@500ms")
+)
+KLINE_INTERVALS = (
+    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
+)
+MARKET_KINDS = frozenset(
+    {"markPrice", "markPrice@1s", "aggTrade", "trade", "ticker", "miniTicker"}
+) | frozenset(f"kline_{i}" for i in KLINE_INTERVALS)
 PUBLIC_ALL = frozenset({"!bookTicker"})
-MARKET_ALL = frozenset({"!markPrice@arr", "!markPrice@arr@1s"})
+MARKET_ALL = frozenset({"!markPrice@arr", "!markPrice@arr@1s", "!ticker@arr", "!miniTicker@arr"})
 MAX_STREAMS = 1024
 OUTLET_QUEUE = 10_000
 

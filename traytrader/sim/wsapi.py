@@ -125,7 +125,7 @@ class WsApiHandler:
         now = self.server.now_ms()
         try:
             req = json.loads(data, parse_float=Decimal)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             req = None
         if not isinstance(req, dict) or not isinstance(req.get("method"), str) or "id" not in req:
             rid = req.get("id") if isinstance(req, dict) else None
@@ -232,7 +232,7 @@ class WsApiHandler:
             api_key = self._ws_auth(sess, ep.security, params, now)
             if ep.counts_order:
                 limiter.charge_order(api_key or "", now)
-            result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now))
+            result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now, self.server))
             return Reply(200, result, api_key, ep.counts_order)
         except SimError as e:
             limiter.note_refused(sess.ip, e)
