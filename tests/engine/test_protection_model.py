@@ -197,13 +197,13 @@ class ProtectionModel(RuleBasedStateMachine):
                             15)
 
     @precondition(lambda self: self.engine is not None)
-    @rule(delay_stop=st.booleans())
-    def crash_and_restart(self, delay_stop: bool) -> None:
+    @rule(lose_stop=st.booleans())  # True: a buy whose stop never lands, then the crash
+    def crash_and_restart(self, lose_stop: bool) -> None:
         """The engine stops (with its stop placement possibly still in flight) and a new one starts
         on the same journal: whatever is open is ours and gets protected."""
         assert self.engine is not None
-        if delay_stop:
-            self.sim.fault("delay", "algoOrder.place", count=1, ms=3000)
+        if lose_stop:   # every stop placement lost before it executes: the fill lands, its stop never
+            self.sim.fault("drop_before_execute", "algoOrder.place", count=1000)
             self.entries += 1
             command = Command(CommandKind.BUY, source="test")
             self.engine.submit(command)
