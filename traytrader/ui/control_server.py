@@ -394,8 +394,8 @@ class ControlServer:
             if not busy:
                 self._handlers += 1
         if busy:
-            self._reply_now(conn, format_reply(False, f"traytrader is busy with {self.max_handlers} other "
-                                                      "requests; nothing was sent, try again.", refused=False))
+            sentence = f"traytrader is busy with {self.max_handlers} other requests; nothing was sent."
+            self._reply_now(conn, format_reply(False, sentence, refused=False))
             conn.close()
             return
         threading.Thread(target=self._serve, args=(conn, raw), name="traytrader-control-conn",

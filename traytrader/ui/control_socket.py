@@ -29,8 +29,18 @@ from traytrader.ui.control_wire import MAX_LINE, format_reply, reply_ok
 from traytrader.ui.menu_model import Action
 
 __all__ = [
-    "ControlServer", "Handler", "MAX_LINE", "NoInstance", "WORDS", "default_transport", "format_reply",
-    "parse_request", "peer_uid", "prepare_path", "reply_ok", "send_request",
+    "MAX_LINE",
+    "WORDS",
+    "ControlServer",
+    "Handler",
+    "NoInstance",
+    "default_transport",
+    "format_reply",
+    "parse_request",
+    "peer_uid",
+    "prepare_path",
+    "reply_ok",
+    "send_request",
 ]
 
 # request word → (action, takes an argument)
