@@ -6,12 +6,15 @@ Threads (issue 7, design.md "narrow thread boundaries"):
     engine thread      the engine's asyncio loop; its subscriber callback only enqueues here
     dispatcher         THIS module: the one place that changes ``UiState``; fans out to the tray,
                        the notifier, the action bar and control-socket waiters
-    pynput listener    hotkey callbacks only enqueue here
+    pynput listener    a hotkey is decided and submitted right on this thread when the dispatcher
+                       has nothing older to handle (under ``_state_lock``), else enqueued here
     control socket     each request enqueues here and waits for its reply
     notifier worker    plyer calls
     tk thread          the action bar and the unlock dialog (started on first use)
 
-Nothing but the dispatcher mutates state, so there are no locks on state. Everything that may
+The dispatcher mutates state while holding ``_state_lock``; the one other writer is the hotkey fast
+path (``hotkey``), which takes that lock without waiting and only when every item enqueued before
+it has been handled, so it sees exactly the state the dispatcher would have seen. Everything that may
 block (unlock KDF, engine start/stop, opening files) runs on short-lived worker threads.
 """
 
@@ -44,7 +47,7 @@ from traytrader.engine.api import (
     Status,
 )
 from traytrader.ui.control_socket import format_reply
-from traytrader.ui.hotkey_gate import HotkeyGate, armed_at_start, human_combo
+from traytrader.ui.hotkey_gate import ORDER_ACTIONS, HotkeyGate, armed_at_start, human_combo
 from traytrader.ui.menu_model import (
     Action,
     UiState,
@@ -140,6 +143,19 @@ class _Do:
 
 
 _STOP = object()
+HAND_OVER_WAIT_S = 0.002   # a hotkey's thread steps aside this long at most while the order is written
+
+
+class _Inbox(queue.Queue):  # type: ignore[type-arg]
+    """The dispatcher's queue, counting what was ever put in it (for the hotkey fast path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posted = 0
+
+    def _put(self, item: Any) -> None:  # called with the queue's mutex held
+        self.posted += 1
+        super()._put(item)
 
 
 class DesktopApp:
@@ -173,7 +189,9 @@ class DesktopApp:
         self.gate = HotkeyGate(config.safety.cooldown_ms)
         self.engine: EngineHandle | None = None
         self._generation = 0  # bumps on lock, so events of a stopped engine are ignored
-        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._inbox = _Inbox()
+        self._handled = 0                    # inbox items the dispatcher has handled
+        self._state_lock = threading.Lock()  # held while state changes (see the module docstring)
         self._pending: deque[_Pending] = deque()
         self._views: list[View] = []
         self._last_notable: EngineState | None = None
@@ -203,8 +221,40 @@ class DesktopApp:
         self._inbox.put(_Do(action, argument, source))
 
     def hotkey(self, action: Action, combo: str, repeat: bool) -> None:
-        """pynput listener callback: enqueue and return."""
-        self._inbox.put(_Chord(action, combo, repeat))
+        """pynput listener callback (and the portal's): an order key the gate lets through is
+        submitted right here; anything else (a refusal to say, key repeat, the action bar, a busy
+        dispatcher) is enqueued for the dispatcher, which decides it as before.
+
+        Why (issue 14): the hop to the dispatcher thread was most of the key path's 0.5 ms. The
+        same gate decides with the same state: the fast path runs only while the dispatcher is idle
+        (the lock is free) and every item enqueued before this key has been handled."""
+        chord = _Chord(action, combo, repeat)
+        if not repeat and action in ORDER_ACTIONS and self._state_lock.acquire(blocking=False):
+            try:
+                engine = self._submit_now(chord)
+            finally:
+                self._state_lock.release()
+            if engine is not None:
+                yield_to_loop = getattr(engine, "yield_to_loop", None)
+                if yield_to_loop is not None:
+                    yield_to_loop(HAND_OVER_WAIT_S)
+                return
+        self._inbox.put(chord)
+
+    def _submit_now(self, chord: _Chord) -> EngineHandle | None:
+        """Under ``_state_lock``: submit ``chord`` if the gate lets it through now; the engine it went
+        to, or None (nothing done: the dispatcher decides, and says why)."""
+        engine = self.engine
+        if engine is None or self._inbox.posted != self._handled:
+            return None
+        decision = self.gate.press(chord.action, self._clock_ms(), unlocked=self.ui.unlocked,
+                                   state=self.ui.status.state, armed=self.ui.armed,
+                                   label=human_combo(chord.combo))
+        if not decision.send:
+            return None
+        self._repeating = None
+        self._submit(chord.action, "", "hotkey")
+        return engine
 
     def socket_request(self, action: Action | None, argument: str) -> str:
         """Control-socket handler (runs on the connection's thread): waits for the reply line."""
@@ -257,16 +307,21 @@ class DesktopApp:
             try:
                 item = self._inbox.get(timeout=STATUS_REFRESH_S)
             except queue.Empty:
-                self._refresh_status()
+                with self._state_lock:
+                    self._refresh_status()
                 continue
             if item is _STOP:
-                self._save()
-                self._fail_pending("traytrader is shutting down.")
+                with self._state_lock:
+                    self._save()
+                    self._fail_pending("traytrader is shutting down.")
                 return
-            try:
-                self._handle(item)
-            except Exception:  # a bug in one handler must not kill the dispatcher
-                log.exception("UI dispatcher: failed to handle %r", item)
+            with self._state_lock:
+                try:
+                    self._handle(item)
+                except Exception:  # a bug in one handler must not kill the dispatcher
+                    log.exception("UI dispatcher: failed to handle %r", item)
+                finally:
+                    self._handled += 1
 
     def _handle(self, item: Any) -> None:
         match item:
