@@ -123,9 +123,16 @@ class _Pending:
 
 @dataclass
 class _SocketRequest:
+    """A ``traytrader send`` request. ``claim`` settles the race between the dispatcher taking it and
+    its waiter giving up, so the sender is never left unsure (issue 12 item 4): it learns either
+    the answer, or that the command was sent and is unanswered yet, or that nothing was sent."""
+
     action: Action | None
     argument: str
     reply: queue.Queue[str] = field(default_factory=lambda: queue.Queue(maxsize=1))
+    claim: threading.Lock = field(default_factory=threading.Lock)
+    sent: bool = False        # submitted to the engine
+    abandoned: bool = False   # its waiter gave up first: it must never be sent
 
 
 @dataclass(frozen=True)
@@ -263,7 +270,16 @@ class DesktopApp:
         try:
             return request.reply.get(timeout=SOCKET_REPLY_TIMEOUT_S)
         except queue.Empty:
-            return "error The engine has not answered yet; see the notifications for the outcome.\n"
+            pass
+        with request.claim:  # the dispatcher holds it while it handles the request
+            if not request.reply.empty():
+                return request.reply.get_nowait()
+            if not request.sent:
+                request.abandoned = True
+                return format_reply(False, f"traytrader was busy for {SOCKET_REPLY_TIMEOUT_S:g} s and "
+                                           "did not take the command; nothing was sent.", refused=False)
+        return format_reply(False, f"The command was sent and is unanswered after {SOCKET_REPLY_TIMEOUT_S:g} "
+                                   "s; the notifications will show its outcome.", refused=False)
 
     def unlocked_with(self, credentials: ApiCredentials) -> None:
         """The vault opened (or the demo's credentials): create and start the engine."""
@@ -412,6 +428,14 @@ class DesktopApp:
             self._submit(chord.action, "", "hotkey")
 
     def _on_socket(self, request: _SocketRequest) -> None:
+        with request.claim:
+            if request.abandoned:
+                log.info("A `traytrader send %s` gave up waiting before it was handled; not sent.",
+                         request.action.value if request.action else "status")
+                return
+            self._on_socket_claimed(request)
+
+    def _on_socket_claimed(self, request: _SocketRequest) -> None:
         if request.action is None:
             request.reply.put(format_reply(True, self._status_line()))
             return
@@ -433,6 +457,7 @@ class DesktopApp:
                 self._refuse(decision.reason)
                 request.reply.put(format_reply(False, decision.reason))
                 return
+        request.sent = self.engine is not None
         self._submit(request.action, request.argument, "socket", request.reply)
 
     def _on_do(self, item: _Do) -> None:
