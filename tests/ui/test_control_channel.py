@@ -394,3 +394,27 @@ def test_fast_path_and_argparse_agree(short_dir: Path) -> None:
     bad = cli("send", "buy", "--timeout", "0", "--socket", str(path))
     assert (bad.returncode, bad.stderr) == (2, "traytrader: --timeout must be more than 0 seconds.\n")
 
+
+
+def test_the_console_demo_takes_send_over_tcp_end_to_end(short_dir: Path) -> None:
+    """What Windows gets (no AF_UNIX there), chosen here with TRAYTRADER_CONTROL=tcp: the same
+    `traytrader send` reaches the real engine through the endpoint file, and the file goes at exit."""
+    endpoint = short_dir / "control.sock"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env |= {"TRAYTRADER_CONTROL": "tcp", "XDG_STATE_HOME": str(short_dir / "state"),
+            "XDG_DATA_HOME": str(short_dir / "data")}
+    command = [sys.executable, "-m", "traytrader", "demo", "--console", "--socket", str(endpoint)]
+    app = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env, cwd=ROOT)
+    assert app.stdout is not None
+    try:
+        for line in app.stdout:
+            if line.startswith("STATE") and "ready" in line:
+                break
+        assert read_endpoint(str(endpoint)) is not None
+        bought = cli("send", "buy", "--socket", str(endpoint), env=env)
+        assert bought.returncode == 0 and bought.stdout.startswith("Bought "), bought.stderr
+    finally:
+        out, err = app.communicate("quit\n", timeout=30)
+    assert app.returncode == 0, err
+    assert "FILL    Bought" in out and not endpoint.exists()
