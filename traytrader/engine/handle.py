@@ -101,25 +101,6 @@ class Engine:
     def status(self) -> Status:
         return self._status
 
-    def yield_to_loop(self, wait_s: float = 0.002) -> None:
-        """Block the calling thread until the loop has run what was submitted before this call and
-        the first step of the tasks that started (an armed entry is signed and written in that
-        step), at most ``wait_s``.
-
-        Why (issue 14): a hotkey is submitted from pynput's listener thread, which then goes on
-        parsing the key's release events in Python; under the GIL that competed with the loop
-        exactly while it signed and wrote the order. Waiting here costs the listener nothing: the
-        next key waits in the X server's (or the OS's) queue."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or threading.current_thread() is self._thread:
-            return
-        taken = threading.Event()
-        try:
-            loop.call_soon_threadsafe(loop.call_soon, taken.set)
-        except RuntimeError:  # the loop closed meanwhile
-            return
-        taken.wait(wait_s)
-
     def stop(self, timeout: float = 1.0) -> None:
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():

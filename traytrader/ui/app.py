@@ -150,7 +150,6 @@ class _Do:
 
 
 _STOP = object()
-HAND_OVER_WAIT_S = 0.002   # a hotkey's thread steps aside this long at most while the order is written
 
 
 class _Inbox(queue.Queue):  # type: ignore[type-arg]
@@ -232,36 +231,31 @@ class DesktopApp:
         submitted right here; anything else (a refusal to say, key repeat, the action bar, a busy
         dispatcher) is enqueued for the dispatcher, which decides it as before.
 
-        Why (issue 14): the hop to the dispatcher thread was most of the key path's 0.5 ms. The
-        same gate decides with the same state: the fast path runs only while the dispatcher is idle
+        Why (issue 14): the hop to the dispatcher thread cost ~170 µs of the key path's ~0.5 ms on
+        the 2-core test box (``benchmarks/bench_desktop.py``). The same gate decides with the same state: the fast path runs only while the dispatcher is idle
         (the lock is free) and every item enqueued before this key has been handled."""
         chord = _Chord(action, combo, repeat)
         if not repeat and action in ORDER_ACTIONS and self._state_lock.acquire(blocking=False):
             try:
-                engine = self._submit_now(chord)
+                if self._submit_now(chord):
+                    return
             finally:
                 self._state_lock.release()
-            if engine is not None:
-                yield_to_loop = getattr(engine, "yield_to_loop", None)
-                if yield_to_loop is not None:
-                    yield_to_loop(HAND_OVER_WAIT_S)
-                return
         self._inbox.put(chord)
 
-    def _submit_now(self, chord: _Chord) -> EngineHandle | None:
-        """Under ``_state_lock``: submit ``chord`` if the gate lets it through now; the engine it went
-        to, or None (nothing done: the dispatcher decides, and says why)."""
-        engine = self.engine
-        if engine is None or self._inbox.posted != self._handled:
-            return None
+    def _submit_now(self, chord: _Chord) -> bool:
+        """Under ``_state_lock``: submit ``chord`` if the gate lets it through now. False: nothing
+        was done, and the dispatcher decides (and says why)."""
+        if self.engine is None or self._inbox.posted != self._handled:
+            return False
         decision = self.gate.press(chord.action, self._clock_ms(), unlocked=self.ui.unlocked,
                                    state=self.ui.status.state, armed=self.ui.armed,
                                    label=human_combo(chord.combo))
         if not decision.send:
-            return None
+            return False
         self._repeating = None
         self._submit(chord.action, "", "hotkey")
-        return engine
+        return True
 
     def socket_request(self, action: Action | None, argument: str) -> str:
         """Control-socket handler (runs on the connection's thread): waits for the reply line."""
