@@ -231,9 +231,10 @@ class DesktopApp:
         submitted right here; anything else (a refusal to say, key repeat, the action bar, a busy
         dispatcher) is enqueued for the dispatcher, which decides it as before.
 
-        Why (issue 14): the hop to the dispatcher thread cost ~170 µs of the key path's ~0.5 ms on
-        the 2-core test box (``benchmarks/bench_desktop.py``). The same gate decides with the same state: the fast path runs only while the dispatcher is idle
-        (the lock is free) and every item enqueued before this key has been handled."""
+        Why (issue 14): the hop to the dispatcher thread cost ~170 µs of the key path's ~0.5 ms
+        on the 2-core test box (``benchmarks/bench_desktop.py``). The same gate decides with the
+        same state: the fast path runs only while the dispatcher is idle (the lock is free) and
+        every item enqueued before this key has been handled."""
         chord = _Chord(action, combo, repeat)
         if not repeat and action in ORDER_ACTIONS and self._state_lock.acquire(blocking=False):
             try:
