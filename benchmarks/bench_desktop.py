@@ -1,10 +1,12 @@
 """Desktop figures under a virtual display (Xvfb + D-Bus + trayer), with the real simulator and engine.
 
-    .venv/bin/python benchmarks/bench_desktop.py [--samples N]
+    .venv/bin/python benchmarks/bench_desktop.py [--samples N] [--only keys|send|startup]
 
 * keypress → order on the wire: ``xdotool key`` spawned → the engine wrote the order frame, split
   at the pynput callback; pynput callback → frame written (µs), split at the command's acceptance
-  (gate passed, submitted) and at the engine loop starting to run it;
+  (gate passed, submitted) and at the engine loop starting to run it; beside it the floor: what a
+  bare hop from the same callback to a task starting on the engine loop costs on this machine
+  while ``xdotool`` and Xvfb deliver the key (the simulator runs in its own process);
 * ``traytrader send``: an in-process client's connect → command accepted; and the console script
   as a compositor starts it, a process per key: exec → command accepted, and whole process, beside
   a bare interpreter start (``python -c pass``) of the same interpreter, interleaved;
@@ -48,13 +50,29 @@ class Probe:
         self.loop_ns: int | None = None       # the engine's loop began to run it
         self.wire_ns: int | None = None       # the order frame was written
         self.filled = threading.Event()
+        self.ping_only = False   # the floor: the bare hop to the engine loop, no app, no command
 
     def reset(self) -> None:
         self.callback_ns = self.accepted_ns = self.loop_ns = self.wire_ns = None
         self.filled.clear()
 
 
-def in_process_figures(desktop: Any, samples: int) -> list[str]:
+def bare_hop(loop: Any, probe: Probe) -> None:
+    """What any pynput callback pays to reach the engine's loop and start a task there (one
+    ``call_soon_threadsafe``, one loop iteration), with nothing of ours: the floor for the key path
+    on this machine, at the moment a key arrives."""
+    def started() -> None:
+        probe.wire_ns = time.perf_counter_ns()
+        probe.filled.set()
+
+    def woke() -> None:
+        probe.loop_ns = time.perf_counter_ns()
+        loop.call_soon(started)
+
+    loop.call_soon_threadsafe(woke)
+
+
+def in_process_figures(desktop: Any, samples: int, parts: set[str]) -> list[str]:
     from traytrader.commands.demo_cmd import demo_config, demo_credentials
     from traytrader.engine.api import EngineState, OrderFilled
     from traytrader.ui.app import DesktopApp
@@ -97,7 +115,10 @@ def in_process_figures(desktop: Any, samples: int) -> list[str]:
 
     def timed_hotkey(action: Any, combo: str, repeat: bool) -> None:
         probe.callback_ns = time.perf_counter_ns()
-        hotkey(action, combo, repeat)
+        if probe.ping_only:
+            bare_hop(app.engine._loop, probe)
+        else:
+            hotkey(action, combo, repeat)
 
     app.hotkey = timed_hotkey  # type: ignore[method-assign]
     socket_path = desktop.tmp / "bench" / "control.sock"
@@ -111,9 +132,11 @@ def in_process_figures(desktop: Any, samples: int) -> list[str]:
         deadline = time.monotonic() + 15
         while app.ui.status.state is not EngineState.READY and time.monotonic() < deadline:
             time.sleep(0.01)
-        results += key_figures(probe, app, samples)
-        results += socket_figures(probe, socket_path, samples, send_request)
-        results += process_figures(probe, socket_path, max(10, samples // 2))
+        if "keys" in parts:
+            results += key_figures(probe, app, samples)
+        if "send" in parts:
+            results += socket_figures(probe, socket_path, samples, send_request)
+            results += process_figures(probe, socket_path, max(10, samples // 2))
     finally:
         tray_app.quit()
         runner.join(3)
@@ -142,12 +165,24 @@ def key_figures(probe: Probe, app: Any, samples: int) -> list[str]:
         callback_to_accepted.append((accepted - callback) / 1e3)  # type: ignore[operator]
         accepted_to_loop.append((loop - accepted) / 1e3)  # type: ignore[operator]
         loop_to_wire.append((wire - loop) / 1e3)  # type: ignore[operator]
+    floor = []
+    probe.ping_only = True
+    try:
+        for _ in range(samples):
+            probe.reset()
+            xdotool = subprocess.Popen(["xdotool", "key", "ctrl+b"])
+            if not probe.filled.wait(5) or xdotool.wait(5) != 0:
+                raise RuntimeError("the bare hop did not complete")
+            floor.append((probe.wire_ns - probe.callback_ns) / 1e3)  # type: ignore[operator]
+    finally:
+        probe.ping_only = False
     return [line("keypress → frame on the wire (xdotool spawned)", key_to_wire),
             line("  of which xdotool + X + pynput → callback", key_to_callback),
             line("  of which pynput callback → frame written", callback_to_wire, "µs"),
             line("    callback → command accepted (chord, gate, submit)", callback_to_accepted, "µs"),
             line("    accepted → engine loop runs it (thread → loop hop)", accepted_to_loop, "µs"),
-            line("    engine loop → frame written (validate, sign, write)", loop_to_wire, "µs")]
+            line("    engine loop → frame written (validate, sign, write)", loop_to_wire, "µs"),
+            line("  floor: pynput callback → a task starts on the engine loop, bare", floor, "µs")]
 
 
 def socket_figures(probe: Probe, socket_path: Path, samples: int, send_request: Any) -> list[str]:
@@ -245,16 +280,22 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+PARTS = ("keys", "send", "startup")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--startup-runs", type=int, default=5)
+    parser.add_argument("--only", action="append", choices=PARTS, help="run only this part (repeatable)")
     args = parser.parse_args(argv)
+    parts = set(args.only or PARTS)
     from session import virtual_desktop
 
     with virtual_desktop() as desktop:
-        results = in_process_figures(desktop, args.samples)
-        results += demo_process_figures(args.startup_runs)
+        results = in_process_figures(desktop, args.samples, parts) if parts & {"keys", "send"} else []
+        if "startup" in parts:
+            results += demo_process_figures(args.startup_runs)
     print("\n".join(results))
     return 0
 
