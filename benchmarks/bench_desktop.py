@@ -9,7 +9,8 @@
   while ``xdotool`` and Xvfb deliver the key (the simulator runs in its own process);
 * ``traytrader send``: an in-process client's connect → command accepted; and the console script
   as a compositor starts it, a process per key: exec → command accepted, and whole process, beside
-  a bare interpreter start (``python -c pass``) of the same interpreter, interleaved;
+  a bare interpreter start (``python -c pass``) of the same interpreter, interleaved; in this
+  editable dev venv and in a fresh venv with ``pip install .`` (built here, ~10 s);
 * startup to tray ready: process start → the demo's banner (printed from the tray's ready callback;
   excludes unlock, includes the interpreter, imports and the embedded simulator);
 * idle CPU and memory of the whole ``traytrader demo`` process (simulator included) over 10 s.
@@ -34,6 +35,8 @@ sys.path.insert(0, str(ROOT / "tests" / "desktop"))  # the virtual desktop sessi
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import SimProcess, median_p99  # noqa: E402  (needs ROOT on sys.path)
+
+SETTLE_S = 0.3   # between `send` samples: a trader's keys are seconds apart
 
 
 def line(name: str, values: list[float], unit: str = "ms") -> str:
@@ -136,7 +139,7 @@ def in_process_figures(desktop: Any, samples: int, parts: set[str]) -> list[str]
             results += key_figures(probe, app, samples)
         if "send" in parts:
             results += socket_figures(probe, socket_path, samples, send_request)
-            results += process_figures(probe, socket_path, max(10, samples // 2))
+            results += process_figures(probe, socket_path, max(10, samples // 2), desktop.tmp)
     finally:
         tray_app.quit()
         runner.join(3)
@@ -188,6 +191,7 @@ def key_figures(probe: Probe, app: Any, samples: int) -> list[str]:
 def socket_figures(probe: Probe, socket_path: Path, samples: int, send_request: Any) -> list[str]:
     socket_to_accept, socket_round_trip = [], []
     for i in range(samples):
+        time.sleep(SETTLE_S)
         probe.reset()
         started = time.perf_counter_ns()
         reply = send_request(socket_path, "buy" if i % 2 == 0 else "sell")
@@ -200,39 +204,62 @@ def socket_figures(probe: Probe, socket_path: Path, samples: int, send_request: 
             line("send: request → reply with the fill (in-process client)", socket_round_trip)]
 
 
-def process_figures(probe: Probe, socket_path: Path, runs: int) -> list[str]:
+def process_figures(probe: Probe, socket_path: Path, runs: int, scratch: Path) -> list[str]:
     """``traytrader send`` as a compositor runs it (the console script, a process per key), beside a
-    bare start of the same interpreter, interleaved so that both see the same machine load.
+    bare start of the same interpreter, interleaved so that both see the same machine load; in this
+    development venv (an editable install, whose import hook every start of its interpreter pays)
+    and in a fresh venv with ``pip install .`` (no extras), as a user has it.
 
     Bytecode caches are allowed (an installed package has them), whatever PYTHONDONTWRITEBYTECODE
     the caller's shell sets; one warm-up run of each writes them."""
-    script = Path(sys.executable).parent / "traytrader"
+    results: list[str] = []
+    for where, python in (("dev venv", Path(sys.executable)), ("installed", installed_venv(scratch))):
+        if python is None:
+            results.append(f"{where}: skipped (`pip install .` into a fresh venv failed)")
+            continue
+        results += send_process_figures(probe, socket_path, runs, python, where)
+    return results
+
+
+def installed_venv(scratch: Path) -> Path | None:
+    """A fresh venv with this checkout installed the way a user installs it (no editable hook)."""
+    venv = scratch / "installed-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                           "--no-deps", str(ROOT)], capture_output=True, text=True)
+    return python if done.returncode == 0 else None
+
+
+def send_process_figures(probe: Probe, socket_path: Path, runs: int, python: Path, where: str) -> list[str]:
+    script = python.parent / "traytrader"
     send = [str(script), "send", "buy", "--socket", str(socket_path)]
     status = [str(script), "send", "status", "--socket", str(socket_path)]
-    bare = [sys.executable, "-c", "pass"]
+    bare = [str(python), "-c", "pass"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for command in (bare, status):
-        subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=env)
+        subprocess.run(command, check=True, capture_output=True, cwd="/", env=env)
     bare_ms, accepted_ms, send_ms, status_ms = [], [], [], []
     for i in range(runs):
         started = time.perf_counter_ns()
-        subprocess.run(bare, check=True, capture_output=True, cwd=ROOT, env=env)
+        subprocess.run(bare, check=True, capture_output=True, cwd="/", env=env)
         bare_ms.append((time.perf_counter_ns() - started) / 1e6)
+        time.sleep(SETTLE_S)
         probe.reset()
         send[2] = "buy" if i % 2 == 0 else "sell"
         started = time.perf_counter_ns()
-        subprocess.run(send, check=True, capture_output=True, cwd=ROOT, env=env)
+        subprocess.run(send, check=True, capture_output=True, cwd="/", env=env)
         send_ms.append((time.perf_counter_ns() - started) / 1e6)
         if probe.accepted_ns is None:
             raise RuntimeError("`traytrader send` returned before its command was accepted")
         accepted_ms.append((probe.accepted_ns - started) / 1e6)
         started = time.perf_counter_ns()
-        subprocess.run(status, check=True, capture_output=True, cwd=ROOT, env=env)
+        subprocess.run(status, check=True, capture_output=True, cwd="/", env=env)
         status_ms.append((time.perf_counter_ns() - started) / 1e6)
-    return [line("bare interpreter start (`python -c pass`, whole process)", bare_ms),
-            line("`traytrader send buy`: exec → command accepted", accepted_ms),
-            line("`traytrader send buy` whole process (reply after the fill)", send_ms),
-            line("`traytrader send status` whole process", status_ms)]
+    return [line(f"{where}: bare interpreter start (`python -c pass`)", bare_ms),
+            line(f"{where}: `traytrader send buy`, exec → command accepted", accepted_ms),
+            line(f"{where}: `traytrader send buy`, whole process (to the fill)", send_ms),
+            line(f"{where}: `traytrader send status`, whole process", status_ms)]
 
 
 def demo_process_figures(runs: int) -> list[str]:
