@@ -5,8 +5,8 @@
 * keypress → order on the wire: ``xdotool key`` spawned → the engine wrote the order frame, split
   at the pynput callback; pynput callback → frame written (µs), split at the command's acceptance
   (gate passed, submitted) and at the engine loop starting to run it; beside it the floor: what a
-  bare hop from the same callback to a task starting on the engine loop costs on this machine
-  while ``xdotool`` and Xvfb deliver the key (the simulator runs in its own process);
+  bare hop from the same callback to a callback on the engine loop costs on this machine while
+  ``xdotool`` and Xvfb deliver the key (the simulator runs in its own process);
 * ``traytrader send``: an in-process client's connect → command accepted; and the console script
   as a compositor starts it, a process per key: exec → command accepted, and whole process, beside
   a bare interpreter start (``python -c pass``) of the same interpreter, interleaved; in this
@@ -61,16 +61,12 @@ class Probe:
 
 
 def bare_hop(loop: Any, probe: Probe) -> None:
-    """What any pynput callback pays to reach the engine's loop and start a task there (one
-    ``call_soon_threadsafe``, one loop iteration), with nothing of ours: the floor for the key path
-    on this machine, at the moment a key arrives."""
-    def started() -> None:
+    """What any pynput callback pays to run anything on the engine's loop (one
+    ``call_soon_threadsafe``), with nothing of ours: the floor of the key path's thread → loop hop on
+    this machine, at the moment a key arrives."""
+    def woke() -> None:
         probe.wire_ns = time.perf_counter_ns()
         probe.filled.set()
-
-    def woke() -> None:
-        probe.loop_ns = time.perf_counter_ns()
-        loop.call_soon(started)
 
     loop.call_soon_threadsafe(woke)
 
@@ -185,7 +181,7 @@ def key_figures(probe: Probe, app: Any, samples: int) -> list[str]:
             line("    callback → command accepted (chord, gate, submit)", callback_to_accepted, "µs"),
             line("    accepted → engine loop runs it (thread → loop hop)", accepted_to_loop, "µs"),
             line("    engine loop → frame written (validate, sign, write)", loop_to_wire, "µs"),
-            line("  floor: pynput callback → a task starts on the engine loop, bare", floor, "µs")]
+            line("  floor: pynput callback → a callback runs on the engine loop, bare", floor, "µs")]
 
 
 def socket_figures(probe: Probe, socket_path: Path, samples: int, send_request: Any) -> list[str]:
