@@ -418,3 +418,10 @@ def test_the_console_demo_takes_send_over_tcp_end_to_end(short_dir: Path) -> Non
         out, err = app.communicate("quit\n", timeout=30)
     assert app.returncode == 0, err
     assert "FILL    Bought" in out and not endpoint.exists()
+
+
+def test_an_endpoint_file_pointing_off_this_machine_is_not_followed(short_dir: Path) -> None:
+    path = short_dir / "control.sock"
+    path.write_text("traytrader-control tcp 10.0.0.7 4444 " + "ab" * 32 + "\n")
+    with pytest.raises(SendFailed, match="is neither traytrader's control socket nor its endpoint file"):
+        send_request(path, "buy")

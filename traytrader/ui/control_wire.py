@@ -30,7 +30,7 @@ import time
 
 MAX_LINE = 512
 ENDPOINT_MAGIC = "traytrader-control"
-TOKEN_BYTES = 32
+LOOPBACK = ("127.0.0.1", "::1")
 DEFAULT_TIMEOUT_S = 12.0  # a little above the app's own wait (10 s), so its sentence arrives first
 
 # request word → whether it takes an argument (a profile name)
@@ -105,6 +105,8 @@ def parse_endpoint(text: str) -> tuple[str, int, str] | None:
     """``(host, port, token)`` from an endpoint file's text, or None when it is not one of ours."""
     fields = text.split()
     if len(fields) != 5 or fields[0] != ENDPOINT_MAGIC or fields[1] != "tcp" or not fields[3].isdigit():
+        return None
+    if fields[2] not in LOOPBACK:  # the token never leaves this machine, whatever the file says
         return None
     return fields[2], int(fields[3]), fields[4]
 
