@@ -160,8 +160,9 @@ def send_request(path: str | os.PathLike[str], line: str, timeout: float = DEFAU
         try:
             reply = read_line(sock, deadline)
         except TimeoutError as exc:
-            raise SendFailed(f"traytrader did not answer within {timeout:g} s; the command may still be "
-                             "carried out, so check `traytrader send status` before sending it again.") from exc
+            raise SendFailed(f"traytrader did not answer within {timeout:g} s; the command may still "
+                             "be carried out, so check `traytrader send status` before sending it "
+                             "again.") from exc
         except OSError as exc:
             raise SendFailed(f"traytrader closed the connection without answering ({exc.strerror}); "
                              "`traytrader send status` shows the position.") from exc
