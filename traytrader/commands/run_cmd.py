@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -64,4 +63,4 @@ def run_console_mode(config: object, args: argparse.Namespace) -> int:
                     active_profile=profile)
     socket_path = Path(args.socket) if getattr(args, "socket", None) else paths.control_socket_path()
     return run_console(engine, config, stdin=sys.stdin, stdout=sys.stdout,
-                       socket_path=socket_path if hasattr(socket, "AF_UNIX") else None)
+                       socket_path=socket_path)   # Unix socket, or loopback TCP where there is none

@@ -44,6 +44,7 @@ from traytrader.engine.api import (
 )
 from traytrader.engine.asl_api import AslSink
 from traytrader.engine.dispatch import Dispatcher
+from traytrader.engine.eager import EagerStart
 from traytrader.engine.gateway import EngineGateway
 from traytrader.engine.journal import FillRecorder, Journal, MarkRecorder  # recorders: issue 18
 from traytrader.engine.session import ROLLOVER_AFTER_S, Session
@@ -304,7 +305,9 @@ class Engine:
         if command.kind in (CommandKind.SELECT_PROFILE, CommandKind.CYCLE_PROFILE):
             self._switch_profile(command)
             return
-        session.spawn(dispatcher.execute(command, self._profile), f"command-{command.kind.value}")
+        # its first step now: an armed entry is written in this callback, not an iteration later
+        execution = EagerStart(dispatcher.execute(command, self._profile))
+        execution.first_step(session.spawn(execution, f"command-{command.kind.value}"))
 
     def _switch_profile(self, command: Command) -> None:
         profiles = self.config.profiles

@@ -6,12 +6,15 @@ Threads (issue 7, design.md "narrow thread boundaries"):
     engine thread      the engine's asyncio loop; its subscriber callback only enqueues here
     dispatcher         THIS module: the one place that changes ``UiState``; fans out to the tray,
                        the notifier, the action bar and control-socket waiters
-    pynput listener    hotkey callbacks only enqueue here
+    pynput listener    a hotkey is decided and submitted right on this thread when the dispatcher
+                       has nothing older to handle (under ``_state_lock``), else enqueued here
     control socket     each request enqueues here and waits for its reply
     notifier worker    plyer calls
     tk thread          the action bar and the unlock dialog (started on first use)
 
-Nothing but the dispatcher mutates state, so there are no locks on state. Everything that may
+The dispatcher mutates state while holding ``_state_lock``; the one other writer is the hotkey fast
+path (``hotkey``), which takes that lock without waiting and only when every item enqueued before
+it has been handled, so it sees exactly the state the dispatcher would have seen. Everything that may
 block (unlock KDF, engine start/stop, opening files) runs on short-lived worker threads.
 """
 
@@ -43,7 +46,7 @@ from traytrader.engine.api import (
     is_final_answer,
 )
 from traytrader.ui.control_socket import format_reply
-from traytrader.ui.hotkey_gate import HotkeyGate, armed_at_start, human_combo
+from traytrader.ui.hotkey_gate import ORDER_ACTIONS, HotkeyGate, armed_at_start, human_combo
 from traytrader.ui.menu_model import (
     Action,
     UiState,
@@ -119,9 +122,16 @@ class _Pending:
 
 @dataclass
 class _SocketRequest:
+    """A ``traytrader send`` request. ``claim`` settles the race between the dispatcher taking it and
+    its waiter giving up, so the sender is never left unsure (issue 12 item 4): it learns either
+    the answer, or that the command was sent and is unanswered yet, or that nothing was sent."""
+
     action: Action | None
     argument: str
     reply: queue.Queue[str] = field(default_factory=lambda: queue.Queue(maxsize=1))
+    claim: threading.Lock = field(default_factory=threading.Lock)
+    sent: bool = False        # submitted to the engine
+    abandoned: bool = False   # its waiter gave up first: it must never be sent
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,18 @@ class _Do:
 
 
 _STOP = object()
+
+
+class _Inbox(queue.Queue):  # type: ignore[type-arg]
+    """The dispatcher's queue, counting what was ever put in it (for the hotkey fast path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posted = 0
+
+    def _put(self, item: Any) -> None:  # called with the queue's mutex held
+        self.posted += 1
+        super()._put(item)
 
 
 class DesktopApp:
@@ -172,7 +194,9 @@ class DesktopApp:
         self.gate = HotkeyGate(config.safety.cooldown_ms)
         self.engine: EngineHandle | None = None
         self._generation = 0  # bumps on lock, so events of a stopped engine are ignored
-        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._inbox = _Inbox()
+        self._handled = 0                    # inbox items the dispatcher has handled
+        self._state_lock = threading.Lock()  # held while state changes (see the module docstring)
         self._pending: dict[int, _Pending] = {}
         self._views: list[View] = []
         self._last_notable: EngineState | None = None
@@ -207,8 +231,36 @@ class DesktopApp:
         self._inbox.put(_Do(action, argument, source))
 
     def hotkey(self, action: Action, combo: str, repeat: bool) -> None:
-        """pynput listener callback: enqueue and return."""
-        self._inbox.put(_Chord(action, combo, repeat))
+        """pynput listener callback (and the portal's): an order key the gate lets through is
+        submitted right here; anything else (a refusal to say, key repeat, the action bar, a busy
+        dispatcher) is enqueued for the dispatcher, which decides it as before.
+
+        Why (issue 14): the hop to the dispatcher thread cost ~170 µs of the key path's ~0.5 ms
+        on the 2-core test box (``benchmarks/bench_desktop.py``). The same gate decides with the
+        same state: the fast path runs only while the dispatcher is idle (the lock is free) and
+        every item enqueued before this key has been handled."""
+        chord = _Chord(action, combo, repeat)
+        if not repeat and action in ORDER_ACTIONS and self._state_lock.acquire(blocking=False):
+            try:
+                if self._submit_now(chord):
+                    return
+            finally:
+                self._state_lock.release()
+        self._inbox.put(chord)
+
+    def _submit_now(self, chord: _Chord) -> bool:
+        """Under ``_state_lock``: submit ``chord`` if the gate lets it through now. False: nothing
+        was done, and the dispatcher decides (and says why)."""
+        if self.engine is None or self._inbox.posted != self._handled:
+            return False
+        decision = self.gate.press(chord.action, self._clock_ms(), unlocked=self.ui.unlocked,
+                                   state=self.ui.status.state, armed=self.ui.armed,
+                                   label=human_combo(chord.combo))
+        if not decision.send:
+            return False
+        self._repeating = None
+        self._submit(chord.action, "", "hotkey")
+        return True
 
     def socket_request(self, action: Action | None, argument: str) -> str:
         """Control-socket handler (runs on the connection's thread): waits for the reply line."""
@@ -217,7 +269,16 @@ class DesktopApp:
         try:
             return request.reply.get(timeout=SOCKET_REPLY_TIMEOUT_S)
         except queue.Empty:
-            return "error The engine has not answered yet; see the notifications for the outcome.\n"
+            pass
+        with request.claim:  # the dispatcher holds it while it handles the request
+            if not request.reply.empty():
+                return request.reply.get_nowait()
+            if not request.sent:
+                request.abandoned = True
+                return format_reply(False, f"traytrader was busy for {SOCKET_REPLY_TIMEOUT_S:g} s and "
+                                           "did not take the command; nothing was sent.", refused=False)
+        return format_reply(False, f"The command was sent and is unanswered after {SOCKET_REPLY_TIMEOUT_S:g} "
+                                   "s; the notifications will show its outcome.", refused=False)
 
     def unlocked_with(self, credentials: ApiCredentials) -> None:
         """The vault opened (or the demo's credentials): create and start the engine."""
@@ -263,16 +324,21 @@ class DesktopApp:
             try:
                 item = self._inbox.get(timeout=STATUS_REFRESH_S)
             except queue.Empty:
-                self._refresh_status()
+                with self._state_lock:
+                    self._refresh_status()
                 continue
             if item is _STOP:
-                self._save()
-                self._fail_pending("traytrader is shutting down.")
+                with self._state_lock:
+                    self._save()
+                    self._fail_pending("traytrader is shutting down.")
                 return
-            try:
-                self._handle(item)
-            except Exception:  # a bug in one handler must not kill the dispatcher
-                log.exception("UI dispatcher: failed to handle %r", item)
+            with self._state_lock:
+                try:
+                    self._handle(item)
+                except Exception:  # a bug in one handler must not kill the dispatcher
+                    log.exception("UI dispatcher: failed to handle %r", item)
+                finally:
+                    self._handled += 1
 
     def _handle(self, item: Any) -> None:
         match item:
@@ -365,6 +431,14 @@ class DesktopApp:
             self._submit(chord.action, "", "hotkey")
 
     def _on_socket(self, request: _SocketRequest) -> None:
+        with request.claim:
+            if request.abandoned:
+                log.info("A `traytrader send %s` gave up waiting before it was handled; not sent.",
+                         request.action.value if request.action else "status")
+                return
+            self._on_socket_claimed(request)
+
+    def _on_socket_claimed(self, request: _SocketRequest) -> None:
         if request.action is None:
             request.reply.put(format_reply(True, self._status_line()))
             return
@@ -386,6 +460,7 @@ class DesktopApp:
                 self._refuse(decision.reason)
                 request.reply.put(format_reply(False, decision.reason))
                 return
+        request.sent = self.engine is not None
         self._submit(request.action, request.argument, "socket", request.reply)
 
     def _on_do(self, item: _Do) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -121,10 +120,8 @@ class TrayApp:
 
     def _start_parts(self) -> None:
         if self.options.socket_path is not None:
-            if hasattr(socket, "AF_UNIX"):
-                self.control = ControlServer(self.options.socket_path, self.app.socket_request).start()
-            else:
-                log.warning("No control socket on this platform; `traytrader send` is unavailable.")
+            # a Unix socket, or loopback TCP with a token where there is none (Windows)
+            self.control = ControlServer(self.options.socket_path, self.app.socket_request).start()
         self.app.start()
         if self.options.hotkeys:
             self._start_hotkeys()
