@@ -69,6 +69,13 @@ def _entry_orders(state: dict[str, Any]) -> int:
                and str(o.get("clientOrderId", "")).startswith("tt-") and not o.get("reduceOnly"))
 
 
+def _reductions(state: dict[str, Any]) -> int:
+    """Filled orders that reduce: reduce-only closes, and algo stops of ours that fired."""
+    return sum(1 for o in state["orders"]
+               if (o.get("reduceOnly") and o.get("status") in ("FILLED", "PARTIALLY_FILLED"))
+               or (o.get("kind") == "algo" and o.get("status") in ("FINISHED", "TRIGGERED")))
+
+
 def _gap(state: dict[str, Any]) -> str | None:
     """None when the exchange's state keeps the promise, else what breaks it."""
     amount = _position(state)
@@ -108,6 +115,7 @@ class ProtectionModel(RuleBasedStateMachine):
         self.log = EventLog()
         self.entries = 0            # entry orders the keys may have made (buy, sell, reverse)
         self.best_fixed: tuple[int, Decimal] | None = None   # (direction, best trigger) this position
+        self.reductions = 0         # reduce-only fills seen: each may end a position's life
         self._start_engine()
 
     # --- plumbing --------------------------------------------------------------------------
@@ -229,10 +237,16 @@ class ProtectionModel(RuleBasedStateMachine):
         self._never_looser(state)
 
     def _never_looser(self, state: dict[str, Any]) -> None:
+        """Within one position's life, the best fixed stop of ours never gets worse. A new life
+        starts when the side changes or a reduce-only order (a stop that fired, a close) filled
+        since the last look: in one step a stop can fire and a resting LIMIT reopen the position."""
         amount = _position(state)
         direction = (amount > 0) - (amount < 0)
-        if direction == 0 or (self.best_fixed is not None and self.best_fixed[0] != direction):
+        reductions = _reductions(state)
+        if direction == 0 or reductions != self.reductions or \
+                (self.best_fixed is not None and self.best_fixed[0] != direction):
             self.best_fixed = None
+        self.reductions = reductions
         fixed = [D(str(o["triggerPrice"])) for o in _our_stops(state)
                  if o.get("type", o.get("orderType")) == "STOP_MARKET"
                  and D(str(o.get("triggerPrice") or 0)) > 0]
