@@ -150,3 +150,11 @@ async def test_status_unknown_on_rest_order_and_ws_algo(api: WsApi, rest: Rest, 
     r = await api.call("algoOrder.place", {**STOP_SELL, "clientAlgoId": "u6"})
     assert (r["status"], r["error"]["code"]) == (408, -1007)
     assert [o["status"] for o in await orders_with(http, sim, "u6")] == ["NEW"]
+
+
+async def test_drop_after_reply_over_a_slow_line_still_delivers_the_reply(api: WsApi, sim: Sim, http) -> None:
+    await control(http, sim, "POST", "latency", {"ms": 100})
+    await control(http, sim, "POST", "fault", {"kind": "drop_after_reply", "method": "order.place"})
+    r = await api.call("order.place", MARKET_BUY)
+    assert r["status"] == 200
+    await api.closed()

@@ -189,6 +189,7 @@ class WsApiHandler:
         assert sess.line is not None
         await sess.line.send(ws.send_str, out)
         if "drop_after_reply" in faults:
+            await sess.line.idle()  # over a slow line the reply leaves first, then the drop
             await flushed(sess.transport)
             self._abort(ws, sess)
 
