@@ -87,6 +87,24 @@ class SimOptions:
     liquidation: bool = False
 
 
+#: What ``traytrader sim`` and the demo run: a market that behaves like the live one (depth and partial
+#: fills, event orders as seen live, basis, market trades, funding, margin calls and liquidation).
+MARKET_LIKE: dict[str, Any] = {
+    "book": "depth",
+    "event_order": "random",
+    "reply_order": "random",
+    "basis_bps": 5.0,
+    "market_trades": True,
+    "funding": True,
+    "liquidation": True,
+}
+
+
+def market_like(**overrides: Any) -> SimOptions:
+    """``SimOptions`` with every market behaviour on (the CLI's defaults); ``overrides`` win."""
+    return SimOptions(**{**MARKET_LIKE, **overrides})
+
+
 def _price_sources(spec: str | None) -> dict[str, str]:
     """``--prices`` is ``PATH`` (drives BTCUSDT) or ``SYMBOL=PATH[,SYMBOL=PATH...]``."""
     if not spec:
