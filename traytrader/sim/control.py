@@ -19,6 +19,7 @@ from aiohttp import web
 
 from traytrader.sim import views
 from traytrader.sim.errors import SimError
+from traytrader.sim.event_order import EVENT_ORDER_MODES, REPLY_ORDER_MODES
 from traytrader.sim.faults import INSTANT_KINDS, KINDS, LIMIT_CODES, LIMIT_KINDS, STATUS_UNKNOWN, Fault
 from traytrader.sim.payloads import plain
 
@@ -80,6 +81,13 @@ def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
             "listenKeys": len(server.exchange.listen_keys),
             "connections": len(server.sockets),
             "latency": server.latency.describe(),
+            "market": {
+                "book": server.options.book,
+                "eventOrder": server.exchange.event_order.events,
+                "replyOrder": server.exchange.event_order.reply,
+                "basisBps": server.exchange.basis_bps,
+                "liquidation": server.exchange.liquidation,
+            },
         }
     )
     return doc
@@ -172,6 +180,8 @@ async def _route(
             return _ok({"apiKey": key, "walletBalance": plain(server.exchange.accounts[key].wallet)})
         case ("POST", "/sim/funding"):
             return _ok(_funding(server, body))
+        case ("POST", "/sim/event_order"):
+            return _ok(_event_order(server, body))
         case ("POST", "/sim/latency"):
             return _ok(_latency(server, body))
     raise BadControl(f"Unknown control route {route[0]} {route[1]}.")
@@ -207,6 +217,18 @@ def _algo_fault(server: SimServer, kind: str, count: int, ms: int, body: dict) -
     n = ex.expire_algos(server.now_ms(), algo_id)
     server.flush()
     return {"kind": kind, "expired": n}
+
+
+def _event_order(server: SimServer, body: dict) -> dict:
+    """``{"events"?: "classic"|"lite-first"|"trade-first"|"random", "reply"?: "before"|"after"|"random"}``."""
+    order = server.exchange.event_order
+    events, reply = body.get("events", order.events), body.get("reply", order.reply)
+    if events not in EVENT_ORDER_MODES:
+        raise BadControl(f"'events' must be one of {', '.join(EVENT_ORDER_MODES)}.")
+    if reply not in REPLY_ORDER_MODES:
+        raise BadControl(f"'reply' must be one of {', '.join(REPLY_ORDER_MODES)}.")
+    order.events, order.reply = events, reply
+    return {"events": events, "reply": reply}
 
 
 def _funding(server: SimServer, body: dict) -> dict:
