@@ -87,6 +87,8 @@ def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
                 "replyOrder": server.exchange.event_order.reply,
                 "basisBps": server.exchange.basis_bps,
                 "liquidation": server.exchange.liquidation,
+                "marketTrades": server.options.market_trades,
+                "funding": bool(server.exchange.next_funding_ms),
             },
         }
     )
@@ -180,6 +182,8 @@ async def _route(
             return _ok({"apiKey": key, "walletBalance": plain(server.exchange.accounts[key].wallet)})
         case ("POST", "/sim/funding"):
             return _ok(_funding(server, body))
+        case ("POST", "/sim/market"):
+            return _ok(_market(server, body))
         case ("POST", "/sim/event_order"):
             return _ok(_event_order(server, body))
         case ("POST", "/sim/latency"):
@@ -217,6 +221,26 @@ def _algo_fault(server: SimServer, kind: str, count: int, ms: int, body: dict) -
     n = ex.expire_algos(server.now_ms(), algo_id)
     server.flush()
     return {"kind": kind, "expired": n}
+
+
+def _market(server: SimServer, body: dict) -> dict:
+    """``{"basisBps"?, "liquidation"?, "marketTrades"?, "funding"?}``: turn market events on or off."""
+    ex = server.exchange
+    for name in ("liquidation", "marketTrades", "funding"):
+        if name in body and not isinstance(body[name], bool):
+            raise BadControl(f"'{name}' must be true or false.")
+    if "basisBps" in body:
+        bps = body["basisBps"]
+        if isinstance(bps, bool) or not isinstance(bps, int | float) or not 0 <= bps <= 100:
+            raise BadControl("'basisBps' must be a number from 0 to 100.")
+        ex.basis_bps = float(bps)
+    if "liquidation" in body:
+        ex.liquidation = body["liquidation"]
+    if "marketTrades" in body:
+        server.options.market_trades = body["marketTrades"]
+    if "funding" in body:
+        ex.next_funding_ms = server.now_ms() + server.funding_period_ms if body["funding"] else 0
+    return state(server, {"orders": "0"})["market"]
 
 
 def _event_order(server: SimServer, body: dict) -> dict:
