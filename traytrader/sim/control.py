@@ -5,7 +5,10 @@ Contract (docs/sim.md has the JSON examples): ``GET /sim/state``; ``POST /sim/pr
 ``{"symbol"?}``; ``POST /sim/step`` ``{"symbol","n"}``; ``POST /sim/fault``
 ``{"kind","method","count","ms"[,"code"]}``; ``DELETE /sim/fault``; ``POST /sim/restart``;
 ``POST /sim/position_mode`` ``{"apiKey"?, "mode": "hedge"|"one-way"}``; ``POST /sim/balance``
-``{"apiKey"?, "balance"}``. Errors answer HTTP 400 ``{"error": "<one sentence>"}``.
+``{"apiKey"?, "balance"}``; ``POST /sim/latency`` ``{"ms","jitter"?}``; ``POST /sim/funding``
+``{"symbol"?, "rate"?}``; ``POST /sim/market`` ``{"basisBps"?, "liquidation"?, "marketTrades"?,
+"funding"?}``; ``POST /sim/event_order`` ``{"events"?, "reply"?}``. Errors answer HTTP 400
+``{"error": "<one sentence>"}``.
 """
 
 from __future__ import annotations
