@@ -103,7 +103,7 @@ async def test_margin_call_then_liquidation(mapi: WsApi, msim: Sim, http) -> Non
         liq = (await next_event(ws, "ORDER_TRADE_UPDATE"))["o"]
     assert liq["c"].startswith("autoclose-")
     assert (liq["x"], liq["X"], liq["o"]) == ("CALCULATED", "FILLED", "LIQUIDATION")
-    assert (liq["S"], liq["z"], liq["L"]) == ("SELL", "0.02", "60000")
+    assert (liq["S"], Decimal(liq["z"]), Decimal(liq["L"])) == ("SELL", Decimal("0.02"), Decimal(60000))
     risk = await mapi.call("v2/account.position", {"symbol": "BTCUSDT"})
     assert all(Decimal(p["positionAmt"]) == 0 for p in risk["result"])
     assert msim.exchange.accounts[DEMO_API_KEY].wallet >= 0
