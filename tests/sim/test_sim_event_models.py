@@ -42,6 +42,10 @@ def check(model: type[BaseModel], data: Any, name: str = "") -> None:
                     check(item, row, name)
 
 
+async def move(http: Any, sim: Sim, price: str) -> None:
+    await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": price, "mark": price})
+
+
 async def test_new_events_match_the_sdk_models(http) -> None:
     sim = await start_sim(SimOptions(seed=7, liquidation=True))
     try:
@@ -54,20 +58,21 @@ async def test_new_events_match_the_sdk_models(http) -> None:
                 await api.call("order.place", {**MARKET_BUY, "quantity": "0.020"})
                 await api.call("algoOrder.place", {**STOP_SELL, "triggerPrice": "50000.0"})
                 await control(http, sim, "POST", "fault", {"kind": "expire_algos"})
-                check(S.AlgoUpdate, await next_event(ws, "ALGO_UPDATE", where=lambda e: e["o"]["X"] == "EXPIRED"))
+                expired = await next_event(ws, "ALGO_UPDATE", where=lambda e: e["o"]["X"] == "EXPIRED")
+                check(S.AlgoUpdate, expired)
                 await api.call("algoOrder.place", {**STOP_SELL, "triggerPrice": "64000.0"})
                 await control(http, sim, "POST", "fault", {"kind": "algo_reject"})
                 await control(http, sim, "POST", "funding", {"rate": "0.0001"})
                 funding = await next_event(ws, "ACCOUNT_UPDATE", where=lambda e: e["a"]["m"] == "FUNDING_FEE")
                 check(S.AccountUpdate, funding)
                 assert funding["a"]["S"] == "BTCUSDT"
-                await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": "63900", "mark": "63900"})
+                await move(http, sim, "63900")
                 rejected = await next_event(ws, "ALGO_UPDATE", where=lambda e: e["o"]["X"] == "REJECTED")
                 check(S.AlgoUpdate, rejected)
                 assert rejected["o"]["rm"]
-                await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": "60330", "mark": "60330"})
+                await move(http, sim, "60330")
                 check(S.MarginCall, await next_event(ws, "MARGIN_CALL"))
-                await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": "60000", "mark": "60000"})
+                await move(http, sim, "60000")
                 liq = await next_event(ws, "ORDER_TRADE_UPDATE", where=lambda e: e["o"]["x"] == "CALCULATED")
                 check(S.OrderTradeUpdate, liq)
     finally:
