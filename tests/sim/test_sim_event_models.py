@@ -11,7 +11,7 @@ import binance_sdk_derivatives_trading_usds_futures.websocket_streams.models as 
 from pydantic import BaseModel
 from simkit import MARKET_BUY, STOP_SELL, WsApi, control, next_event
 
-from traytrader.sim import DEMO_API_KEY, SimOptions, start_sim
+from traytrader.sim import DEMO_API_KEY, Sim, SimOptions, start_sim
 
 #: Declared fields these events leave out, and why.
 ABSENT = {
