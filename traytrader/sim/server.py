@@ -328,13 +328,12 @@ class SimServer:
     def _expire_mid_fill(self, n: int) -> None:
         ex = self.exchange
         owner = ex.outbox[0][0]
-        kept, seen, lost = [], 0, []
+        kept, seen = [], 0
         for api_key, payload in ex.outbox:
             if api_key == owner:
                 seen += 1
                 if seen > n:
-                    lost.append(payload)
-                    continue
+                    continue  # lost: the key lapsed before it could be delivered
             kept.append((api_key, payload))
         ex.outbox[:] = kept
         self.flush()

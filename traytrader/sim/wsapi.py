@@ -150,7 +150,8 @@ class WsApiHandler:
             reply = Reply(http_status, unknown.body(), sess.api_key, method in ORDER_METHODS)
         expiring = faults.get("expire_listen_key_in_fill")
         fill_fault = expiring.events if expiring is not None else None
-        if not self.server.exchange.event_order.reply_first():  # reply_order "after" (or drawn so)
+        ex = self.server.exchange
+        if ex.outbox and not ex.event_order.reply_first():  # reply_order "after" (or drawn so)
             self.server.flush(fill_fault)
             await self.server.user_hub.drained()
         try:
