@@ -117,3 +117,14 @@ def test_random_reply_order_is_seeded() -> None:
     assert many[:1] == draws and True in many and False in many
     with pytest.raises(ValueError):
         EventOrder("sometimes", "before")
+
+
+async def test_event_order_changes_at_run_time(sim: Sim, http: aiohttp.ClientSession) -> None:
+    from simkit import control
+
+    _, body = await control(http, sim, "POST", "event_order", {"events": "trade-first", "reply": "after"})
+    assert body == {"events": "trade-first", "reply": "after"}
+    assert (await control(http, sim, "GET", "state"))[1]["market"]["eventOrder"] == "trade-first"
+    assert await fill_events(sim, http) == [EXPECTED["trade-first"]]
+    status, body = await control(http, sim, "POST", "event_order", {"events": "sometimes"})
+    assert status == 400 and "events" in body["error"]

@@ -103,7 +103,7 @@ async def test_margin_call_then_liquidation(mapi: WsApi, msim: Sim, http) -> Non
         liq = (await next_event(ws, "ORDER_TRADE_UPDATE"))["o"]
     assert liq["c"].startswith("autoclose-")
     assert (liq["x"], liq["X"], liq["o"]) == ("CALCULATED", "FILLED", "LIQUIDATION")
-    assert (liq["S"], liq["z"], Decimal(liq["L"])) == ("SELL", "0.02", Decimal("60000"))
+    assert (liq["S"], Decimal(liq["z"]), Decimal(liq["L"])) == ("SELL", Decimal("0.02"), Decimal(60000))
     risk = await mapi.call("v2/account.position", {"symbol": "BTCUSDT"})
     assert all(Decimal(p["positionAmt"]) == 0 for p in risk["result"])
     assert msim.exchange.accounts[DEMO_API_KEY].wallet >= 0
@@ -147,3 +147,15 @@ async def test_aggtrade_carries_the_market_trades(mapi: WsApi, msim: Sim, http) 
         up = await next_event(ws, "aggTrade")
     assert (down["p"], down["m"]) == ("64990.00", True) and (up["p"], up["m"]) == ("65010.00", False)
     assert Decimal(down["q"]) > 0 and up["a"] > down["a"]
+
+
+async def test_market_events_switch_at_run_time(api: WsApi, sim: Sim, http) -> None:
+    """The plain test simulator (all off) gets liquidation and a basis at run time."""
+    _, body = await control(http, sim, "POST", "market", {"liquidation": True, "basisBps": 3})
+    assert body["liquidation"] is True and body["basisBps"] == 3.0 and body["funding"] is False
+    await control(http, sim, "POST", "balance", {"balance": "100"})
+    await api.call("order.place", {**MARKET_BUY, "quantity": "0.020"})
+    await control(http, sim, "POST", "price", {"symbol": "BTCUSDT", "price": "60000", "mark": "60000"})
+    risk = await api.call("v2/account.position", {"symbol": "BTCUSDT"})
+    assert all(Decimal(p["positionAmt"]) == 0 for p in risk["result"])  # liquidated
+    assert (await control(http, sim, "POST", "market", {"funding": "yes"}))[0] == 400

@@ -137,3 +137,24 @@ async def test_latency_delays_every_surface_and_keeps_order(api: WsApi, rest: Re
     t0 = time.monotonic()
     await api.call("ticker.price", {"symbol": "BTCUSDT"}, sign=False)
     assert time.monotonic() - t0 < 0.09
+
+
+async def test_status_unknown_on_rest_order_and_ws_algo(api: WsApi, rest: Rest, sim: Sim, http) -> None:
+    fault = {"kind": "status_unknown", "method": "POST /fapi/v1/order", "code": -1006, "executed": False}
+    await control(http, sim, "POST", "fault", fault)
+    status, body, _ = await rest.call("POST", "/fapi/v1/order", {**MARKET_BUY, "newClientOrderId": "u5"})
+    assert (status, body["code"]) == (503, -1006) and await orders_with(http, sim, "u5") == []
+    await api.call("order.place", MARKET_BUY)
+    fault = {"kind": "status_unknown", "method": "algoOrder.place", "code": -1007, "executed": True}
+    await control(http, sim, "POST", "fault", fault)
+    r = await api.call("algoOrder.place", {**STOP_SELL, "clientAlgoId": "u6"})
+    assert (r["status"], r["error"]["code"]) == (408, -1007)
+    assert [o["status"] for o in await orders_with(http, sim, "u6")] == ["NEW"]
+
+
+async def test_drop_after_reply_over_a_slow_line_still_delivers_the_reply(api: WsApi, sim: Sim, http) -> None:
+    await control(http, sim, "POST", "latency", {"ms": 100})
+    await control(http, sim, "POST", "fault", {"kind": "drop_after_reply", "method": "order.place"})
+    r = await api.call("order.place", MARKET_BUY)
+    assert r["status"] == 200
+    await api.closed()

@@ -85,17 +85,12 @@ def banner(rest_url: str, socket_path: Path | None, menu: bool = True) -> str:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from traytrader.sim import SimOptions, SimThread
+    from traytrader.sim import SimThread, market_like
     from traytrader.ui.tray import TrayUnavailable
     from traytrader.ui.tray_app import has_display
 
     demo_dir = Path(tempfile.mkdtemp(prefix="traytrader-demo-"))
-    sim: Any = SimThread(
-        SimOptions(
-            port=0, seed=args.seed, book="depth", event_order="random", reply_order="random",
-            basis_bps=5.0, market_trades=True, funding=True, liquidation=True,
-        )
-    ).start()
+    sim: Any = SimThread(market_like(port=0, seed=args.seed)).start()
     try:
         config = demo_config(sim.rest_url, sim.ws_api_url, sim.stream_url, path=str(demo_dir / "config.toml"))
         (demo_dir / "config.toml").write_text(_config_note(sim.rest_url), encoding="utf-8")

@@ -5,7 +5,10 @@ Contract (docs/sim.md has the JSON examples): ``GET /sim/state``; ``POST /sim/pr
 ``{"symbol"?}``; ``POST /sim/step`` ``{"symbol","n"}``; ``POST /sim/fault``
 ``{"kind","method","count","ms"[,"code"]}``; ``DELETE /sim/fault``; ``POST /sim/restart``;
 ``POST /sim/position_mode`` ``{"apiKey"?, "mode": "hedge"|"one-way"}``; ``POST /sim/balance``
-``{"apiKey"?, "balance"}``. Errors answer HTTP 400 ``{"error": "<one sentence>"}``.
+``{"apiKey"?, "balance"}``; ``POST /sim/latency`` ``{"ms","jitter"?}``; ``POST /sim/funding``
+``{"symbol"?, "rate"?}``; ``POST /sim/market`` ``{"basisBps"?, "liquidation"?, "marketTrades"?,
+"funding"?}``; ``POST /sim/event_order`` ``{"events"?, "reply"?}``. Errors answer HTTP 400
+``{"error": "<one sentence>"}``.
 
 Writes (POST, PUT, and a DELETE with a body) must say ``Content-Type: application/json`` or get 415:
 a web page cannot send that cross-origin without a preflight (see guard.py for Host and Origin).
@@ -24,6 +27,7 @@ from traytrader.sim import views
 from traytrader.sim.drift import BadDrift
 from traytrader.sim.drift import control as drift_control
 from traytrader.sim.errors import SimError
+from traytrader.sim.event_order import EVENT_ORDER_MODES, REPLY_ORDER_MODES
 from traytrader.sim.faults import INSTANT_KINDS, KINDS, LIMIT_CODES, LIMIT_KINDS, STATUS_UNKNOWN, Fault
 from traytrader.sim.guard import is_json
 from traytrader.sim.payloads import plain
@@ -86,6 +90,15 @@ def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
             "listenKeys": len(server.exchange.listen_keys),
             "connections": len(server.sockets),
             "latency": server.latency.describe(),
+            "market": {
+                "book": server.options.book,
+                "eventOrder": server.exchange.event_order.events,
+                "replyOrder": server.exchange.event_order.reply,
+                "basisBps": server.exchange.basis_bps,
+                "liquidation": server.exchange.liquidation,
+                "marketTrades": server.options.market_trades,
+                "funding": bool(server.exchange.next_funding_ms),
+            },
         }
     )
     return doc
@@ -186,6 +199,10 @@ async def _route(
             return _ok(drift_control(server.drift, verb, body))
         case ("POST", "/sim/funding"):
             return _ok(_funding(server, body))
+        case ("POST", "/sim/market"):
+            return _ok(_market(server, body))
+        case ("POST", "/sim/event_order"):
+            return _ok(_event_order(server, body))
         case ("POST", "/sim/latency"):
             return _ok(_latency(server, body))
     raise BadControl(f"Unknown control route {route[0]} {route[1]}.")
@@ -221,6 +238,38 @@ def _algo_fault(server: SimServer, kind: str, count: int, ms: int, body: dict) -
     n = ex.expire_algos(server.now_ms(), algo_id)
     server.flush()
     return {"kind": kind, "expired": n}
+
+
+def _market(server: SimServer, body: dict) -> dict:
+    """``{"basisBps"?, "liquidation"?, "marketTrades"?, "funding"?}``: turn market events on or off."""
+    ex = server.exchange
+    for name in ("liquidation", "marketTrades", "funding"):
+        if name in body and not isinstance(body[name], bool):
+            raise BadControl(f"'{name}' must be true or false.")
+    if "basisBps" in body:
+        bps = body["basisBps"]
+        if isinstance(bps, bool) or not isinstance(bps, int | float) or not 0 <= bps <= 100:
+            raise BadControl("'basisBps' must be a number from 0 to 100.")
+        ex.basis_bps = float(bps)
+    if "liquidation" in body:
+        ex.liquidation = body["liquidation"]
+    if "marketTrades" in body:
+        server.options.market_trades = body["marketTrades"]
+    if "funding" in body:
+        ex.next_funding_ms = server.now_ms() + server.funding_period_ms if body["funding"] else 0
+    return state(server, {"orders": "0"})["market"]
+
+
+def _event_order(server: SimServer, body: dict) -> dict:
+    """``{"events"?: "classic"|"lite-first"|"trade-first"|"random", "reply"?: "before"|"after"|"random"}``."""
+    order = server.exchange.event_order
+    events, reply = body.get("events", order.events), body.get("reply", order.reply)
+    if events not in EVENT_ORDER_MODES:
+        raise BadControl(f"'events' must be one of {', '.join(EVENT_ORDER_MODES)}.")
+    if reply not in REPLY_ORDER_MODES:
+        raise BadControl(f"'reply' must be one of {', '.join(REPLY_ORDER_MODES)}.")
+    order.events, order.reply = events, reply
+    return {"events": events, "reply": reply}
 
 
 def _funding(server: SimServer, body: dict) -> dict:

@@ -101,11 +101,10 @@ class EventsMixin:
                 acct.wallet += fee
                 acct.update_ms = now_ms
                 iso = acct.isolated.get(pos.symbol, False)
-                self._emit(
-                    acct,
-                    P.account_update(acct, [pos] if iso else [], self.quotes, "FUNDING_FEE", now_ms,
-                                     Decimal("0.0005"), balance_change=fee),
-                )
+                ev = P.account_update(acct, [pos] if iso else [], self.quotes, "FUNDING_FEE", now_ms,
+                                      Decimal("0.0005"), balance_change=fee)
+                ev["a"]["S"] = pos.symbol  # the official SDK's "Symbol associated with FUNDING_FEE event"
+                self._emit(acct, ev)
                 self.funding_paid[pos.symbol] = r
                 n += 1
         return n

@@ -102,6 +102,12 @@ class DelayLine:
             return
         self._tail = asyncio.ensure_future(self._later(self._tail, due, send, text))
 
+    async def idle(self) -> None:
+        """Wait until every frame handed to the line so far has been sent."""
+        if self._tail is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._tail
+
     @staticmethod
     async def _later(
         prev: asyncio.Future | None, due: float, send: Callable[[str], Awaitable[None]], text: str

@@ -93,6 +93,24 @@ class SimOptions:
     header_timeout_s: float = 10.0  # a connection must complete its first request's headers within this
 
 
+#: What ``traytrader sim`` and the demo run: a market that behaves like the live one (depth and partial
+#: fills, event orders as seen live, basis, market trades, funding, margin calls and liquidation).
+MARKET_LIKE: dict[str, Any] = {
+    "book": "depth",
+    "event_order": "random",
+    "reply_order": "random",
+    "basis_bps": 5.0,
+    "market_trades": True,
+    "funding": True,
+    "liquidation": True,
+}
+
+
+def market_like(**overrides: Any) -> SimOptions:
+    """``SimOptions`` with every market behaviour on (the CLI's defaults); ``overrides`` win."""
+    return SimOptions(**{**MARKET_LIKE, **overrides})
+
+
 def _price_sources(spec: str | None) -> dict[str, str]:
     """``--prices`` is ``PATH`` (drives BTCUSDT) or ``SYMBOL=PATH[,SYMBOL=PATH...]``."""
     if not spec:
@@ -344,13 +362,12 @@ class SimServer:
     def _expire_mid_fill(self, n: int) -> None:
         ex = self.exchange
         owner = ex.outbox[0][0]
-        kept, seen, lost = [], 0, []
+        kept, seen = [], 0
         for api_key, payload in ex.outbox:
             if api_key == owner:
                 seen += 1
                 if seen > n:
-                    lost.append(payload)
-                    continue
+                    continue  # lost: the key lapsed before it could be delivered
             kept.append((api_key, payload))
         ex.outbox[:] = kept
         self.flush()

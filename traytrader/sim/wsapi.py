@@ -150,7 +150,8 @@ class WsApiHandler:
             reply = Reply(http_status, unknown.body(), sess.api_key, method in ORDER_METHODS)
         expiring = faults.get("expire_listen_key_in_fill")
         fill_fault = expiring.events if expiring is not None else None
-        if not self.server.exchange.event_order.reply_first():  # reply_order "after" (or drawn so)
+        ex = self.server.exchange
+        if ex.outbox and not ex.event_order.reply_first():  # reply_order "after" (or drawn so)
             self.server.flush(fill_fault)
             await self.server.user_hub.drained()
         try:
@@ -189,6 +190,7 @@ class WsApiHandler:
         assert sess.line is not None
         await sess.line.send(ws.send_str, out)
         if "drop_after_reply" in faults:
+            await sess.line.idle()  # over a slow line the reply leaves first, then the drop
             await flushed(sess.transport)
             self._abort(ws, sess)
 
