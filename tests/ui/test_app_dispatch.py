@@ -86,7 +86,7 @@ def test_held_key_repeat_is_said_once(app) -> None:
     desktop.hotkey(Action.BUY, "<ctrl>+b", False)
     for _ in range(5):
         desktop.hotkey(Action.BUY, "<ctrl>+b", True)
-    watcher.wait(lambda: any("filled" in n.title for n in watcher.notes))
+    watcher.wait(lambda: any(n.title.startswith("Bought ") for n in watcher.notes))
     repeats = [n for n in watcher.notes if "key repeat" in n.body]
     assert len(repeats) == 1 and repeats[0].body.startswith("Ignored Ctrl+B: key repeat")
 

@@ -202,7 +202,7 @@ class TrayApp:
         if self.control is not None:
             self.control.stop(0.2)
         self.app.stop(max(0.2, deadline - time.monotonic() - 0.1))
-        self.notifier.stop(0.05)
+        self.notifier.stop(0.5)   # waits only while one is being delivered ("Positions stay open")
         if self.tk is not None:
             self.tk.stop(max(0.05, deadline - time.monotonic()))
         self.stopped.set()
