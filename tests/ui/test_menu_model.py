@@ -170,7 +170,7 @@ def test_action_bar_facts() -> None:
     snapshot = ui(qty="0.002", entry_price=Decimal("97000"), last_latency_us=512.0, stop_tier=1)
     texts = facts(snapshot)
     assert texts["profile"] == "eth-50" and texts["state"] == "ready"
-    assert texts["latency"] == "last 0.5 ms" and texts["stop"] == "stop: trailing (tier 1)"
+    assert texts["latency"] == "last 0.51 ms" and texts["stop"] == "stop: trailing (tier 1)"
     assert texts["dot"] == DOT_COLOURS[EngineState.READY]
     locked = facts(ui(EngineState.READY, unlocked=False, armed=False))
     assert locked["state"] == "locked · disarmed" and locked["dot"] == DOT_COLOURS[EngineState.LOCKED]

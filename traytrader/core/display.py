@@ -110,14 +110,16 @@ def elide(segments: Sequence[tuple[str, int]], width: float,
     whole, one at a time (the later one first on a tie), until the rest, joined by ``separator``,
     measures at most ``width``. The most important segment is always kept (``shorten`` it if it
     alone is too wide). ``measure`` is a width function: ``len`` for characters, a Tk font's
-    ``measure`` for pixels.
+    ``measure`` for pixels; each segment is measured on its own (it may have its own font), plus
+    one ``separator`` between two.
     """
     kept = [i for i, (text, _) in enumerate(segments) if text]
     if not kept:
         return []
+    gap = measure(separator)
 
     def total(indexes: list[int]) -> float:
-        return measure(separator.join(segments[i][0] for i in indexes))
+        return sum(measure(segments[i][0]) for i in indexes) + gap * (len(indexes) - 1)
 
     while len(kept) > 1 and total(kept) > width:
         worst = max(kept, key=lambda i: (segments[i][1], i))
