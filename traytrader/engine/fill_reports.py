@@ -169,23 +169,29 @@ class FillReporting:
 
     def _reduction(self, request: OrderRequest, result: dict[str, Any], before: tuple[Decimal, Decimal],
                    executed: Decimal, avg: Decimal) -> tuple[Decimal | None, Decimal | None]:
-        """(realised PnL, position after) of a fill that reduced a position; (None, after) otherwise.
+        """(realised PnL, position after) of a fill that reduced or closed a position; (None,
+        after) for one that opened or added, or when the PnL cannot be known.
 
-        The realised PnL is the exchange's (the trades' ``rp``) when the stream has brought them
-        all, else the tracker's: the reduced quantity times the move from the average entry."""
+        Whether it reduced is read from the position after the fill (the same whichever of the
+        answer and the user stream applied it first): flat, or still on the other side of the
+        fill. The realised PnL is the exchange's (the trades' ``rp``) once the stream has brought
+        them all, else the tracker's: the reduced quantity times the move from the average entry."""
         position_side = PositionSide(str(result.get("positionSide", request.position_side.value)))
-        after = self.session.tracker.get(request.symbol, position_side).quantity
-        old, entry = before
-        opposes = old != 0 and (old > 0) != (request.side is Side.BUY)
-        if not (opposes or request.reduce_only):
-            return None, after
+        position = self.session.tracker.get(request.symbol, position_side)
+        after = position.quantity
+        buying = request.side is Side.BUY
+        if after != 0 and (after > 0) == buying:
+            return None, after                       # opened, added, or reversed through zero
         known = self._realized_of(request.client_order_id, executed)
         if known is not None:
             return known, after
-        if not opposes or not entry or avg <= 0:
-            return None, after
-        closed = min(executed, abs(old))
-        return closed * (avg - entry) * (1 if old > 0 else -1), after
+        old, entry = before
+        if old != 0 and (old > 0) != buying:         # the answer applied it: the entry from before
+            direction = 1 if old > 0 else -1
+            return min(executed, abs(old)) * (avg - entry) * direction, after
+        if after != 0 and position.entry_price and avg > 0:   # reduced: the entry has not changed
+            return executed * (avg - position.entry_price) * (1 if after > 0 else -1), after
+        return None, after
 
     def _report(self, command: Command, request: OrderRequest, outcome: SendOutcome) -> None:
         result = outcome.result

@@ -22,7 +22,7 @@ from traytrader.ui.tk_thread import TkThread
 log = logging.getLogger(__name__)
 
 HEIGHT = 60
-WIDTH = 900
+WIDTH = 870
 MARGIN = 24          # from the work area's edge
 PANEL_GUESS = 48     # room left for a panel when the desktop does not say where its panels are
 BUY_GREEN = "#16a34a"
@@ -238,7 +238,7 @@ class ActionBar:
         dot = tk.Canvas(win, width=16, height=16, background=BACKGROUND, highlightthickness=0)
         dot.create_oval(2, 2, 14, 14, fill="#64748b", outline="", tags="dot")
         dot.pack(side="left", padx=(10, 4))
-        button = {"font": ("DejaVu Sans", 14, "bold"), "foreground": "white", "width": 5, "relief": "flat",
+        button = {"font": ("DejaVu Sans", 14, "bold"), "foreground": "white", "width": 4, "relief": "flat",
                   "activeforeground": "white", "takefocus": True, "highlightthickness": 2,
                   "highlightcolor": "#facc15"}
         buy = tk.Button(win, text="BUY", background=BUY_GREEN, activebackground="#15803d",
