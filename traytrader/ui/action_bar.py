@@ -111,14 +111,18 @@ def fit(segments: list[Segment], width: float, measure: Callable[[str], float] =
     segments are dropped, the least important first; the one that must stay is shortened at a
     word if it alone is too wide. Never a cut in the middle of a word. Positions that do not fit
     are counted instead (``+2 more positions``), never shown in part."""
-    kept = _fit(segments, width, measure)
-    dropped = list(dict.fromkeys(s.group for s in segments if s.group and s not in kept))
-    if dropped:
-        more = Segment(f"+{display.plural(len(dropped), 'more position')}", 1, MUTED)
+    dropped: list[str] = []
+    while True:
         rest = [s for s in segments if s.group not in dropped]
-        last = max([0, *(i for i, s in enumerate(rest) if s.group)])   # after the shown positions
-        kept = _fit([*rest[:last + 1], more, *rest[last + 1:]], width, measure)
-    return kept
+        if dropped:
+            more = Segment(f"+{display.plural(len(dropped), 'more position')}", 1, MUTED)
+            last = max([0, *(i for i, s in enumerate(rest) if s.group)])   # after the shown positions
+            rest.insert(last + 1, more)
+        kept = _fit(rest, width, measure)
+        partial = [s.group for s in rest if s.group and s not in kept]
+        if not partial:
+            return kept
+        dropped += [group for group in dict.fromkeys(partial) if group not in dropped]
 
 
 def _fit(segments: list[Segment], width: float, measure: Callable[[str], float]) -> list[Segment]:
