@@ -259,6 +259,16 @@ def test_action_bar_is_keyboard_usable_and_escape_only_hides_it(running: Running
     running.desktop.xdotool("key", "b")
     orders = wait_until(lambda: running.orders()[before:], what="an order from the b key")
     assert orders[0]["side"] == "BUY"
+    # Ctrl+B with the bar focused is the global hotkey alone: one order, not one more from "b"
+    after_cooldown()
+    notes = running.desktop.notifications
+    start, before = len(notes.received), len(running.orders())
+    running.desktop.xdotool("windowfocus", "--sync", window)
+    running.desktop.xdotool("key", "ctrl+b")
+    notes.wait_for(lambda r: r.summary.startswith(("Bought ", "Closed ", "Reduced ")), start=start)
+    running.app.refresh()
+    assert len(running.orders()) == before + 1, running.orders()[before:]
+    assert not [r for r in notes.received[start:] if r.summary in ("Not sent", "Order refused")]
     after_cooldown()
     before = len(running.orders())
     running.desktop.xdotool("windowfocus", "--sync", window)

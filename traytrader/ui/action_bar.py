@@ -41,6 +41,7 @@ DOT_COLOURS = {
     EngineState.LOCKED: "#64748b",
     EngineState.STOPPED: "#64748b",
 }
+MODIFIER_MASK = 0x4 | 0x8 | 0x40   # Control, Mod1 (Alt), Mod4 (Super) in an X key event's state
 GAP = "  "  # between two segments of a line (measured in the line's font)
 
 
@@ -256,7 +257,7 @@ class ActionBar:
         self._fonts = {False: tkfont.Font(root=root, family="DejaVu Sans", size=10),
                        True: tkfont.Font(root=root, family="DejaVu Sans", size=10, weight="bold")}
         for key, action in (("b", Action.BUY), ("s", Action.SELL), ("p", Action.CYCLE_PROFILE)):
-            win.bind(f"<KeyPress-{key}>", lambda _e, a=action: self._on_action(a, ""))
+            win.bind(f"<KeyPress-{key}>", lambda e, a=action: self._plain_key(e, a))
         win.bind("<Escape>", lambda _e: self._on_action(Action.TOGGLE_ACTION_BAR, ""))
         for widget in (buy, sell):
             widget.bind("<Return>", lambda e: e.widget.invoke())
@@ -291,6 +292,12 @@ class ActionBar:
                 x += self._fonts[segment.bold].measure(segment.text) + gap
             shown.append(GAP.join(segment.text for segment in kept))
         self.shown = tuple(shown)
+
+    def _plain_key(self, event: Any, action: Action) -> None:
+        """``b``/``s``/``p`` alone. Tk also matches them with Ctrl or Alt held, and Ctrl+S with the
+        bar focused is the global sell hotkey already: acting on it here too would sell twice."""
+        if not int(getattr(event, "state", 0)) & MODIFIER_MASK:
+            self._on_action(action, "")
 
     def _moved(self, event: Any) -> None:
         if event.widget is self._window:
