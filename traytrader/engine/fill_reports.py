@@ -213,8 +213,12 @@ class FillReporting:
             text = (f"{side_word} {display.quantity(executed, step)} {request.symbol} at "
                     f"{display.price(avg, tick)} ({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms "
                     f"round trip{fee_text}{pnl_text}).")
-            self.session.journal.record("event", text, symbol=request.symbol,
-                                        client_id=request.client_order_id, latency_us=to_wire)
+            exact = {"fee": str(paid[0]), "fee_asset": paid[1]} if paid is not None else {}
+            if realized is not None:
+                exact["realized_pnl"] = str(realized)
+            self.session.journal.record("event", text, symbol=request.symbol,   # the sentence rounds
+                                        client_id=request.client_order_id, latency_us=to_wire,
+                                        data=exact or None)
             if self.on_filled is not None:   # protection first: the ASL starts the stop now
                 self.on_filled(request, result)
             self._answer(command, OrderFilled(text, symbol=request.symbol, side=request.side,
