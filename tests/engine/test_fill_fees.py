@@ -71,6 +71,9 @@ def test_a_close_reports_the_realised_pnl_the_exchange_booked(sim: SimControl, r
         sim.fault("delay", "order.place", 1, 400)
     engine.submit(Command(CommandKind.CLOSE, source="test"))
     closed = log.wait_type(OrderFilled, after=mark)
+    dispatcher = engine.dispatcher
+    assert dispatcher is not None   # the stream's trades may come after the answer: let them in
+    log.wait_until(lambda: dispatcher._realized.get(closed.client_order_id, (0, 0))[1] == closed.quantity)
     engine.stop(2.0)
     trades = [json.loads(row.data)["o"] for row in read_journal(journal_file)
               if row.kind == "stream" and row.text == "ORDER_TRADE_UPDATE"

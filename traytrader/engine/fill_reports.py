@@ -55,6 +55,7 @@ class FillReporting:
     _recent_fills: dict[str, Decimal]
     _fees: dict[str, tuple[Decimal, str]]
     _realized: dict[str, tuple[Decimal, Decimal]]
+    _entries: dict[tuple[str, PositionSide], Decimal]
 
     def _answer(self, command: Command, event: Event) -> None:
         raise NotImplementedError
@@ -62,6 +63,7 @@ class FillReporting:
     FILL_PRICE_WAIT_S = 1.0
 
     def _on_user_message(self, message: dict[str, Any]) -> None:
+        self._remember_entries()
         order = message.get("o")
         if message.get("e") != "ORDER_TRADE_UPDATE" or not isinstance(order, dict):
             return
@@ -162,6 +164,13 @@ class FillReporting:
         tick = filters.price_filter.tick_size if filters.price_filter is not None else None
         return tick, lot.step_size if lot is not None else None
 
+    def _remember_entries(self) -> None:
+        """The entry of every open position, kept after it closes: a close whose stream came
+        before its answer (the position already flat) still knows what it closed."""
+        for position in self.session.tracker.open_positions():
+            if position.entry_price:
+                self._entries[(position.symbol, position.position_side)] = position.entry_price
+
     def _realized_of(self, client_id: str, executed: Decimal) -> Decimal | None:
         """The order's realised PnL from its trades, when they cover all of ``executed``."""
         pnl, covered = self._realized.get(client_id, (Decimal(0), Decimal(0)))
@@ -189,8 +198,9 @@ class FillReporting:
         if old != 0 and (old > 0) != buying:         # the answer applied it: the entry from before
             direction = 1 if old > 0 else -1
             return min(executed, abs(old)) * (avg - entry) * direction, after
-        if after != 0 and position.entry_price and avg > 0:   # reduced: the entry has not changed
-            return executed * (avg - position.entry_price) * (1 if after > 0 else -1), after
+        entry = position.entry_price if after != 0 else self._entries.get((request.symbol, position_side))
+        if entry and avg > 0:   # reduced (the entry has not changed), or closed by the stream first
+            return executed * (avg - entry) * (-1 if buying else 1), after
         return None, after
 
     def _report(self, command: Command, request: OrderRequest, outcome: SendOutcome) -> None:
@@ -199,6 +209,7 @@ class FillReporting:
             str(result.get("positionSide", request.position_side.value))))
         before = (position.quantity, position.entry_price)
         executed, avg = self._apply_fill(request, result)
+        self._remember_entries()
         tick, step = self._grid(request.symbol)
         to_wire = (outcome.wire_ns - command.accepted_ns) / 1000
         round_trip = (outcome.received_ns - outcome.wire_ns) / 1000
