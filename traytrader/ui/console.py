@@ -105,9 +105,11 @@ def format_status(status: Status) -> str:
 #: Commands that take no argument, and what they do instead, for the refusal of ``buy 5``.
 NO_ARGUMENT = {
     CommandKind.BUY: "buys the active profile's size", CommandKind.SELL: "sells the active profile's size",
-    CommandKind.FLATTEN: "closes everything", CommandKind.CANCEL_ALL: "cancels every open order",
+    CommandKind.FLATTEN: "cancels the symbol's orders and closes its position",
+    CommandKind.CANCEL_ALL: "cancels the symbol's open orders",
     CommandKind.REVERSE: "reverses the whole position", CommandKind.CYCLE_PROFILE: "picks the next profile",
 }
+SIZE_HINT = " Set the size in the profile, or switch profiles with `profile NAME`."
 
 
 def parse_line(line: str) -> Command | str | None:
@@ -128,8 +130,9 @@ def parse_line(line: str) -> Command | str | None:
     if kind is None:
         return f"error: unknown command {words[0]!r}; {HELP}"
     if len(words) > 1 and kind in NO_ARGUMENT:
+        hint = SIZE_HINT if kind in (CommandKind.BUY, CommandKind.SELL) else ""
         return (f"error: nothing was sent: {word} takes no argument ({' '.join(words[1:])!r}); it "
-                f"{NO_ARGUMENT[kind]}. Set the size in the profile, or switch with `profile NAME`.")
+                f"{NO_ARGUMENT[kind]}.{hint}")
     return Command(kind, source="console")
 
 

@@ -28,7 +28,7 @@ from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.ui.app import DesktopApp, EngineFactory, Memory, Remembered
 from traytrader.ui.control_socket import ControlServer
 from traytrader.ui.hotkey_gate import bindings
-from traytrader.ui.menu_model import Action
+from traytrader.ui.menu_model import Action, staying_text
 from traytrader.ui.notify import Notifier, SendFn, plyer_send
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class TrayApp:
 
         self.startup_error: TraytraderError | None = None
         try:
-            self.tray.run(on_ready, on_signal=self.quit)
+            self.tray.run(on_ready, on_signal=self._interrupted)
         finally:
             self._shutdown()
         if self.startup_error is not None:
@@ -187,6 +187,12 @@ class TrayApp:
             return
         if wayland:
             log.info("pynput also listens to X11 (XWayland) windows.")
+
+    def _interrupted(self) -> None:
+        """Ctrl+C or SIGTERM: the terminal is where the user looks, so say there what stays."""
+        if not self._quitting.is_set() and (staying := staying_text(self.app.ui.status)):
+            log.warning("%s", staying)
+        self.quit()
 
     def quit(self) -> None:
         """Quit from any thread (menu item, signal, test)."""
