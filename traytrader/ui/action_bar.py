@@ -236,6 +236,8 @@ class ActionBar:
         win.title("traytrader")
         win.resizable(False, False)
         screen = (root.winfo_screenwidth(), root.winfo_screenheight())
+        if self._position == (screen[0] - 840 - MARGIN, MARGIN):
+            self._position = None   # the old default (top right, under the tray panel), not a choice
         x, y = self._position or default_position(work_area(screen))
         win.geometry(f"{WIDTH}x{HEIGHT}+{x}+{y}")
         win.attributes("-topmost", True)
