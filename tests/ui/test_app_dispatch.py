@@ -87,7 +87,7 @@ def test_held_key_repeat_is_said_once(app) -> None:
     for _ in range(5):
         desktop.hotkey(Action.BUY, "<ctrl>+b", True)
     # the press is submitted on this thread; the fill may be told before or after the repeats
-    watcher.wait(lambda: any("filled" in n.title for n in watcher.notes)
+    watcher.wait(lambda: any(n.title.startswith("Bought ") for n in watcher.notes)
                  and any("key repeat" in n.body for n in watcher.notes))
     assert desktop.socket_request(None, "").startswith("ok ")  # handled after every repeat above
     repeats = [n for n in watcher.notes if "key repeat" in n.body]

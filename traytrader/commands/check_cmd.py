@@ -21,6 +21,7 @@ from traytrader.commands.common import (
     unlock_credentials,
     vault_path,
 )
+from traytrader.core.display import plural
 from traytrader.core.errors import TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig, Environment
 
@@ -100,8 +101,8 @@ def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
         report(f"FAIL  config: {exc}")
     if config is not None:
         env = config.exchange.environment
-        report(f"ok    config {config.path}: {len(config.profiles)} profiles, environment {env.value},"
-               f" vault key {config.exchange.key!r}")
+        report(f"ok    config {config.path}: {plural(len(config.profiles), 'profile')}, "
+               f"environment {env.value}, vault key {config.exchange.key!r}")
         if env is Environment.LIVE:
             report("note  environment is live: real money; hotkeys start disarmed every run")
         for warning in hotkey_warnings(config):
@@ -118,7 +119,7 @@ def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
     if config is None:  # no key name to look for, but the vault can still be checked
         try:
             with vault.unlock(read_password(args), progress=notify) as unlocked:
-                report(f"ok    vault {vault.path} opens: {len(unlocked)} keys")
+                report(f"ok    vault {vault.path} opens: {plural(len(unlocked), 'key')}")
             _report_weak_kdf(vault, report)
         except TraytraderError as exc:
             problems.append(str(exc))
@@ -150,7 +151,8 @@ def _report_weak_kdf(vault: Any, report: Any) -> bool:
 def handler(args: argparse.Namespace) -> int:
     config, credentials, problems = run_offline_checks(args)
     if problems or config is None or credentials is None:
-        print(f"{len(problems)} problem(s); fix them and run traytrader check again.", file=sys.stderr)
+        print(f"{plural(len(problems), 'problem')}; fix them and run traytrader check again.",
+              file=sys.stderr)
         return 1
     if not args.offline and importlib.util.find_spec(ONLINE_CHECKS_MODULE) is not None:
         online = importlib.import_module(ONLINE_CHECKS_MODULE)

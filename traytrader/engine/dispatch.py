@@ -92,6 +92,8 @@ class Dispatcher(EntryArming, OrderSending, FillReporting):
         self._fill_waiters: dict[str, asyncio.Future[Decimal]] = {}
         self._recent_fills: dict[str, Decimal] = {}   # the stream may be faster than the answer
         self._fees: dict[str, tuple[Decimal, str]] = {}   # client id → (commission, asset), from trades
+        self._realized: dict[str, tuple[Decimal, Decimal]] = {}  # client id → (realised PnL, its quantity)
+        self._entries: dict[tuple[str, PositionSide], Decimal] = {}  # last entry of each open position
         session.user_listeners.append(self._on_user_message)
         session.ready_listeners.append(lambda: self.prime(session.config.profiles))
         session.market_listeners.append(self._on_market_message)

@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from traytrader.engine.api import (
     EventCallback,
     Notice,
     OrderFilled,
+    PositionSnapshot,
     StateChanged,
     Status,
     StopMoved,
@@ -393,8 +395,29 @@ class Engine:
         mark = session.mark(symbol)
         if self.asl is not None and mark is not None:
             self.asl.on_mark_price(symbol, mark, session.clock.now_ms())
-        if symbol == self._profile.symbol:
+        if symbol == self._profile.symbol or session.tracker.open_positions(symbol):
             self._refresh_status()
+
+    def _grid(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """``symbol``'s price tick and quantity step for showing numbers (None until known)."""
+        try:
+            filters = self.session.filters(symbol) if self.session is not None else None
+        except TraytraderError:
+            return None, None
+        if filters is None:
+            return None, None
+        lot = filters.market_lot_size or filters.lot_size
+        tick = filters.price_filter.tick_size if filters.price_filter is not None else None
+        return tick, lot.step_size if lot is not None else None
+
+    def _position_snapshots(self, session: Session) -> tuple[PositionSnapshot, ...]:
+        snapshots = []
+        for position in session.tracker.open_positions():
+            tick, step = self._grid(position.symbol)
+            snapshots.append(PositionSnapshot(
+                position.symbol, position.quantity, position.entry_price, position.unrealized_pnl,
+                session.mark(position.symbol), tick, step))
+        return tuple(snapshots)
 
     def _refresh_status(self) -> None:
         session = self.session
@@ -407,6 +430,7 @@ class Engine:
         if not positions:   # the stop went with the position: the next one starts without it
             self._stop_tier, self._stop_text = None, ""
         dispatcher = self.dispatcher
+        tick, step = self._grid(symbol)
         self._status = Status(
             state=session.state, environment=self.config.exchange.environment.value,
             profile=self._profile.name, symbol=symbol, position_qty=quantity,
@@ -415,7 +439,8 @@ class Engine:
             mark_price=session.mark(symbol), stop_tier=self._stop_tier if positions else None,
             stop_text=self._stop_text if positions else "", rtt_ms=session.clock.rtt_ms,
             clock_offset_ms=float(session.clock.offset_ms) if session.clock.synced_at else None,
-            last_latency_us=dispatcher.last_latency_us if dispatcher else None, detail=session.detail)
+            last_latency_us=dispatcher.last_latency_us if dispatcher else None, detail=session.detail,
+            tick_size=tick, step_size=step, positions=self._position_snapshots(session))
 
 
 def run_engine_once(engine: Engine, command: Command, *, timeout_s: float = 30.0,

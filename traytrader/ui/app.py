@@ -27,9 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from traytrader.core import display
 from traytrader.core.errors import TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.engine.api import (
@@ -43,6 +45,7 @@ from traytrader.engine.api import (
     OrderFilled,
     StateChanged,
     Status,
+    StopMoved,
     is_final_answer,
 )
 from traytrader.ui.control_socket import format_reply
@@ -50,12 +53,12 @@ from traytrader.ui.hotkey_gate import ORDER_ACTIONS, HotkeyGate, armed_at_start,
 from traytrader.ui.menu_model import (
     Action,
     UiState,
-    format_amount,
-    format_quantity,
+    open_positions,
     position_text,
+    staying_text,
     stop_text,
 )
-from traytrader.ui.messages import Notification, notification_for
+from traytrader.ui.messages import Notification, grids_of, notification_for
 from traytrader.ui.trade_review import TradeReview
 
 log = logging.getLogger(__name__)
@@ -213,6 +216,8 @@ class DesktopApp:
         # trade review (issue 18): result notifications with a picture; "Open journal" opens trades.html
         self.review = TradeReview(journal_path, lambda note: self._inbox.put(("review", note))) \
             if journal_path is not None else None
+        self._grids: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # symbol → (tick, step)
+        self._stopped: set[str] = set()  # symbols whose position has had a stop (then it "moves")
 
     # --- public, thread-safe ---------------------------------------------------------------
 
@@ -382,17 +387,23 @@ class DesktopApp:
         if self.engine is None:
             return
         status = self.engine.status()
+        # a symbol without a position has no stop: its next stop is "placed" again
+        self._stopped &= {p.symbol for p in open_positions(status)}
         if status != self.ui.status:
             profile = status.profile or self.ui.active_profile
             self._set(status=status, active_profile=profile)
 
     def _on_event(self, event: Event) -> None:
+        self._grids.update(grids_of(self.ui.status))
         if isinstance(event, StateChanged):
             note = notification_for(event, self._last_notable)
             if event.state is not EngineState.CONNECTING:
                 self._last_notable = event.state
+        elif isinstance(event, StopMoved):
+            note = notification_for(event, grids=self._grids, first_stop=event.symbol not in self._stopped)
+            self._stopped.add(event.symbol)
         else:
-            note = notification_for(event)
+            note = notification_for(event, grids=self._grids)
         if is_final_answer(event):
             self._settle(event)
         if self.review is not None:   # trade review (issue 18): a stop-out's note waits for the result
@@ -408,7 +419,7 @@ class DesktopApp:
         pending = self._pending.pop(getattr(event, "command_id", 0), None)
         if pending is not None and pending.reply is not None:
             ok = isinstance(event, OrderFilled | OrderAccepted | CommandDone)
-            sentence = _result_sentence(event)
+            sentence = _result_sentence(event, *self._grids.get(getattr(event, "symbol", ""), (None, None)))
             pending.reply.put(format_reply(ok, sentence))
 
     def _on_chord(self, chord: _Chord) -> None:
@@ -495,6 +506,10 @@ class DesktopApp:
             if path is not None and self._open_path is not None:
                 self._background(lambda: self._open_path(path), "traytrader-open")  # type: ignore[misc]
         elif action is Action.QUIT:
+            self._refresh_status()
+            if staying := staying_text(self.ui.status):
+                log.warning("%s", staying)
+                self.notify(Notification("Positions stay open", staying))
             self.quit_hook()
 
     def _submit(self, action: Action, argument: str, source: str,
@@ -581,8 +596,10 @@ class DesktopApp:
                 f"{position_text(ui.status)}; stop: {stop_text(ui.status)}")
 
 
-def _result_sentence(event: Event) -> str:
+def _result_sentence(event: Event, tick: Decimal | None = None, step: Decimal | None = None) -> str:
     if isinstance(event, OrderFilled):
-        return (f"{event.side.value} {format_quantity(event.quantity)} {event.symbol} filled at "
-                f"{format_amount(event.avg_price)} ({event.round_trip_us / 1000:.1f} ms).")
+        pnl = "" if event.realized_pnl is None else \
+            f"; realised PnL {display.usdt(event.realized_pnl, signed=True)}"
+        return (f"{event.side.value} {display.quantity(event.quantity, step)} {event.symbol} filled at "
+                f"{display.price(event.avg_price, tick)} ({display.milliseconds(event.round_trip_us)}{pnl}).")
     return event.text

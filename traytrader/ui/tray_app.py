@@ -27,7 +27,7 @@ from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.ui.app import DesktopApp, EngineFactory, Memory, Remembered
 from traytrader.ui.control_socket import ControlServer
 from traytrader.ui.hotkey_gate import bindings
-from traytrader.ui.menu_model import Action
+from traytrader.ui.menu_model import Action, staying_text
 from traytrader.ui.notify import Notifier, SendFn, plyer_send
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class TrayApp:
 
         self.startup_error: TraytraderError | None = None
         try:
-            self.tray.run(on_ready, on_signal=self.quit)
+            self.tray.run(on_ready, on_signal=self._interrupted)
         finally:
             self._shutdown()
         if self.startup_error is not None:
@@ -185,6 +185,12 @@ class TrayApp:
         if wayland:
             log.info("pynput also listens to X11 (XWayland) windows.")
 
+    def _interrupted(self) -> None:
+        """Ctrl+C or SIGTERM: the terminal is where the user looks, so say there what stays."""
+        if not self._quitting.is_set() and (staying := staying_text(self.app.ui.status)):
+            log.warning("%s", staying)
+        self.quit()
+
     def quit(self) -> None:
         """Quit from any thread (menu item, signal, test)."""
         if not self._quitting.is_set():
@@ -199,7 +205,7 @@ class TrayApp:
         if self.control is not None:
             self.control.stop(0.2)
         self.app.stop(max(0.2, deadline - time.monotonic() - 0.1))
-        self.notifier.stop(0.05)
+        self.notifier.stop(0.5)   # waits only while one is being delivered ("Positions stay open")
         if self.tk is not None:
             self.tk.stop(max(0.05, deadline - time.monotonic()))
         self.stopped.set()

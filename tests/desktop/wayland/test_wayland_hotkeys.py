@@ -142,7 +142,7 @@ def test_ctrl_b_in_the_compositor_buys_through_the_portal(kde, desktop_session, 
         stack.press("LEFTCTRL", "B")  # a real key chord, into KWin, through kglobalaccel and the portal
         orders = wait_until(demo.orders, what="an order on the simulator")
         assert orders[0]["side"] == "BUY" and orders[0]["type"] == "MARKET"
-        fill = notes.wait_for(lambda r: r.summary.startswith("BUY ") and "filled" in r.summary)
+        fill = notes.wait_for(lambda r: r.summary.startswith("Bought ") and "BTCUSDT" in r.summary)
         assert "BTCUSDT" in fill.summary and fill.app_name == "traytrader"
         # held for 1 s, KWin repeats Activated ~9 times: key repeat sends nothing more
         time.sleep(0.6)  # past the 500 ms cooldown, so only the repeat rule can refuse
