@@ -77,6 +77,7 @@ from traytrader.core.asl_io import (
     ClosePosition,
     CloseResult,
     ExistingStop,
+    Floor,
     MarkPrice,
     NoticeKind,
     Notify,
@@ -104,8 +105,8 @@ RETRY_BACKOFF_MS = (250, 500, 1000, 2000, 5000)
 _TOMBSTONES = 256
 _CB_STEP = Decimal("0.01")  # callbackRate precision is undocumented; two decimals (notes section 4)
 _HUNDRED = Decimal(100)
-_ID_RE = re.compile(rf"^{ASL_ID_PREFIX}-([hkts])(\d+)-")
-_LABELS = {"h": "hard", "k": "held", "t": "trailing", "s": "safety"}
+_ID_RE = re.compile(rf"^{ASL_ID_PREFIX}-([hktsb])(\d+)-")
+_LABELS = {"h": "hard", "k": "held", "t": "trailing", "s": "safety", "b": "breakeven"}
 _CODES = {label: code for code, label in _LABELS.items()}
 _ZERO = Decimal(0)
 
@@ -161,6 +162,7 @@ class _State:
     safety_retry_at: int = 0
     unprotected_since: int | None = None
     settle_until: int = 0
+    floor: Decimal | None = None   # breakeven: no stop of this position worse than this (``Floor``)
     recovered_ms: int = -1   # snapshots older than the last recovery are stale: ignored
     seq: int = 0
     gone: dict[str, int] = field(default_factory=dict)  # tombstones: client id -> when it went
@@ -216,6 +218,11 @@ class Ladder:
         """The active stop's effective price (see the module docstring), or None."""
         stop = self._s.stops.get(self._s.active or "")
         return self._effective(stop) if stop else None
+
+    @property
+    def floor(self) -> Decimal | None:
+        """The breakeven floor set by the user (``Floor``), or None."""
+        return self._s.floor
 
     def known_ids(self) -> frozenset[str]:
         return frozenset(self._s.stops)
@@ -285,6 +292,9 @@ class Ladder:
                 self._on_recover(event, out)
             case Tick():
                 pass
+            case Floor(price=price):
+                if s.managed and s.qty and (s.floor is None or self._better(price, s.floor)):
+                    s.floor = price
 
     def _on_position(self, event: PositionUpdate, out: list[AslAction]) -> None:
         s = self._s
@@ -292,7 +302,7 @@ class Ladder:
         if new_d != old_d:  # opened, closed or reversed: whatever we had belongs to the old position
             self._retire_all()
             s.tier, s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0, 0
-            s.closing, s.active = False, None
+            s.closing, s.active, s.floor = False, None, None
             s.managed = new_d != 0 and self.settings.enabled and (
                 event.ours or self.settings.protect_external_positions)
             s.unprotected_since = event.now_ms if s.managed else None
@@ -408,6 +418,14 @@ class Ladder:
         protecting = [stop for stop in adopted if stop.direction == d]
         for stop in adopted:
             stop.retired = stop.direction != d or d == 0
+        # The breakeven floor survives a reconnect (known) and a restart (its stop says it).
+        if not was_ours:
+            s.floor = None
+        for stop in protecting:
+            price = stop.spec.trigger_price
+            if stop.spec.label == "breakeven" and price is not None and (
+                    s.floor is None or d * (price - s.floor) > 0):
+                s.floor = price
         # Ours: the engine says so, a stop of ours protects it, or we protected it before a reconnect.
         s.managed = d != 0 and self.settings.enabled and (event.ours or bool(protecting) or was_ours or
                                 self.settings.protect_external_positions)
@@ -580,9 +598,14 @@ class Ladder:
         s = self._s
         d = _sign(s.qty)
         if s.tier == 0 or s.mark is None:
-            return self._fixed(s.entry * (1 - d * self.settings.hard_stop_pct / _HUNDRED), 0, "hard")
-        callback = self.tiers[s.tier - 1].callback_pct.quantize(_CB_STEP, rounding=ROUND_FLOOR)
-        return self._spec(StopStyle.TRAILING, s.tier, "trailing", callback_pct=callback)
+            spec = self._fixed(s.entry * (1 - d * self.settings.hard_stop_pct / _HUNDRED), 0, "hard")
+        else:
+            callback = self.tiers[s.tier - 1].callback_pct.quantize(_CB_STEP, rounding=ROUND_FLOOR)
+            spec = self._spec(StopStyle.TRAILING, s.tier, "trailing", callback_pct=callback)
+        if s.floor is not None and ((spec.style is StopStyle.TRAILING and s.mark is None)
+                                    or self._better(s.floor, self._candidate_price(spec))):
+            return self._fixed(s.floor, s.tier, "breakeven")   # the floor: tiers only tighten from it
+        return spec
 
     def _fixed(self, price: Decimal, tier: int, label: str) -> StopSpec:
         up = _sign(self._s.qty) > 0
@@ -667,6 +690,8 @@ class Ladder:
         elif spec.label == "hard":
             what = f"{_price(spec.trigger_price)} (hard, {_pct(self.settings.hard_stop_pct)} " \
                    f"{'below' if d > 0 else 'above'} entry)"
+        elif spec.label == "breakeven":
+            what = f"{_price(spec.trigger_price)} (breakeven: entry plus fees)"
         elif spec.label == "held":
             what = f"{_price(spec.trigger_price)} held for {format_decimal(spec.quantity)} (tier {spec.tier})"
         else:
