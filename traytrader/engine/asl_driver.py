@@ -221,6 +221,29 @@ class AslDriver:
         if len(self._persisted) > 256:
             del self._persisted[next(iter(self._persisted))]
 
+    # --- the toolkit's breakeven (``engine/position_commands.py``) ------------------------------
+
+    def stop_price(self, symbol: str, position_side: PositionSide) -> Decimal | None:
+        """Where the confirmed stop of that position would close it now (its effective price)."""
+        ladder = self.ladders.get((symbol, position_side))
+        return ladder.effective_price() if ladder is not None else None
+
+    def set_floor(self, symbol: str, position_side: PositionSide, price: Decimal) -> None:
+        """Breakeven: no stop of that position worse than ``price`` from now on (``asl.Floor``)."""
+        ladder = self.ladders.get((symbol, position_side))
+        if ladder is not None:
+            self._feed(ladder, asl.Floor(price, self._now()))
+
+    def stop_at_least(self, symbol: str, position_side: PositionSide, price: Decimal) -> bool:
+        """True when a confirmed stop of ours, sized to the position, is at ``price`` or better."""
+        ladder = self.ladders.get((symbol, position_side))
+        if ladder is None or ladder.active_stop is None or ladder.quantity == 0:
+            return False
+        effective = ladder.effective_price()
+        d = 1 if ladder.quantity > 0 else -1
+        return effective is not None and d * (effective - price) >= 0 and \
+            ladder.active_stop.quantity == abs(ladder.quantity)
+
     def protects(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> str | None:
         """None when a confirmed stop of ours covers ``quantity`` of that position, else why not."""
         ladder = self.ladders.get((symbol, position_side))

@@ -64,6 +64,8 @@ COMMAND_FOR: dict[Action, CommandKind] = {
     Action.BUY: CommandKind.BUY,
     Action.SELL: CommandKind.SELL,
     Action.CLOSE: CommandKind.CLOSE,
+    Action.BREAKEVEN: CommandKind.BREAKEVEN,
+    Action.ADD: CommandKind.ADD,
     Action.FLATTEN: CommandKind.FLATTEN,
     Action.CANCEL_ALL: CommandKind.CANCEL_ALL,
     Action.SELECT_PROFILE: CommandKind.SELECT_PROFILE,
@@ -169,6 +171,8 @@ class DesktopApp:
             environment=config.exchange.environment.value,
             armed=armed_at_start(config.exchange.environment, config.hotkeys),
             profiles=names, active_profile=active, demo=demo,
+            close_parts=tuple((p.name, tuple(f"{f * 100:g}%" for f in p.close_fractions if f < 1))
+                              for p in config.profiles),
         )
         self.gate = HotkeyGate(config.safety.cooldown_ms)
         self.engine: EngineHandle | None = None

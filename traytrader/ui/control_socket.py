@@ -38,12 +38,17 @@ READ_TIMEOUT_S = 2.0
 WORDS: dict[str, tuple[Action | None, bool]] = {
     "buy": (Action.BUY, False),
     "sell": (Action.SELL, False),
-    "close": (Action.CLOSE, False),
+    "close": (Action.CLOSE, False),      # or "close 50%" (OPTIONAL_ARGUMENT)
+    "breakeven": (Action.BREAKEVEN, False),
+    "add": (Action.ADD, False),
     "flatten": (Action.FLATTEN, False),
     "cancel": (Action.CANCEL_ALL, False),
     "profile": (Action.SELECT_PROFILE, True),
     "status": (None, False),
 }
+
+#: Words whose argument may be given or not: ``close`` (the whole position) or ``close 50%``.
+OPTIONAL_ARGUMENT = frozenset({"close"})
 
 Request = tuple[Action | None, str]  # (None, "") is "status"
 Handler = Callable[[Action | None, str], str]
@@ -61,6 +66,10 @@ def parse_request(line: str) -> Request:
     argument = words[1].strip() if len(words) > 1 else ""
     if needs_argument and not argument:
         raise CommandRefused(f"{word!r} needs a name, for example: {word} scalp.")
+    if word in OPTIONAL_ARGUMENT and argument:
+        if not argument.rstrip("%").strip().replace(".", "", 1).isdigit():
+            raise CommandRefused(f"{word!r} takes a part of the position such as 50% (got {argument!r}).")
+        return action, argument.replace(" ", "")
     if not needs_argument and argument:
         raise CommandRefused(f"{word!r} takes no argument (got {argument!r}).")
     return action, argument

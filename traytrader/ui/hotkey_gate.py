@@ -21,7 +21,8 @@ from traytrader.core.models import Environment, HotkeySettings
 from traytrader.engine.api import EngineState
 from traytrader.ui.menu_model import Action
 
-ORDER_ACTIONS = frozenset({Action.BUY, Action.SELL, Action.CLOSE, Action.FLATTEN, Action.CANCEL_ALL})
+ORDER_ACTIONS = frozenset({Action.BUY, Action.SELL, Action.CLOSE, Action.FLATTEN, Action.CANCEL_ALL,
+                           Action.BREAKEVEN, Action.ADD})
 
 # Which HotkeySettings field binds which action; an empty string leaves it unbound.
 HOTKEY_FIELDS: tuple[tuple[str, Action], ...] = (
@@ -31,6 +32,8 @@ HOTKEY_FIELDS: tuple[tuple[str, Action], ...] = (
     ("close", Action.CLOSE),
     ("cycle_profile", Action.CYCLE_PROFILE),
     ("toggle_action_bar", Action.TOGGLE_ACTION_BAR),
+    ("breakeven", Action.BREAKEVEN),
+    ("add", Action.ADD),
 )
 
 # The defaults are Ctrl+B / Ctrl+S; on macOS users expect Cmd (issue 7).

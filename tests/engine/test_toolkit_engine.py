@@ -1,0 +1,130 @@
+"""The toolkit commands inside the real engine against the simulator on loopback: breakeven, close
+a part, add, risk-based sizing and take-profits, each read back from the exchange (``/sim/state``).
+Prices are set through ``/sim/price``; every wait is on a condition with a timeout."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+from engine_kit import EventLog, SimControl, make_config, our_algos, position
+
+from traytrader.core.asl_toolkit import breakeven_price
+from traytrader.core.models import AslSettings, Profile, TakeProfit
+from traytrader.engine.api import Command, CommandDone, CommandKind, CommandRejected, Event, OrderFilled
+from traytrader.engine.handle import Engine
+
+D = Decimal
+
+
+def run(engine: Engine, log: EventLog, kind: CommandKind, argument: str = "") -> Event:
+    command = Command(kind, argument, source="test")
+    mark = log.mark()
+    engine.submit(command)
+    return log.wait_for(lambda e: getattr(e, "command_id", 0) == command.id and getattr(e, "final", False),
+                        after=mark)
+
+
+def set_price(engine: Engine, log: EventLog, sim: SimControl, price: Decimal) -> None:
+    """Move the simulator's price and wait until the engine has seen the mark."""
+    sim.set_price("BTCUSDT", str(price))
+    log.wait_until(lambda: engine.session is not None and engine.session.mark("BTCUSDT") == price, 10)
+
+
+def stop_rows(sim: SimControl) -> list[dict]:
+    return [o for o in our_algos(sim) if o["type"] in ("STOP_MARKET", "TRAILING_STOP_MARKET")]
+
+
+def wait_stop(log: EventLog, sim: SimControl, predicate) -> dict:
+    found: list[dict] = []
+
+    def check() -> bool:
+        rows = stop_rows(sim)
+        if len(rows) == 1 and predicate(rows[0]):
+            found.append(rows[0])
+            return True
+        return False
+
+    log.wait_until(check, 10)
+    return found[-1]
+
+
+def test_breakeven_partial_close_and_add(sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=D("600"),
+                      add_fraction=D("0.5"))
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, profiles=(profile,)))
+    fill = run(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled)
+    qty, entry = fill.quantity, fill.avg_price
+    wait_stop(log, sim, lambda s: D(s["quantity"]) == qty)
+
+    # Not yet beyond breakeven: refused, the stop stays.
+    refused = run(engine, log, CommandKind.BREAKEVEN)
+    assert isinstance(refused, CommandRejected) and "not yet above" in refused.text
+    hard = wait_stop(log, sim, lambda s: D(s["triggerPrice"]) < entry)
+
+    set_price(engine, log, sim, (entry * D("1.005")).quantize(D("0.1")))   # +0.5%: beyond, no tier
+    done = run(engine, log, CommandKind.BREAKEVEN)
+    assert isinstance(done, CommandDone), done.text
+    level = breakeven_price(qty, entry, qty * entry * D("0.0005"), D("0.0005"), D("0.1"))
+    stop = wait_stop(log, sim, lambda s: s["type"] == "STOP_MARKET" and D(s["triggerPrice"]) == level)
+    assert D(stop["quantity"]) == qty and stop["clientAlgoId"].startswith("ttasl-b")
+    assert hard["clientAlgoId"] in [o["clientAlgoId"] for o in our_algos(sim, "CANCELED")]
+    again = run(engine, log, CommandKind.BREAKEVEN)   # the stop is already there: refused
+    assert isinstance(again, CommandRejected) and "already" in again.text
+
+    half = run(engine, log, CommandKind.CLOSE, "50%")
+    assert isinstance(half, OrderFilled) and half.quantity == (qty / 2).quantize(D("0.001"), "ROUND_FLOOR")
+    left = qty - half.quantity
+    assert position(sim) == left
+    # The stop follows the smaller position at the breakeven floor (never looser).
+    stop = wait_stop(log, sim, lambda s: D(s["quantity"]) == left)
+    assert D(stop["triggerPrice"]) >= level
+
+    added = run(engine, log, CommandKind.ADD)
+    assert isinstance(added, OrderFilled) and added.side.value == "BUY"
+    assert added.quantity == (left * D("0.5")).quantize(D("0.001"), "ROUND_FLOOR")
+    total = left + added.quantity
+    assert position(sim) == total
+    stop = wait_stop(log, sim, lambda s: D(s["quantity"]) == total)
+    assert D(stop["triggerPrice"]) >= level   # re-averaged entry, the floor holds
+
+    whole = run(engine, log, CommandKind.CLOSE, "100%")
+    assert isinstance(whole, OrderFilled) and position(sim) == 0
+    log.wait_until(lambda: not our_algos(sim), 10)   # flat: no stop of ours is left
+
+
+def test_partial_close_refused_when_the_remainder_is_below_the_minimum(sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "40000")   # 90 USDT: 0.002 BTC; half would leave 40 USDT (below 50)
+    profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=D("90"))
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, profiles=(profile,)))
+    fill = run(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled) and fill.quantity == D("0.002")
+    refused = run(engine, log, CommandKind.CLOSE, "50%")
+    assert isinstance(refused, CommandRejected)
+    assert "minimum notional" in refused.text and "close the whole position instead" in refused.text
+    assert position(sim) == fill.quantity
+    bad = run(engine, log, CommandKind.CLOSE, "half")
+    assert isinstance(bad, CommandRejected) and "not a percentage" in bad.text
+
+
+def test_risk_sized_entry_and_take_profits_fire(sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    asl = dataclasses.replace(AslSettings(), take_profit=(TakeProfit(D("1"), D("0.5")),))
+    profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, risk_usdt=D("10"), asl=asl)
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, profiles=(profile,)))
+    fill = run(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled)
+    # 10 USDT at a 2% hard stop: 500 USDT of notional, floored to the 0.001 step.
+    assert fill.quantity == (D(500) / fill.avg_price).quantize(D("0.001"), "ROUND_FLOOR") or \
+        abs(fill.quantity * fill.avg_price - 500) < 100
+    log.wait_until(lambda: any(o["type"] == "TAKE_PROFIT_MARKET" for o in our_algos(sim)), 10)
+    (tp,) = [o for o in our_algos(sim) if o["type"] == "TAKE_PROFIT_MARKET"]
+    assert tp["clientAlgoId"].startswith("ttasl-p") and tp["reduceOnly"] is True
+    assert D(tp["quantity"]) == (fill.quantity / 2).quantize(D("0.001"), "ROUND_FLOOR")
+    assert D(tp["triggerPrice"]) >= fill.avg_price * D("1.01")
+    set_price(engine, log, sim, (fill.avg_price * D("1.012")).quantize(D("0.1")))
+    left = fill.quantity - D(tp["quantity"])
+    log.wait_until(lambda: position(sim) == left, 10)
+    wait_stop(log, sim, lambda s: D(s["quantity"]) == left)   # the ladder follows the smaller position
