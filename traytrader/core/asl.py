@@ -220,6 +220,15 @@ class Ladder:
         return self._effective(stop) if stop else None
 
     @property
+    def entry(self) -> Decimal:
+        return self._s.entry
+
+    @property
+    def managed(self) -> bool:
+        """True while the ladder protects the position (ours, or external ones by setting)."""
+        return self._s.managed
+
+    @property
     def floor(self) -> Decimal | None:
         """The breakeven floor set by the user (``Floor``), or None."""
         return self._s.floor
