@@ -50,9 +50,9 @@ def breakeven_price(quantity: Decimal, entry: Decimal, fees_paid: Decimal, fee_r
     q = abs(quantity)
     if d > 0:
         raw = (entry * q + fees_paid) / (q * (1 - fee_rate))
-        return round_to_tick(raw, tick, Direction.UP)
+        return round_to_tick(raw, tick, Direction.UP).quantize(tick)
     raw = (entry * q - fees_paid) / (q * (1 + fee_rate))
-    return round_to_tick(raw, tick, Direction.DOWN)
+    return round_to_tick(raw, tick, Direction.DOWN).quantize(tick)
 
 
 def breakeven_refusal(quantity: Decimal, level: Decimal, mark: Decimal | None,
