@@ -118,7 +118,8 @@ def test_risk_sized_entry_and_take_profits_fire(sim: SimControl, run_engine) -> 
     assert isinstance(fill, OrderFilled)
     # 10 USDT at a 2% hard stop: 500 USDT of notional, floored to the 0.001 step: the loss at the
     # hard stop is at most the risk, and one step more would exceed it.
-    assert fill.quantity * fill.avg_price * D("0.02") <= 10 < (fill.quantity + D("0.002")) * fill.avg_price * D("0.02")
+    loss = fill.quantity * fill.avg_price * D("0.02")
+    assert loss <= 10 < loss + D("0.002") * fill.avg_price * D("0.02")
     log.wait_until(lambda: any(o["type"] == "TAKE_PROFIT_MARKET" for o in our_algos(sim)), 10)
     (tp,) = [o for o in our_algos(sim) if o["type"] == "TAKE_PROFIT_MARKET"]
     assert tp["clientAlgoId"].startswith("ttasl-p") and tp["reduceOnly"] is True

@@ -38,7 +38,8 @@ def labels(menu: tuple) -> list[str]:
 def test_locked_menu_offers_unlock_as_default_and_disables_trading() -> None:
     menu = build_menu(ui(EngineState.LOCKED, unlocked=False, armed=False))
     assert labels(menu) == ["Unlock vault…", "Profiles", "Arm hotkeys", "Action bar", "-", "Close position",
-                            "Stop to breakeven", "Add to position", "Cancel all orders", "Flatten", "-", "Open config", "Open journal", "-", "Quit"]
+                            "Stop to breakeven", "Add to position", "Cancel all orders", "Flatten", "-",
+                            "Open config", "Open journal", "-", "Quit"]
     unlock = find_entry(menu, Action.UNLOCK)
     assert unlock is not None and unlock.default
     for action in (Action.CLOSE, Action.CANCEL_ALL, Action.FLATTEN, Action.TOGGLE_ARMED):
