@@ -11,11 +11,10 @@ import time
 from decimal import Decimal
 
 import pytest
-from engine_kit import EventLog, SimControl, make_config
+from engine_kit import SimControl, make_config
 
 from traytrader.core.models import OrderType, Profile
 from traytrader.engine.api import Command, CommandKind, Notice, OrderAccepted, is_final_answer
-from traytrader.engine.handle import Engine
 
 D = Decimal
 BOUND_S = 4.5   # the protection model's bound (watchdog grace plus a placement round trip)
