@@ -14,7 +14,8 @@ close, flatten, reverse, breakeven, close 25%/50%, add, profile switches, price 
 through the stop, faults on the order path (no answer, 503, a late answer), user-data stream drops
 and listenKey expiry, and a restart of the engine on the same journal with a stop still in flight.
 A bounded run is in the suite;
-``TT_MODEL_EXAMPLES=200 TT_MODEL_STEPS=40 pytest tests/engine/test_protection_model.py`` is the long run (docs/reliability.md has its last figures).
+``TT_MODEL_EXAMPLES=200 TT_MODEL_STEPS=40 pytest tests/engine/test_protection_model.py`` is the
+long run (docs/reliability.md has its last figures).
 """
 
 from __future__ import annotations
