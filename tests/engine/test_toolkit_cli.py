@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -42,6 +43,11 @@ leverage = 5
 risk_usdt = 12
 add_fraction = 0.5
 take_profit = [{{ profit_pct = 1, close_fraction = 0.5 }}]
+[[profiles]]
+name = "tiny-risk"
+symbol = "BTCUSDT"
+leverage = 5
+risk_usdt = 0.5
 ''')
     env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
                XDG_DATA_HOME=str(tmp_path / "data"), XDG_STATE_HOME=str(tmp_path / "state"))
@@ -192,3 +198,17 @@ def test_order_close_part_add_and_breakeven(sim: SimControl, setup: dict[str, An
     assert bad.returncode == 1 and "not a percentage" in bad.stderr
     assert traytrader(setup, "order", "close", *common).returncode == 0
     eventually(lambda: position(sim) == 0 and not our_algos(sim))
+
+
+def test_check_prints_what_each_risk_profile_would_send_now(sim: SimControl, setup: dict[str, Any]) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    unlock = [a for a in setup["common"] if a != "--journal" and not a.endswith("journal.sqlite3")]
+    result = traytrader(setup, "check", *unlock)
+    out = result.stdout
+    line = next(x for x in out.splitlines() if "profile btc " in x)
+    # 12 USDT at 2%: 600 USDT of notional → 0.005 BTC at ~100000 (rounded down to the step).
+    assert line.startswith("ok") and "BUY 0.005 MARKET" in line, line
+    assert "risk 12.00 USDT at the 2% hard stop" in line
+    tiny = next(x for x in out.splitlines() if "profile tiny-risk" in x)
+    assert tiny.startswith("FAIL") and re.search(r"a risk of at least 2\.0\d USDT would reach it", tiny), tiny
+    assert result.returncode == 1   # the tiny profile cannot trade
