@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from traytrader.core.asl_toolkit import fraction_text
 from traytrader.core.errors import TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.engine.api import (
@@ -44,7 +45,7 @@ from traytrader.engine.api import (
     is_final_answer,
 )
 from traytrader.ui.control_socket import format_reply
-from traytrader.ui.hotkey_gate import HotkeyGate, armed_at_start, human_combo
+from traytrader.ui.hotkey_gate import HotkeyGate, armed_at_start, hotkey_arguments, human_combo
 from traytrader.ui.menu_model import (
     Action,
     UiState,
@@ -171,7 +172,7 @@ class DesktopApp:
             environment=config.exchange.environment.value,
             armed=armed_at_start(config.exchange.environment, config.hotkeys),
             profiles=names, active_profile=active, demo=demo,
-            close_parts=tuple((p.name, tuple(f"{f * 100:g}%" for f in p.close_fractions if f < 1))
+            close_parts=tuple((p.name, tuple(fraction_text(f) for f in p.close_fractions if f < 1))
                               for p in config.profiles),
         )
         self.gate = HotkeyGate(config.safety.cooldown_ms)
@@ -356,7 +357,7 @@ class DesktopApp:
         if chord.action is Action.TOGGLE_ACTION_BAR:
             self._on_do(_Do(Action.TOGGLE_ACTION_BAR, source="hotkey"))
         else:
-            self._submit(chord.action, "", "hotkey")
+            self._submit(chord.action, hotkey_arguments(self.config.hotkeys).get(chord.combo, ""), "hotkey")
 
     def _on_socket(self, request: _SocketRequest) -> None:
         if request.action is None:

@@ -51,7 +51,14 @@ def bindings(settings: HotkeySettings, platform: str = sys.platform) -> dict[str
         if platform == "darwin" and combo == getattr(defaults, name) and combo in _MAC_DEFAULTS:
             combo = _MAC_DEFAULTS[combo]
         result[combo] = action
+    for _, combo in settings.close_parts:   # close_25 = "<ctrl>+2": close 25% of the position
+        result[combo.strip().lower()] = Action.CLOSE
     return result
+
+
+def hotkey_arguments(settings: HotkeySettings) -> dict[str, str]:
+    """pynput combination → the command's argument, for the keys that carry one (``close_25``)."""
+    return {combo.strip().lower(): f"{percent}%" for percent, combo in settings.close_parts}
 
 
 def human_combo(combo: str) -> str:
