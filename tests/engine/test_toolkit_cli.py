@@ -164,6 +164,7 @@ def test_console_and_send_breakeven_close_part_add_and_take_profit(sim: SimContr
 
         sim.set_price("BTCUSDT", "101300")   # +1.3%: the take-profit fires, the ladder follows
         eventually(lambda: position(sim) < added)
+        assert "take-profit filled" in console.wait("NOTICE", "take-profit")
         eventually(lambda: covered(sim))
         assert D(stops(sim)[0]["quantity"]) == position(sim) < added
 

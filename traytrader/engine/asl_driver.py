@@ -32,6 +32,7 @@ from traytrader.core.asl_takeprofit import (
     TpAction,
     is_take_profit_id,
 )
+from traytrader.core.decimals import format_decimal
 from traytrader.core.errors import (
     CommandRefused,
     ExchangeRejected,
@@ -147,7 +148,14 @@ class AslDriver:
             return
         ladder = self.ladders.get((str(order.get("s", "")), side))
         if ladder is not None and is_take_profit_id(client_id):
-            self._run_tp(ladder, self._tp(ladder).on_update(client_id, status, _dec(order.get("aq"))))
+            filled = _dec(order.get("aq"))
+            if status is asl.AlgoStatus.FINISHED and filled > 0:
+                text = (f"{ladder.symbol}: take-profit filled, {str(order.get('S', '')).lower()} "
+                        f"{format_decimal(filled)} at {format_decimal(_dec(order.get('ap')))}; the stop "
+                        "follows the smaller position.")
+                self.emit(Notice(text))
+                self._record("asl", text, ladder.symbol, client_algo_id=client_id)
+            self._run_tp(ladder, self._tp(ladder).on_update(client_id, status, filled))
             self._sync_tp(ladder)
             return
         if ladder is not None:
