@@ -318,6 +318,11 @@ class AslDriver:
         ladder = self.ladders.get((symbol, position_side))
         return ladder.effective_price() if ladder is not None else None
 
+    def manages(self, symbol: str, position_side: PositionSide) -> bool:
+        """True when the ladder protects that position (ours, or external ones by setting)."""
+        ladder = self.ladders.get((symbol, position_side))
+        return ladder is not None and ladder.managed and ladder.quantity != 0
+
     def set_floor(self, symbol: str, position_side: PositionSide, price: Decimal) -> None:
         """Breakeven: no stop of that position worse than ``price`` from now on (``asl.Floor``)."""
         ladder = self.ladders.get((symbol, position_side))

@@ -141,6 +141,9 @@ class PositionCommands:
         moves: list[tuple[PositionSide, Decimal, Decimal]] = []
         for position in positions:
             q, entry = position.quantity, position.entry_price
+            if not self.asl.manages(symbol, position.position_side):
+                raise CommandRefused(f"Breakeven refused: the {symbol} position is not protected by "
+                                     "traytrader's stop (opened elsewhere; see protect_external_positions).")
             fees_paid = abs(q) * entry * self._fee_rate   # the entry fills' fees at the account's rate
             level = breakeven_price(q, entry, fees_paid, self._fee_rate, tick)
             current = self.asl.stop_price(symbol, position.position_side)
