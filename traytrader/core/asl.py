@@ -34,6 +34,11 @@ with ``enabled = false`` the ladder protects nothing, and only cleans up after a
   update before protecting what may be left.
 * A closed or reversed position retires every stop of the ladder: each is cancelled (one still in
   flight as soon as it is confirmed), and snapshots catch the rest, so no stop is left behind.
+* Breakeven (``Floor``, the user's key): from then on no stop of the position is worse than the
+  floor (entry plus fees, ``core/asl_toolkit.py``); the desired stop is the tier's or the floor,
+  whichever is better, so later tiers only tighten from it. Its stops are ``ttasl-b…``; a recovery
+  restores the floor from them. A new position (or a reverse) starts without one.
+* Take-profits live beside the ladder (``core/asl_takeprofit.py``, driven by the same driver).
 * Recovery (start, reconnect): our stops (clientAlgoId prefix ``ttasl-``) are adopted, the tier is
   the highest of the adopted stops' and the current profit's, and the ladder goes on from there.
   A position is protected when the engine says it is ours, a stop of ours protects it, we
