@@ -10,7 +10,7 @@ from decimal import Decimal
 from engine_kit import EventLog, SimControl, make_config, our_algos, position
 
 from traytrader.core.asl_toolkit import breakeven_price
-from traytrader.core.models import AslSettings, Profile, TakeProfit
+from traytrader.core.models import AslSettings, PositionSide, Profile, TakeProfit
 from traytrader.engine.api import Command, CommandDone, CommandKind, CommandRejected, Event, OrderFilled
 from traytrader.engine.handle import Engine
 
@@ -129,3 +129,43 @@ def test_risk_sized_entry_and_take_profits_fire(sim: SimControl, run_engine) -> 
     left = fill.quantity - D(tp["quantity"])
     log.wait_until(lambda: position(sim) == left, 10)
     wait_stop(log, sim, lambda s: D(s["quantity"]) == left)   # the ladder follows the smaller position
+
+
+def test_risk_pct_sizes_from_the_wallet_balance(sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    sim._request("POST", "/sim/balance", {"balance": "20000"})
+    profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, risk_pct=D("0.5"))
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, profiles=(profile,)))
+    fill = run(engine, log, CommandKind.BUY)
+    assert isinstance(fill, OrderFilled), fill.text
+    # 0.5% of 20000 = 100 USDT of risk at the 2% hard stop: 5000 USDT, floored to the step.
+    loss = fill.quantity * fill.avg_price * D("0.02")
+    assert loss <= 100 < loss + D("0.002") * fill.avg_price * D("0.02")
+
+
+def test_take_profits_survive_a_restart_without_duplicates_and_go_with_the_position(
+        sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    asl = dataclasses.replace(AslSettings(), take_profit=(TakeProfit(D("3"), D("0.5")),))
+    profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=D("600"), asl=asl)
+    config = make_config(sim, cooldown_ms=0, profiles=(profile,))
+    engine, log = run_engine(config)
+    assert isinstance(run(engine, log, CommandKind.BUY), OrderFilled)
+    log.wait_until(lambda: len([o for o in our_algos(sim) if o["type"] == "TAKE_PROFIT_MARKET"]) == 1, 10)
+    (before,) = [o["clientAlgoId"] for o in our_algos(sim) if o["type"] == "TAKE_PROFIT_MARKET"]
+    engine.stop(3.0)
+    engine, log = run_engine(config)   # a restart: the take-profit is adopted, not placed again
+    key = ("BTCUSDT", PositionSide.BOTH)
+
+    def known() -> frozenset[str]:
+        driver = engine.asl
+        tp = getattr(driver, "take_profits", {}).get(key)
+        return tp.known() if tp is not None else frozenset()
+
+    log.wait_until(lambda: bool(known()), 10)   # recovered; a duplicate would be known (placing) now
+    assert known() == {before}
+    tps = [o["clientAlgoId"] for o in our_algos(sim) if o["type"] == "TAKE_PROFIT_MARKET"]
+    assert tps == [before]
+    flat = run(engine, log, CommandKind.FLATTEN)
+    assert isinstance(flat, CommandDone) and position(sim) == 0
+    log.wait_until(lambda: not our_algos(sim), 10)   # no stop, no take-profit left

@@ -207,6 +207,8 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
     async def _entry(self, command: Command, profile: Profile, side: Side) -> None:
         """The entry armed for this keypress if nothing changed since, else one armed now; the
         full builder when neither can be (it raises the sentence saying why)."""
+        if profile.risk_pct is not None and self._wallet is None:
+            await self.read_wallet()   # the first key before the start's read answered
         try:
             armed = self._armed_for(profile, side)
         except TraytraderError:

@@ -228,6 +228,8 @@ class PositionCommands:
             sized = dataclasses.replace(profile, notional_usdt=None, quantity=quantity, risk_usdt=None,
                                         risk_pct=None)
         else:
+            if profile.risk_pct is not None and self._wallet is None:
+                await self.read_wallet()
             sized = self.sized_profile(profile)
         book, mark = session.book(symbol), session.mark(symbol)
         if book is None or mark is None:
