@@ -3,7 +3,7 @@
     .venv/bin/python assets/make_screenshots.py      # needs xvfb trayer xdotool imagemagick dunst
 
 Runs the real demo (simulator + engine) in-process, drawn by dunst (a real notification daemon)
-and docked in trayer, and writes docs/screenshots/{tray-menu,action-bar,notification}.png.
+and docked in trayer, and writes docs/screenshots/{tray-menu,action-bar,notification,desktop}.png.
 """
 
 from __future__ import annotations
@@ -89,15 +89,27 @@ def _take(desktop) -> int:  # type: ignore[no-untyped-def]
     try:
         wait(tray_app.ready.is_set)
         wait(lambda: app.ui.status.state is EngineState.READY, 15)
-        subprocess.run(["xdotool", "key", "ctrl+b"], check=True)
+        # a second symbol's position first (the sol-qty profile), then back to BTCUSDT
+        app.do(Action.SELECT_PROFILE, "sol-qty")
+        wait(lambda: app.ui.status.profile == "sol-qty")
+        app.do(Action.BUY)
         wait(lambda: app.ui.status.position_qty > 0)
-        time.sleep(1.5)  # let the stop notification arrive and be drawn
-        print(shot("notification", (780, 0, 500, 260)))
-        subprocess.run(["dunstctl", "close-all"], check=False, env=os.environ.copy())  # clear for the menu
+        app.do(Action.SELECT_PROFILE, "btc-100")
+        wait(lambda: app.ui.status.profile == "btc-100")
+        time.sleep(0.6)
+        subprocess.run(["dunstctl", "close-all"], check=False, env=os.environ.copy())
+        subprocess.run(["xdotool", "key", "ctrl+b"], check=True)
+        wait(lambda: app.ui.status.position_qty > 0 and len(app.ui.status.positions) == 2)
         app.do(Action.TOGGLE_ACTION_BAR)
         wait(lambda: tray_app.bar is not None and tray_app.bar.visible)
-        time.sleep(0.5)
-        print(shot("action-bar", (400, 12, 880, 84)))
+        time.sleep(1.5)  # the stop notification arrives; the bar gets a mark price
+        print(shot("desktop", (0, 0, 1280, 800)))   # the bar clear of the tray and the notifications
+        print(shot("action-bar", (0, 652, 920, 92)))
+        subprocess.run(["xdotool", "key", "ctrl+s"], check=True)   # closes the BTCUSDT long
+        wait(lambda: app.ui.status.position_qty == 0)
+        time.sleep(1.0)
+        print(shot("notification", (780, 0, 500, 330)))
+        subprocess.run(["dunstctl", "close-all"], check=False, env=os.environ.copy())  # clear for the menu
         app.do(Action.TOGGLE_ACTION_BAR)
         wait(lambda: not tray_app.bar.visible)
         subprocess.run(["xdotool", "mousemove", "1264", "16", "click", "3"], check=True)

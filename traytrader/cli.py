@@ -1,15 +1,18 @@
-"""Composition root of the command line: every sub-command lives in ``traytrader.commands``."""
+"""Composition root of the command line: every sub-command lives in ``traytrader.commands``.
+
+``traytrader send`` is started once per key by compositor shortcuts, so it takes a fast path that
+imports neither argparse nor the other sub-commands (see ``commands/send_cmd.py``). Keep this
+module's own imports to ``sys``.
+"""
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import importlib.util
 import sys
-from collections.abc import Sequence
 
-from traytrader import __version__
-from traytrader.core.errors import TraytraderError
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs a send ~3 ms
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 # Order is the order shown in --help.
 COMMAND_MODULES = (
@@ -18,6 +21,12 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+    import importlib.util
+
+    from traytrader import __version__
+
     parser = argparse.ArgumentParser(
         prog="traytrader",
         description="Hotkey-first system-tray trader for Binance USDⓈ-M futures.",
@@ -33,8 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything traytrader creates (journal, state, vault, sockets, exports) is the user's
+    # alone: files 0600 and directories 0700 unless a writer says otherwise.
+    import os
+
+    os.umask(0o077)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["send"]:
+        from traytrader.commands.send_cmd import fast_main
+
+        code = fast_main(arguments[1:])
+        if code is not None:
+            return code
+    from traytrader.core.errors import TraytraderError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

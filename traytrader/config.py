@@ -7,11 +7,16 @@ sentence naming the file, line, dotted key and what is allowed (see ``config_tom
 Sections: ``[exchange]``, ``[hotkeys]``, ``[safety]``, ``[asl]`` (with ``[[asl.tiers]]`` or
 ``tiers = [{...}]``), ``[[profiles]]`` (with optional ``[profiles.asl]`` merged over ``[asl]``),
 and a top-level ``default_profile``. The reference is ``config.example.toml``.
+
+The config decides where the API key and signed requests go, so it is trusted only as far as
+its file is (see "Trust" below): a file or directory another user can change is refused, as ssh
+refuses such a config, and a non-``sim`` environment must use TLS unless it points at this machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,6 +24,7 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from traytrader.config_toml import Reader, Where, render, show
 from traytrader.core.environments import ENVIRONMENTS
@@ -81,25 +87,39 @@ def example_config_text() -> str:
 
 
 def ensure_user_config(path: str | os.PathLike[str]) -> bool:
-    """Write the example config to ``path`` when no file is there; True when one was written."""
+    """Write the example config to ``path`` when no file is there; True when one was written.
+
+    The directory is created 0700 and the file 0600: only its owner may change where keys go."""
+    from traytrader.file_guard import private_dir
+
     target = Path(path)
     if target.exists():
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "x", encoding="utf-8") as handle:  # "x": never replace a user's file
+    private_dir(target.parent)
+    # O_EXCL: never replace a user's file; 0600 from the first byte
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
         handle.write(example_config_text())
     return True
 
 
+MAX_CONFIG_BYTES = 1 << 20  # the example is ~6 KB; a megabyte is not a config
+
+
 def load_config(path: str | os.PathLike[str]) -> AppConfig:
     """Read and validate a config file; ``ConfigError`` (one sentence) on any problem."""
+    from traytrader.file_guard import FileRefused, read_regular
+
     shown = str(path)
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, MAX_CONFIG_BYTES)
+    except FileRefused as exc:
+        raise ConfigError(f"Cannot read the config file {shown}: {exc.reason}.") from None
     except FileNotFoundError:
         raise ConfigError(f"There is no config file at {shown}.") from None
     except OSError as exc:
         raise ConfigError(f"Cannot read the config file {shown}: {exc.strerror or exc}.") from None
+    refuse_untrusted_config(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -117,6 +137,10 @@ def load_config_text(text: str, path: str = "<config>") -> AppConfig:
     except ValueError:  # tomllib lets int()'s digit limit escape for huge integer literals
         raise ConfigError(
             f"{path} has a number with more than 4300 digits; write a sensible number.") from None
+    except RecursionError:  # tomllib recurses per nesting level: 5000 "[" exhaust the stack
+        raise ConfigError(f"{path} nests arrays or tables too deeply to be a config.") from None
+    except Exception as exc:  # any other parser failure is still one sentence, never a traceback
+        raise ConfigError(f"{path} could not be read as TOML ({type(exc).__name__}).") from None
     for lineno, line in enumerate(text.splitlines(), 1):
         if "-----BEGIN" in line or "PRIVATE KEY" in line:
             raise ConfigError(f"{path}, line {lineno}: this looks like a private key; secrets belong in the"
@@ -180,6 +204,7 @@ def _exchange(r: Reader, t: dict[str, Any]) -> ExchangeSettings:
             if not url.startswith(schemes) or len(url) <= len(schemes[-1]) or " " in url:
                 r.fail((*w, name), f"exchange.{name} must be {allowed}, not {url[:60]!r}")
             urls[i] = url.rstrip("/")
+    require_tls(r, env, t)
     recv = r.integer(t["recv_window_ms"], (*w, "recv_window_ms"), 1, 60000, unit=" ms") \
         if "recv_window_ms" in t else 5000
     timeout = r.integer(t["request_timeout_ms"], (*w, "request_timeout_ms"), 100, 120000, unit=" ms") \
@@ -411,3 +436,64 @@ def _profile(r: Reader, t: dict[str, Any], w: Where, asl: AslSettings, safety: S
                    quantity=quantity, order_type=order_type, limit_offset_ticks=offset, time_in_force=tif,
                    asl=profile_asl, risk_usdt=risk_usdt, risk_pct=risk_pct, close_fractions=close_fractions,
                    add_fraction=add_fraction)
+
+
+# --- Trust: who may change the config, and where it may send the key --------------------------
+
+URL_KEYS = ("rest_url", "ws_api_url", "stream_url")
+_TLS_SCHEMES = ("https", "wss")
+
+
+def refuse_untrusted_config(path: str | os.PathLike[str]) -> None:
+    """``ConfigError`` when another user could change the config file or a directory above it.
+
+    Such a user could point ``rest_url`` at a proxy and collect the API key and signed requests
+    (an audit did exactly that while ``check`` said all was well), so, as ssh does, refuse.
+    """
+    from traytrader.file_guard import trust_problem
+
+    problem = trust_problem(path, "config file")
+    if problem:
+        raise ConfigError(problem)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` (and ``*.localhost``), 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_tls(r: Reader, env: Environment, t: dict[str, Any]) -> None:
+    """Refuse a URL the user wrote that would carry the API key unencrypted.
+
+    ``sim`` may use anything (it is a local simulator); other environments need https:// or
+    wss:// unless the host is this machine (a local proxy or simulator); ``live`` needs TLS always.
+    """
+    if env is Environment.SIM:
+        return
+    for name in URL_KEYS:
+        if name not in t:
+            continue
+        parts = urlsplit(str(t[name]).strip())
+        if parts.scheme.lower() in _TLS_SCHEMES:
+            continue
+        where: Where = ("exchange", name)
+        secure = "https://" if name == "rest_url" else "wss://"
+        try:
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if env is Environment.LIVE:
+            r.fail(where, f"exchange.{name} must start with {secure} for the live environment;"
+                   f" {parts.scheme}:// would send your API key and signed orders unencrypted")
+        if not is_loopback_host(host):
+            r.fail(where, f"exchange.{name} must start with {secure} (TLS) unless it points at this machine"
+                   f" (localhost, 127.0.0.1 or ::1); {parts.scheme}:// to {host or 'that host'} would send"
+                   " your API key unencrypted")

@@ -2,7 +2,7 @@
 
 On Linux this honours ``XDG_CONFIG_HOME``, ``XDG_DATA_HOME``, ``XDG_STATE_HOME`` and
 ``XDG_RUNTIME_DIR``. Every function returns a path and creates nothing: the writer of a file
-creates its directory (the vault with mode 0700).
+creates its directory, always with mode 0700 (``file_guard.private_dir``), and the file 0600.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 ``state.toml`` holds the active profile, whether hotkeys were armed (per environment, and never
 for ``live``: live hotkeys start disarmed every run), and the action bar's visibility and
 position. It is written with tomli-w atomically: temp file in the same directory, fsync, rename,
-fsync of the directory. A missing or corrupt file gives defaults and a warning, never a crash.
+fsync of the directory, in a 0700 directory. A missing, corrupt, absurdly large or
+not-regular file (a FIFO would block the tray's start forever) gives defaults and a warning,
+never a crash.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Any
 import tomli_w
 
 from traytrader.core.models import Environment
+from traytrader.file_guard import FileRefused, private_dir, read_regular
 
 log = logging.getLogger(__name__)
 
 _COORD_LIMIT = 1_000_000  # pixels; anything beyond is damage, not a screen
+MAX_STATE_BYTES = 64 * 1024  # the file is ~150 bytes
 
 
 @dataclass
@@ -54,14 +58,16 @@ def read_state(path: str | os.PathLike[str]) -> tuple[AppState, str | None]:
     """The remembered state and, when the file was unusable, a one-sentence warning (also logged)."""
     target = Path(path)
     try:
-        raw = target.read_bytes()
+        raw = read_regular(target, MAX_STATE_BYTES)
     except FileNotFoundError:
         return AppState(), None
+    except FileRefused as exc:
+        return _warn(f"Cannot read the state file {target} ({exc.reason}); starting from defaults.")
     except OSError as exc:
         return _warn(f"Cannot read the state file {target} ({exc.strerror or exc}); starting from defaults.")
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):  # TOMLDecodeError is a ValueError
+    except Exception:  # TOMLDecodeError, UnicodeDecodeError, RecursionError (5000 nested "["), ...
         return _warn(f"The state file {target} is damaged; starting from defaults (it will be rewritten).")
     state = AppState()
     ignored: list[str] = []
@@ -119,7 +125,7 @@ def save_state(path: str | os.PathLike[str], state: AppState) -> None:
         doc["action_bar_x"], doc["action_bar_y"] = (int(v) for v in state.action_bar_position)
     data = tomli_w.dumps(doc).encode("utf-8")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

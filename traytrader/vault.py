@@ -5,6 +5,15 @@ fresh salt and nonce on every save, a temp file created 0600 (never chmod-ed aft
 fsync, rename over the old file, fsync of the directory. A failed save (disk full, ...)
 leaves the previous vault byte-for-byte intact.
 
+Writers take ``Vault.writing()``, an exclusive lock on a file beside the vault held from reading
+the file to renaming the new one, so that two commands changing the vault at once (two
+``add-key``, or ``passwd`` beside ``add-key``) run one after the other instead of the later
+rename silently dropping the earlier change. Readers need no lock: a rename is atomic.
+
+Reading refuses what is not a regular file (a FIFO would block forever) or is absurdly large,
+after checking the first bytes (``file_guard``). Every process that constructs a ``Vault`` stops
+dumping core and being traceable before a password or secret enters it (``process_guard``).
+
 Secrets exist only inside ``UnlockedVault``; ``lock()`` drops them. No message raised here
 contains key material or the password.
 """
@@ -26,11 +35,21 @@ from traytrader.core import vault_format as fmt
 from traytrader.core.errors import VaultError
 from traytrader.core.models import ApiCredentials, KeyType
 from traytrader.core.vault_format import fingerprint, public_key_pem, validate_credentials
+from traytrader.file_guard import FileRefused, private_dir, read_regular
+from traytrader.process_guard import forbid_core_dumps
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["PROGRESS_THRESHOLD_S", "UnlockedVault", "Vault", "fingerprint", "generate_ed25519",
            "public_key_pem", "validate_credentials"]
 
 PROGRESS_THRESHOLD_S = 0.2  # an unlock expected to take longer than this shows a progress message
+MAX_VAULT_BYTES = 1 << 20     # a vault holds a few keys (about 300 bytes each); 1 MiB is damage
+LOCK_WAIT_S = 10.0            # how long a writer waits for another one before refusing
+_LOCK_POLL_S = 0.02
 
 Writer = Callable[[int, bytes], int]  # os.write's signature: (fd, data) -> bytes written
 Progress = Callable[[str], None]
@@ -143,6 +162,7 @@ class Vault:
         self._writer = writer  # injectable so tests can simulate a full disk
         self.last_unlock_seconds: float | None = None
         self.stored_iterations: int | None = None  # the count in the file, known after unlock
+        forbid_core_dumps()  # before the caller reads a password for this vault
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -159,7 +179,11 @@ class Vault:
 
     def read_bytes(self) -> bytes:
         try:
-            return self.path.read_bytes()
+            return read_regular(self.path, MAX_VAULT_BYTES, _check_head)
+        except fmt.VaultFormatError as exc:
+            raise VaultError(f"Cannot open the vault {self.path}: {exc.reason}.") from None
+        except FileRefused as exc:
+            raise VaultError(f"Cannot read the vault {self.path}: {exc.reason}.") from None
         except FileNotFoundError:
             raise VaultError(
                 f"There is no vault at {self.path}; create one with: traytrader vault init.") from None
@@ -181,6 +205,7 @@ class Vault:
 
     def unlock(self, password: str, progress: Progress | None = None) -> UnlockedVault:
         """Decrypt the file. ``progress`` gets one message first when this will take over ~200 ms."""
+        forbid_core_dumps()
         blob = self.read_bytes()
         try:
             header = fmt.parse_header(blob)
@@ -199,16 +224,51 @@ class Vault:
     def save(self, unlocked: UnlockedVault, password: str) -> None:
         """Encrypt with a fresh salt and nonce and replace the file atomically."""
         _check_password(password)
+        forbid_core_dumps()
         keys = {c.name: c for c in unlocked}
         blob = fmt.seal(keys, password, self.iterations, secrets.token_bytes(fmt.SALT_LEN),
                         secrets.token_bytes(fmt.NONCE_LEN))
         self._write_atomic(blob)
 
+    @contextlib.contextmanager
+    def writing(self, *, wait_s: float | None = None) -> Iterator[None]:
+        """Hold the writer lock (``.<vault name>.lock`` beside the vault) for read, change and save.
+
+        Waits up to ``wait_s`` (default ``LOCK_WAIT_S``) for another writer (a command still asking
+        its questions holds it), then refuses with a sentence; nothing was changed then. The lock
+        file stays: removing it would let a third writer lock a different file of the same name.
+        """
+        lock_path = self.path.parent / f".{self.path.name}.lock"
+        try:
+            private_dir(self.path.parent)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        except OSError as exc:
+            raise VaultError(f"Cannot lock the vault {self.path} for a change ({exc.strerror or exc});"
+                             " nothing was changed.") from None
+        try:
+            deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
+            while not self._locked(fd):
+                if time.monotonic() >= deadline:
+                    raise VaultError(
+                        f"Another traytrader command is changing the vault {self.path} (perhaps one still"
+                        " waiting for an answer); nothing was changed: run this again when it has finished.")
+                time.sleep(_LOCK_POLL_S)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _locked(self, fd: int) -> bool:
+        try:
+            return _try_lock(fd)
+        except OSError as exc:
+            raise VaultError(f"Cannot lock the vault {self.path} for a change ({exc.strerror or exc});"
+                             " nothing was changed.") from None
+
     def _write_atomic(self, blob: bytes) -> None:
         directory = self.path.parent
         tmp = directory / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(directory)
             # 0600 from the first byte: the mode is given to open(), never fixed up by chmod later.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             try:
@@ -229,6 +289,31 @@ class Vault:
             raise VaultError(
                 f"Could not save the vault {self.path}: {reason}; the previous file is unchanged.") from None
         _fsync_dir(directory)
+
+
+def _check_head(head: bytes) -> None:
+    """Say "not a vault" from the first bytes, before any question of size."""
+    if not (head.startswith(fmt.MAGIC) or fmt.MAGIC.startswith(head)):
+        raise fmt.VaultFormatError("it is not a traytrader vault (the file does not start with TTVAULT)")
+
+
+def _try_lock(fd: int) -> bool:
+    """One non-blocking attempt at the exclusive lock: flock on POSIX, msvcrt on Windows.
+
+    Raises ``OSError`` when the file system cannot lock at all (ENOLCK on some network mounts)."""
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+    import msvcrt
+
+    try:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:

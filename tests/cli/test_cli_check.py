@@ -57,7 +57,7 @@ def test_bad_config_fails_with_its_line_and_still_checks_the_vault(home: Path) -
     result = check(home)
     assert result.returncode == 1
     assert "line 91: profiles[1].leverage must be a whole number from 1 to 125, not 500" in result.stdout
-    assert "vault" in result.stdout and "opens: 1 keys" in result.stdout
+    assert "vault" in result.stdout and "opens: 1 key\n" in result.stdout
 
 
 def test_missing_vault_key_says_how_to_add_it(home: Path) -> None:
@@ -80,7 +80,7 @@ def test_live_environment_is_noted_and_hotkeys_without_clashes_do_not_warn(home:
     (home / "config.toml").write_text(text)
     result = check(home)
     assert result.returncode == 0
-    assert "environment is live" in result.stdout and "warn" not in result.stdout
+    assert "environment is live" in result.stdout and "warn  hotkeys" not in result.stdout
 
 
 def test_first_run_creates_the_user_config_from_the_example(home: Path) -> None:

@@ -56,24 +56,25 @@ def cli(tmp_path: Path) -> Cli:
 def test_full_lifecycle_never_prints_a_secret(cli: Cli, tmp_path: Path) -> None:
     vault_file = tmp_path / "v.bin"
     v = ["--vault", str(vault_file)]
+    w = [*v, "--kdf-iterations", "1000"]  # writers: keep the test vault's cheap count (each is warned)
     pwf = ["--password-file", str(cli.password_file)]
     assert cli("vault", "init", *v, *pwf, "--kdf-iterations", "1000").returncode == 0
     assert stat.S_IMODE(vault_file.stat().st_mode) == 0o600
 
     key_file = tmp_path / "key.toml"
     key_file.write_text(f'api_key = "{HMAC_API_KEY}"\nsecret = "{HMAC_SECRET}"\n')
-    added = cli("vault", "add-key", "main", "--type", "hmac", "--key-file", str(key_file), *v, *pwf)
+    added = cli("vault", "add-key", "main", "--type", "hmac", "--key-file", str(key_file), *w, *pwf)
     assert added.returncode == 0
-    added = cli("vault", "add-key", "piped", "--type", "hmac", *v, "--password-stdin",
+    added = cli("vault", "add-key", "piped", "--type", "hmac", *w, "--password-stdin",
                 stdin=f"{PASSWORD}\n{STDIN_API_KEY}\n{STDIN_SECRET}\n")
     assert added.returncode == 0, added.stderr
     ed_file = tmp_path / "ed.toml"
     ed_file.write_text(f'api_key = "edKey"\nprivate_key_pem = """-----BEGIN PRIVATE KEY-----\n{ED_PEM_BODY}\n'
                        '-----END PRIVATE KEY-----\n"""\n')
-    added = cli("vault", "add-key", "ed", "--type", "ed25519", "--key-file", str(ed_file), *v, *pwf)
+    added = cli("vault", "add-key", "ed", "--type", "ed25519", "--key-file", str(ed_file), *w, *pwf)
     assert added.returncode == 0
 
-    generated = cli("vault", "gen-ed25519", "fresh", *v, *pwf)
+    generated = cli("vault", "gen-ed25519", "fresh", *w, *pwf)
     assert generated.returncode == 0 and "set-api-key fresh" in generated.stderr
     public = serialization.load_pem_public_key(generated.stdout.encode())  # stdout is exactly the public PEM
     stored = Vault(vault_file).unlock(PASSWORD).get("fresh")
@@ -85,18 +86,18 @@ def test_full_lifecycle_never_prints_a_secret(cli: Cli, tmp_path: Path) -> None:
     assert [r[:2] for r in rows] == [
         ["ed", "ed25519"], ["fresh", "ed25519"], ["main", "hmac"], ["piped", "hmac"]]
     assert "no API key yet" in rows[1][2]
-    assert cli("vault", "set-api-key", "fresh", *v, "--password-stdin", stdin=f"{PASSWORD}\nfreshKey\n"
+    assert cli("vault", "set-api-key", "fresh", *w, "--password-stdin", stdin=f"{PASSWORD}\nfreshKey\n"
                ).returncode == 0
     assert Vault(vault_file).unlock(PASSWORD).get("fresh").api_key == "freshKey"
     assert Vault(vault_file).unlock(PASSWORD).get("piped").secret == STDIN_SECRET
 
-    changed = cli("vault", "passwd", *v, "--password-stdin", stdin=f"{PASSWORD}\n{NEW_PASSWORD}\n")
+    changed = cli("vault", "passwd", *w, "--password-stdin", stdin=f"{PASSWORD}\n{NEW_PASSWORD}\n")
     assert changed.returncode == 0
     before = vault_file.read_bytes()
     refused = cli("vault", "list", *v, *pwf)
     assert refused.returncode == 3 and "wrong password" in refused.stderr
     assert vault_file.read_bytes() == before
-    assert cli("vault", "remove", "piped", *v, "--password-stdin", stdin=NEW_PASSWORD + "\n").returncode == 0
+    assert cli("vault", "remove", "piped", *w, "--password-stdin", stdin=NEW_PASSWORD + "\n").returncode == 0
     names = Vault(vault_file).unlock(NEW_PASSWORD).names()
     assert names == ["ed", "fresh", "main"]
     assert stat.S_IMODE(vault_file.stat().st_mode) == 0o600
@@ -117,8 +118,8 @@ def small_vault(cli: Cli, tmp_path: Path) -> Path:
                "--kdf-iterations", "1000").returncode == 0
     key_file = tmp_path / "key.toml"
     key_file.write_text(f'api_key = "{HMAC_API_KEY}"\nsecret = "{HMAC_SECRET}"\n')
-    assert cli("vault", "add-key", "main", "--type", "hmac", "--key-file", str(key_file),
-               "--vault", str(path), "--password-file", str(cli.password_file)).returncode == 0
+    assert cli("vault", "add-key", "main", "--type", "hmac", "--key-file", str(key_file), "--kdf-iterations",
+               "1000", "--vault", str(path), "--password-file", str(cli.password_file)).returncode == 0
     return path
 
 
@@ -199,12 +200,12 @@ def test_ed25519_from_prompts_new_password_file_and_gen_with_api_key(cli: Cli, s
     pem = tmp_path / "ed.pem"
     pem.write_text(f"-----BEGIN PRIVATE KEY-----\n{ED_PEM_BODY}\n-----END PRIVATE KEY-----\n")
     added = cli("vault", "add-key", "ed", "--type", "ed25519", *v, "--password-stdin",
-                stdin=f"{PASSWORD}\nedApiKey\n{pem}\n")
+                "--kdf-iterations", "1000", stdin=f"{PASSWORD}\nedApiKey\n{pem}\n")
     assert added.returncode == 0, added.stderr
     api_key_file = tmp_path / "api.txt"
     api_key_file.write_text("genApiKey\n")
     generated = cli("vault", "gen-ed25519", "gen", "--api-key-file", str(api_key_file), *v,
-                    "--password-file", str(cli.password_file))
+                    "--password-file", str(cli.password_file), "--kdf-iterations", "1000")
     assert generated.returncode == 0 and "set-api-key" not in generated.stderr
     new_file = tmp_path / "new.txt"
     new_file.write_text(NEW_PASSWORD + "\n")

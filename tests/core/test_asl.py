@@ -573,3 +573,19 @@ def test_an_unexpected_stop_event_is_applied_and_reconciled():
     assert out == [] and lad.unexpected == ""
     out = lad.handle(asl.AlgoUpdate(hard.client_algo_id, asl.AlgoStatus.TRIGGERING, 1030))
     assert lad.phase is asl.StopPhase.PROTECTED and lad.unexpected == ""
+
+
+def test_an_addition_that_puts_the_average_entry_past_its_stop_closes_the_whole_position():
+    """Found by the model test: a short of 0.002 stopped at 98,042.8 doubles at a lower price,
+    so 2% above the new average is below the market. The tighter stop is refused with -2021:
+    the whole position is closed at market, never left with a stop for half of it."""
+    lad = ladder()
+    first = opened(lad, "-0.002", "96120.4")
+    confirm(lad, first, 1010)
+    lad.handle(asl.MarkPrice(D("97500"), 1100))
+    (resize,) = places(lad.handle(asl.PositionUpdate(D("-0.004"), D("95399.5"), 1200)))
+    assert resize.quantity == D("0.004") and resize.trigger_price < D("97500")
+    out = lad.handle(asl.PlaceResult(resize.client_algo_id, asl.Outcome.REJECTED, 1210, -2021))
+    assert [a for a in out if isinstance(a, asl.ClosePosition)] == [
+        asl.ClosePosition("BTCUSDT", PositionSide.BOTH, D("0.004"))]
+    assert lad.phase is asl.StopPhase.CLOSING

@@ -72,4 +72,7 @@ def test_run_unlocks_from_a_password_file_trades_and_remembers(desktop, tmp_path
                 proc.wait()
     stderr = proc.stderr.read() if proc.stderr else ""
     assert PASSWORD not in stderr and demo_credentials().secret not in stderr
+    # Ctrl+C with the SOLUSDT position open: the terminal says it stays, with its stop
+    assert "1 open position (SOLUSDT long " in stderr, stderr
+    assert "stays on the exchange with its stop" in stderr, stderr
     assert load_state(tmp_path / "state" / "traytrader" / "state.toml").active_profile == "sol-qty"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -117,18 +118,25 @@ def test_ctrl_b_sends_an_order_and_a_fill_notification_arrives(running: Running)
     running.desktop.xdotool("key", "ctrl+b")
     orders = wait_until(lambda: running.orders()[before:], what="an order in the simulator")
     assert orders[0]["side"] == "BUY" and orders[0]["symbol"] == "BTCUSDT" and orders[0]["type"] == "MARKET"
-    fill = notes.wait_for(lambda r: r.summary.startswith("BUY ") and "filled" in r.summary, start=start)
-    assert "BTCUSDT" in fill.summary and "ms" in fill.body and fill.app_name == "traytrader"
+    fill = notes.wait_for(lambda r: r.summary.startswith("Bought "), start=start)
+    # BTCUSDT's step is 0.001 and its tick 0.10: the quantity and the price read at them
+    assert fill.summary == "Bought 0.002 BTCUSDT" and fill.app_name == "traytrader"
+    assert re.fullmatch(r"at \d{2,3},\d{3}\.\d( · fee \d+\.\d\d USDT)? · [\d.]+ ms \([\d.]+ ms to send\)",
+                        fill.body), fill.body
     running.watcher.wait(lambda ui: ui.status.position_qty > 0)
-    assert running.tray_app.tray.icon.title.splitlines()[1].startswith("BTCUSDT long")
+    position = running.tray_app.tray.icon.title.splitlines()[1]
+    assert re.fullmatch(r"BTCUSDT long 0\.002 @ \d{2,3},\d{3}\.\d · uPnL [+-]?\d+\.\d\d USDT",
+                        position), position
 
 
 def test_a_stop_follows_the_fill(running: Running) -> None:
     """The newcomer's promise: within seconds of the fill, a stop-loss sits on the exchange and a
     notification says so (the ASL driver, engine/asl_driver.py, places it)."""
     notes = running.desktop.notifications
-    stop = notes.wait_for(lambda r: r.summary == "BTCUSDT stop moved", start=running.notes_start, timeout=10)
-    assert "BTCUSDT long: stop" in stop.body
+    stop = notes.wait_for(lambda r: r.summary.startswith("BTCUSDT stop"), start=running.notes_start,
+                          timeout=10)
+    assert stop.summary == "BTCUSDT stop placed"   # the first stop is placed; later ones move
+    assert re.fullmatch(r"BTCUSDT long: stop → \d{2,3},\d{3}\.\d \(hard, .*\)", stop.body), stop.body
     algos = [o for o in running.sim_state()["orders"] if o["kind"] == "algo" and o["status"] == "NEW"]
     assert algos and algos[0]["side"] == "SELL"
 
@@ -142,7 +150,12 @@ def test_repeat_inside_cooldown_sends_nothing_and_says_so(running: Running) -> N
     refused = notes.wait_for(lambda r: r.summary == "Not sent", start=start)
     assert "Ctrl+S" in refused.body
     orders = wait_until(lambda: running.orders()[before:], what="the one SELL")
-    notes.wait_for(lambda r: r.summary.startswith("SELL "), start=start)
+    # the SELL closed the long: the notification says so, with the realised PnL in USDT
+    closed = notes.wait_for(lambda r: r.summary.startswith("Closed "), start=start)
+    assert closed.summary == "Closed BTCUSDT long 0.002", closed.summary
+    pattern = (r"at \d{2,3},\d{3}\.\d · realised PnL [+-]?\d+\.\d\d USDT( \(fee \d+\.\d\d USDT\))? · "
+               r"[\d.]+ ms \([\d.]+ ms to send\)")
+    assert re.fullmatch(pattern, closed.body), closed.body
     assert len(running.orders()[before:]) == 1 and orders[0]["side"] == "SELL"
 
 
@@ -194,6 +207,48 @@ def test_action_bar_buttons_are_clickable(running: Running) -> None:
     assert orders[0]["side"] == "SELL"
 
 
+def geometry(running: Running, window: str) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of an X window, from xdotool."""
+    out = running.desktop.xdotool("getwindowgeometry", window)
+    x, y = re.search(r"Position: (-?\d+),(-?\d+)", out).groups()  # type: ignore[union-attr]
+    w, h = re.search(r"Geometry: (\d+)x(\d+)", out).groups()      # type: ignore[union-attr]
+    return int(x), int(y), int(w), int(h)
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_action_bar_shows_every_position_and_sits_clear_of_tray_and_notifications(running: Running) -> None:
+    """Two positions (SOLUSDT from the sol-qty profile, BTCUSDT from the active btc-100): the bar
+    reads both, the active one first with its uPnL; it is not under trayer (the tray panel, top
+    right) nor in the right-hand column where notification servers draw."""
+    bar, tray = running.tray_app.bar, running.tray_app.tray
+    running.watcher.wait(lambda ui: ui.action_bar)
+    assert tray.activate(Action.SELECT_PROFILE, "sol-qty")
+    running.watcher.wait(lambda ui: ui.status.profile == "sol-qty")
+    after_cooldown()
+    running.app.do(Action.BUY, "", "actionbar")
+    wait_until(lambda: running.position("SOLUSDT") not in ("0", "0.0", "0.00"), what="a SOLUSDT position")
+    assert tray.activate(Action.SELECT_PROFILE, "btc-100")
+    running.watcher.wait(lambda ui: ui.status.profile == "btc-100")
+    after_cooldown()
+    running.app.do(Action.BUY, "", "actionbar")
+    running.watcher.wait(lambda ui: ui.status.position_qty > 0 and len(ui.status.positions) == 2)
+    shown = wait_until(lambda: bar.shown if "SOLUSDT" in " ".join(bar.shown)
+                       and bar.shown[0].startswith("BTCUSDT long") else None, what="both positions")
+    first, second = shown
+    assert re.match(r"BTCUSDT long 0\.\d{3} @ \d{2,3},\d{3}\.\d  uPnL [+-]?\d+\.\d\d USDT", first), first
+    assert re.search(r"SOLUSDT long [\d.]+  [+-]?\d+\.\d\d USDT", second), second
+    assert "ready · armed" in second
+    window = geometry(running, str(bar.window_id()))
+    trayer = geometry(running, running.desktop.xdotool("search", "--class", "trayer").split()[0])
+    assert not overlap(window, trayer), (window, trayer)
+    screen_width = 1280
+    assert window[0] + window[2] <= screen_width - 380, window   # dunst, KDE, Windows: a 380 px column
+    assert window[1] > 800 // 2, window                          # bottom half: GNOME's banners are on top
+
+
 def test_action_bar_is_keyboard_usable_and_escape_only_hides_it(running: Running) -> None:
     bar = running.tray_app.bar
     running.watcher.wait(lambda ui: ui.action_bar)
@@ -204,6 +259,16 @@ def test_action_bar_is_keyboard_usable_and_escape_only_hides_it(running: Running
     running.desktop.xdotool("key", "b")
     orders = wait_until(lambda: running.orders()[before:], what="an order from the b key")
     assert orders[0]["side"] == "BUY"
+    # Ctrl+B with the bar focused is the global hotkey alone: one order, not one more from "b"
+    after_cooldown()
+    notes = running.desktop.notifications
+    start, before = len(notes.received), len(running.orders())
+    running.desktop.xdotool("windowfocus", "--sync", window)
+    running.desktop.xdotool("key", "ctrl+b")
+    notes.wait_for(lambda r: r.summary.startswith(("Bought ", "Closed ", "Reduced ")), start=start)
+    running.app.refresh()
+    assert len(running.orders()) == before + 1, running.orders()[before:]
+    assert not [r for r in notes.received[start:] if r.summary in ("Not sent", "Order refused")]
     after_cooldown()
     before = len(running.orders())
     running.desktop.xdotool("windowfocus", "--sync", window)
@@ -263,10 +328,15 @@ def test_lock_refuses_hotkeys_and_unlock_warms_up_again(running: Running) -> Non
 
 
 def test_quit_stops_everything_within_a_second(running: Running) -> None:
+    notes = running.desktop.notifications
+    start = len(notes.received)
+    assert running.app.ui.status.positions, "the tests before leave positions open"
     started = time.monotonic()
     assert running.tray_app.tray.activate(Action.QUIT)
     running.thread.join(2)
     elapsed = time.monotonic() - started
+    staying = notes.wait_for(lambda r: r.summary == "Positions stay open", start=start, timeout=2)
+    assert "on the exchange with" in staying.body and "BTCUSDT long" in staying.body, staying.body
     assert not running.thread.is_alive()
     assert elapsed < 1.0, f"shutdown took {elapsed:.2f} s"
     leftover = [t.name for t in set(threading.enumerate()) - running.baseline

@@ -149,7 +149,7 @@ def test_run_console_takes_send_over_its_control_socket(sim: SimControl, setup: 
     app = subprocess.Popen([sys.executable, "-m", "traytrader", "run", "--console", *common(setup),
                             "--socket", str(socket_path)],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=env, cwd="/work/main")
+                           env=env, cwd=str(Path(__file__).resolve().parents[2]))
     assert app.stdout is not None and app.stdin is not None
     try:
         for line in app.stdout:   # the socket is up before warm-up starts; READY means orders go
@@ -164,11 +164,18 @@ def test_run_console_takes_send_over_its_control_socket(sim: SimControl, setup: 
         assert unknown.returncode != 0 and "nope" in unknown.stdout + unknown.stderr
         closed = traytrader(setup, "send", "close", "--socket", str(socket_path))
         assert closed.returncode == 0 and closed.stdout.startswith("Sold "), closed.stdout
+        # Issue 12, item 4: a refused command answers at once and holds nothing back.
+        refused = traytrader(setup, "send", "profile", "nope", "--socket", str(socket_path))
+        assert refused.returncode != 0
+        again = traytrader(setup, "send", "buy", "--socket", str(socket_path))
+        assert again.returncode == 0 and again.stdout.startswith("Bought "), again.stdout + again.stderr
+        assert float(again.stdout.split(" µs to wire")[0].rsplit("(", 1)[1]) < 1_000_000
+        assert traytrader(setup, "send", "close", "--socket", str(socket_path)).returncode == 0
     finally:
         out, err = app.communicate("quit\n", timeout=30)
     assert app.returncode == 0, err
     assert "FILL    Bought" in out and "FILL    Sold" in out   # the console shows what send did
-    assert order_count(sim.state()) == 2
+    assert order_count(sim.state()) == 4
     assert not socket_path.exists()   # removed on the way out
 
 

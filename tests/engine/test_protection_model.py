@@ -38,9 +38,12 @@ from traytrader.engine.handle import Engine
 SYMBOL = "BTCUSDT"
 START_PRICE = Decimal("100000")
 PROTECTION_BOUND_S = 4.5      # grace (2 s) + a safety placement + a snapshot period, with margin
-ANSWER_TIMEOUT_S = 12.0       # an unknown outcome waits out recvWindow (1 s here) before asking
+HOME_LINE_BOUND_S = 6.0       # the same at 150±50 ms per frame: a few more round trips
+ANSWER_TIMEOUT_S = 15.0       # an unknown outcome waits out recvWindow (1 s here) before asking
 EXAMPLES = int(os.environ.get("TT_MODEL_EXAMPLES", "3"))
 STEPS = int(os.environ.get("TT_MODEL_STEPS", "10"))
+HOME_EXAMPLES = int(os.environ.get("TT_MODEL_HOME_EXAMPLES", "1"))
+HOME_STEPS = int(os.environ.get("TT_MODEL_HOME_STEPS", "6"))
 D = Decimal
 
 
@@ -67,6 +70,13 @@ def _entry_orders(state: dict[str, Any]) -> int:
                and str(o.get("clientOrderId", "")).startswith("tt-") and not o.get("reduceOnly"))
 
 
+def _reductions(state: dict[str, Any]) -> int:
+    """Filled orders that reduce: reduce-only closes, and algo stops of ours that fired."""
+    return sum(1 for o in state["orders"]
+               if (o.get("reduceOnly") and o.get("status") in ("FILLED", "PARTIALLY_FILLED"))
+               or (o.get("kind") == "algo" and o.get("status") in ("FINISHED", "TRIGGERED")))
+
+
 def _gap(state: dict[str, Any]) -> str | None:
     """None when the exchange's state keeps the promise, else what breaks it."""
     amount = _position(state)
@@ -84,12 +94,18 @@ class ProtectionModel(RuleBasedStateMachine):
     """Drives one engine (restartable) against one simulator; see the module docstring."""
 
     tmp: Path
+    latency_ms = 0.0
+    bound_s = PROTECTION_BOUND_S
 
     def __init__(self) -> None:
         super().__init__()
         from traytrader.sim import SimOptions, SimThread
 
-        self.thread = SimThread(SimOptions(port=0, seed=7)).start()
+        # The market as it is live: a depth book (partial fills, slippage), the event orders seen
+        # live in a seeded random mix, the WS API reply before or after the events.
+        options = SimOptions(port=0, seed=7, book="depth", event_order="random", reply_order="random",
+                             latency_ms=self.latency_ms, latency_jitter_ms=self.latency_ms / 3)
+        self.thread = SimThread(options).start()
         self.sim = SimControl(self.thread)
         self.sim.set_price(SYMBOL, str(START_PRICE))
         self.price = START_PRICE
@@ -100,6 +116,7 @@ class ProtectionModel(RuleBasedStateMachine):
         self.log = EventLog()
         self.entries = 0            # entry orders the keys may have made (buy, sell, reverse)
         self.best_fixed: tuple[int, Decimal] | None = None   # (direction, best trigger) this position
+        self.reductions = 0         # reduce-only fills seen: each may end a position's life
         self._start_engine()
 
     # --- plumbing --------------------------------------------------------------------------
@@ -171,22 +188,43 @@ class ProtectionModel(RuleBasedStateMachine):
         self._command(side)
         self.sim.clear_faults()
 
-    @rule(kind=st.sampled_from(["expire_listen_key", "close_all"]))
+    @rule(code=st.sampled_from([-1006, -1007]), executed=st.booleans(),
+          method=st.sampled_from(["order.place", "algoOrder.place"]),
+          side=st.sampled_from([CommandKind.BUY, CommandKind.SELL]))
+    def entry_with_unknown_status(self, code: int, executed: bool, method: str, side: CommandKind) -> None:
+        """-1006/-1007 ("execution status unknown") on the order or on its stop, executed or not:
+        resolved by asking, protected either way, never doubled."""
+        self.sim._request("POST", "/sim/fault", {"kind": "status_unknown", "method": method, "code": code,
+                                                 "executed": executed, "count": 1})
+        self.entries += 1
+        self._command(side)
+        self.sim.clear_faults()
+
+    @rule(side=st.sampled_from([CommandKind.BUY, CommandKind.SELL]))
+    def listen_key_expires_during_the_fill(self, side: CommandKind) -> None:
+        self.sim._request("POST", "/sim/fault", {"kind": "expire_listen_key_in_fill", "method": "order.place",
+                                                 "events": 1, "count": 1})
+        self.entries += 1
+        self._command(side)
+        self.sim.clear_faults()
+
+    @rule(kind=st.sampled_from(["expire_listen_key", "close_all", "drop_user_stream"]))
     def connections_drop(self, kind: str) -> None:
-        """The user-data stream (listenKey expiry) or every connection drops; the engine resyncs."""
+        """The user-data stream (listenKey expiry, a drop of it alone) or every connection drops;
+        the engine resyncs."""
         self.sim.fault(kind)
         assert self.engine is not None
         self.log.wait_until(lambda: self.engine is not None and self.engine.status().state.value == "ready",
                             15)
 
     @precondition(lambda self: self.engine is not None)
-    @rule(delay_stop=st.booleans())
-    def crash_and_restart(self, delay_stop: bool) -> None:
+    @rule(lose_stop=st.booleans())  # True: a buy whose stop never lands, then the crash
+    def crash_and_restart(self, lose_stop: bool) -> None:
         """The engine stops (with its stop placement possibly still in flight) and a new one starts
         on the same journal: whatever is open is ours and gets protected."""
         assert self.engine is not None
-        if delay_stop:
-            self.sim.fault("delay", "algoOrder.place", count=1, ms=3000)
+        if lose_stop:   # every stop placement lost before it executes: the fill lands, its stop never
+            self.sim.fault("drop_before_execute", "algoOrder.place", count=1000)
             self.entries += 1
             command = Command(CommandKind.BUY, source="test")
             self.engine.submit(command)
@@ -200,22 +238,28 @@ class ProtectionModel(RuleBasedStateMachine):
 
     @invariant()
     def every_position_is_protected_and_nothing_is_left_behind(self) -> None:
-        deadline = time.monotonic() + PROTECTION_BOUND_S
+        deadline = time.monotonic() + self.bound_s
         state = self.sim.state()
         gap = _gap(state)
         while gap is not None and time.monotonic() < deadline:
             time.sleep(0.05)   # polling the exchange's state: the condition is on the exchange
             state = self.sim.state()
             gap = _gap(state)
-        assert gap is None, f"{gap} after {PROTECTION_BOUND_S} s"
+        assert gap is None, f"{gap} after {self.bound_s} s"
         assert _entry_orders(state) <= self.entries, "a key made more than one entry order"
         self._never_looser(state)
 
     def _never_looser(self, state: dict[str, Any]) -> None:
+        """Within one position's life, the best fixed stop of ours never gets worse. A new life
+        starts when the side changes or a reduce-only order (a stop that fired, a close) filled
+        since the last look: in one step a stop can fire and a resting LIMIT reopen the position."""
         amount = _position(state)
         direction = (amount > 0) - (amount < 0)
-        if direction == 0 or (self.best_fixed is not None and self.best_fixed[0] != direction):
+        reductions = _reductions(state)
+        if direction == 0 or reductions != self.reductions or \
+                (self.best_fixed is not None and self.best_fixed[0] != direction):
             self.best_fixed = None
+        self.reductions = reductions
         fixed = [D(str(o["triggerPrice"])) for o in _our_stops(state)
                  if o.get("type", o.get("orderType")) == "STOP_MARKET"
                  and D(str(o.get("triggerPrice") or 0)) > 0]
@@ -234,3 +278,18 @@ def test_every_position_of_ours_is_protected_whatever_path_opened_it(tmp_path: P
         max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
         suppress_health_check=list(HealthCheck))
     ProtectionModel.TestCase().runTest()
+
+
+class HomeLineModel(ProtectionModel):
+    """The same at a home line's latency: every reply, answer and stream frame 150±50 ms late."""
+
+    latency_ms = 150.0
+    bound_s = HOME_LINE_BOUND_S
+
+
+def test_the_same_at_a_home_lines_latency(tmp_path: Path) -> None:
+    HomeLineModel.tmp = tmp_path
+    HomeLineModel.TestCase.settings = settings(
+        max_examples=HOME_EXAMPLES, stateful_step_count=HOME_STEPS, deadline=None,
+        suppress_health_check=list(HealthCheck))
+    HomeLineModel.TestCase().runTest()

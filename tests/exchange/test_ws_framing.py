@@ -69,3 +69,17 @@ async def test_a_server_receives_the_frames_in_order(size: int) -> None:
                 assert _send_now(client, text)   # synchronous: on the wire (or in websockets' hands)
             assert await asyncio.wait_for(client.recv(), 5) == "done"
     assert received == texts
+
+
+def test_the_fast_write_steps_aside_when_websockets_lacks_what_it_reads() -> None:
+    """Issue 12, item 12: an older websockets without the internals the fast path reads makes it
+    fall back to the public ``send()``, never fail (websockets 13–15 lack ``send_in_progress``)."""
+    from types import SimpleNamespace
+
+    from websockets.protocol import State
+
+    from traytrader.exchange.ws_api import _send_now
+
+    old = SimpleNamespace(protocol=SimpleNamespace(state=State.OPEN, extensions=[]), paused=False,
+                          transport=SimpleNamespace(is_closing=lambda: False))
+    assert _send_now(old, "{}") is False   # type: ignore[arg-type]

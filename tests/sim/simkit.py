@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from yarl import URL
 
 from traytrader.sim import (
     DEMO_API_KEY,
@@ -133,13 +134,16 @@ class Rest:
             q += "&signature=" + hmac_sign(q, secret)
         else:
             q = urlencode(p)
-        async with self.session.request(method, f"{self.base}{path}?{q}", headers=headers) as r:
+        url = URL(f"{self.base}{path}?{q}", encoded=True)  # sent exactly as signed (no re-quoting)
+        async with self.session.request(method, url, headers=headers) as r:
             return r.status, await r.json(content_type=None), dict(r.headers)
 
 
 async def control(
     http: aiohttp.ClientSession, sim: Sim, method: str, route: str, body: Any = None
 ) -> tuple[int, Any]:
+    if body is None and method in ("POST", "PUT"):
+        body = {}  # control writes are JSON (a text/plain write is what a hostile web page sends)
     async with http.request(method, f"{sim.control_url}/{route}", json=body) as r:
         return r.status, await r.json()
 

@@ -43,9 +43,26 @@ def test_cli_bad_flags_are_one_sentence() -> None:
         (["--speed", "0"], "--speed must be greater than 0."),
         (["--accounts", "/nonexistent/accounts.toml"], "Cannot read the accounts file"),
         (["--port", "70000"], "is not a port number"),
+        (["--latency", "fast"], "is not MS or MS±JITTER"),
     ):
         r = subprocess.run(
             [sys.executable, "-m", "traytrader", "sim", *args], capture_output=True, text=True, timeout=30
         )
         assert r.returncode == 2 and r.stderr.startswith("traytrader: ") and words in r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_cli_defaults_are_the_market_like_preset() -> None:
+    import argparse
+
+    from traytrader.commands import sim_cmd
+    from traytrader.sim.server import MARKET_LIKE
+
+    parser = argparse.ArgumentParser()
+    sim_cmd.register(parser.add_subparsers())
+    opts = sim_cmd.options_from(parser.parse_args(["sim"]))
+    assert {k: getattr(opts, k) for k in MARKET_LIKE} == MARKET_LIKE
+    quiet = sim_cmd.options_from(parser.parse_args(["sim", "--book", "simple", "--no-market-events",
+                                                    "--latency", "150±50"]))
+    assert quiet.book == "simple" and not (quiet.funding or quiet.liquidation or quiet.market_trades)
+    assert (quiet.latency_ms, quiet.latency_jitter_ms) == (150, 50)

@@ -132,7 +132,9 @@ async def test_bad_control_input(sim: Sim, http) -> None:
     ):
         status, out = await control(http, sim, "POST", route, body)
         assert status == 400 and out["error"].endswith(".")
-    async with http.post(f"{sim.control_url}/price", data=b"{oops") as r:
+    async with http.post(
+        f"{sim.control_url}/price", data=b"{oops", headers={"Content-Type": "application/json"}
+    ) as r:
         assert r.status == 400
     async with http.get(f"{sim.control_url}/nothing") as r:
         assert r.status == 400

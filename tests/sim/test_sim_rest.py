@@ -41,7 +41,7 @@ async def test_public_market_data(rest, sim: Sim) -> None:
     status, err, _ = await rest.call("GET", "/fapi/v1/ticker/price", {"symbol": "NOPE"}, signed=False)
     assert status == 400 and err == {"code": -1121, "msg": "Invalid symbol."}
     _, depth, _ = await rest.call("GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 5}, signed=False)
-    assert depth["bids"][0] == ["65000", "5.000"] and len(depth["asks"]) == 5
+    assert depth["bids"][0] == ["65000.00", "5.000"] and len(depth["asks"]) == 5  # one format with bookTicker
 
 
 async def test_auth_errors(rest, sim: Sim) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import ccxt
@@ -133,6 +134,73 @@ def test_ccxt_binanceusdm(sim: SimThread) -> None:
     positions = ex.fetch_positions(["ETH/USDT:USDT"])
     assert [(p["symbol"], p["contracts"], p["side"]) for p in positions] == [("ETH/USDT:USDT", 0.01, "long")]
     assert ex.fetch_balance()["USDT"]["total"] < 10000
+
+
+def ccxt_client(sim: SimThread) -> ccxt.binanceusdm:
+    ex = ccxt.binanceusdm(
+        {
+            "apiKey": DEMO_API_KEY,
+            "secret": DEMO_SECRET,
+            "enableRateLimit": False,
+            "options": {"fetchCurrencies": False, "adjustForTimeDifference": False},
+        }
+    )
+    for name, url in list(ex.urls["api"].items()):  # only the base URL changes
+        if isinstance(url, str) and url.startswith("https://fapi.binance.com"):
+            ex.urls["api"][name] = url.replace("https://fapi.binance.com", sim.rest_url)
+    ex.load_markets()
+    return ex
+
+
+def set_price(sim: SimThread, symbol: str, price: str) -> None:
+    def move(s) -> None:
+        path = s.server.paths[symbol]
+        s.server.apply_price(symbol, path.set(Decimal(price)), s.server.now_ms())
+
+    sim.call(move)
+
+
+def test_ccxt_reads(sim: SimThread) -> None:
+    """The unified reads a ccxt user calls: tickers, candles, public and own trades, order history
+    (plain and trigger), fees, funding, ledger and batch orders, each checked against what happened."""
+    set_price(sim, "ETHUSDT", "2500")
+    ex = ccxt_client(sim)
+    eth = "ETH/USDT:USDT"
+    bought = ex.create_order(eth, "market", "buy", 0.02)
+    rested = ex.create_order(eth, "limit", "buy", 0.01, 2000)
+    ex.cancel_order(rested["id"], eth)
+    stop = ex.create_order(eth, "market", "sell", 0.01, params={"triggerPrice": 2400, "reduceOnly": True})
+    set_price(sim, "ETHUSDT", "2390")  # the stop triggers and sells 0.01 at the touch
+
+    # Checked against each other rather than exact counts: the market may trade beside us.
+    trades = ex.fetch_trades(eth)
+    volume = sum(t["amount"] for t in trades)
+    ticker = ex.fetch_ticker(eth)
+    assert ticker["last"] == 2390 and ticker["high"] >= 2500 and ticker["low"] <= 2390
+    assert ticker["baseVolume"] == pytest.approx(volume) and volume >= 0.03
+    assert set(ex.fetch_tickers()) == {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"}
+    candles = ex.fetch_ohlcv(eth, "1m")
+    assert candles[-1][4] == 2390 and sum(c[5] for c in candles) == pytest.approx(volume)
+    mine = ex.fetch_my_trades(eth)
+    public_ids = {i for t in trades for i in range(t["info"]["f"], t["info"]["l"] + 1)}  # aggTrades
+    assert {int(t["id"]) for t in mine} <= public_ids
+    assert sum(t["amount"] for t in mine if t["side"] == "buy") == pytest.approx(0.02)
+    assert sum(t["amount"] for t in mine if t["side"] == "sell") == pytest.approx(0.01)
+    assert mine[0]["order"] == bought["id"] and all(t["fee"]["cost"] > 0 for t in mine)
+    orders = {o["id"]: o["status"] for o in ex.fetch_orders(eth)}
+    assert orders[bought["id"]] == "closed" and orders[rested["id"]] == "canceled"
+    assert rested["id"] not in {o["id"] for o in ex.fetch_closed_orders(eth)}
+    triggered = ex.fetch_closed_orders(eth, params={"trigger": True})
+    assert [(o["id"], o["triggerPrice"]) for o in triggered] == [(stop["id"], 2400)]
+    assert [o["id"] for o in ex.fetch_orders(eth, params={"trigger": True})] == [stop["id"]]
+    assert ex.fetch_trading_fee(eth)["taker"] == 0.0005
+    assert ex.fetch_order_book(eth, 5)["bids"][0][0] == 2390
+    ledger = ex.fetch_ledger()
+    assert {e["type"] for e in ledger} == {"commission", "trade"}  # fees and the stop's realized loss
+    two = ex.create_orders([{"symbol": eth, "type": "limit", "side": "buy", "amount": 0.01, "price": p}
+                            for p in (2000, 2001)])
+    assert [o["status"] for o in two] == ["open", "open"]
+    assert ex.fetch_open_order(two[0]["id"], eth)["price"] == 2000
 
 
 async def test_official_sdk_streams(sim: SimThread) -> None:

@@ -89,7 +89,10 @@ def test_held_key_repeat_is_said_once(app) -> None:
     desktop.hotkey(Action.BUY, "<ctrl>+b", False)
     for _ in range(5):
         desktop.hotkey(Action.BUY, "<ctrl>+b", True)
-    watcher.wait(lambda: any("filled" in n.title for n in watcher.notes))
+    # the press is submitted on this thread; the fill may be told before or after the repeats
+    watcher.wait(lambda: any(n.title.startswith("Bought ") for n in watcher.notes)
+                 and any("key repeat" in n.body for n in watcher.notes))
+    assert desktop.socket_request(None, "").startswith("ok ")  # handled after every repeat above
     repeats = [n for n in watcher.notes if "key repeat" in n.body]
     assert len(repeats) == 1 and repeats[0].body.startswith("Ignored Ctrl+B: key repeat")
 
@@ -122,3 +125,58 @@ def test_close_part_hotkey_and_send_close_50_close_that_part(app) -> None:
     time.sleep(COOLDOWN_MS / 1000)
     refused = desktop.socket_request(Action.BREAKEVEN, "")
     assert refused.startswith("refused ") and "breakeven" in refused.lower()
+
+
+def spy_on_submit(desktop: DesktopApp) -> list[str]:
+    """The kinds of the commands that reach the real engine from now on."""
+    engine = desktop.engine
+    assert engine is not None
+    submitted: list[str] = []
+    real = engine.submit
+
+    def submit(command) -> None:
+        submitted.append(command.kind.value)
+        real(command)
+
+    engine.submit = submit  # type: ignore[method-assign]
+    return submitted
+
+
+def test_a_key_right_after_disarming_is_never_sent(app) -> None:
+    """The hotkey fast path decides on the listener's thread: it must still see a disarm that was
+    asked for before the key, however close behind it the key comes."""
+    desktop, watcher = app
+    submitted = spy_on_submit(desktop)
+    for _ in range(30):
+        desktop.do(Action.TOGGLE_ARMED)                  # disarm...
+        desktop.hotkey(Action.BUY, "<ctrl>+b", False)    # ...and the key at once
+        assert desktop.socket_request(None, "").startswith("ok sim ready disarmed")
+        desktop.do(Action.TOGGLE_ARMED)                  # armed again for the next round
+    assert submitted == []
+    assert any(n.body.startswith("Ignored Ctrl+B: hotkeys are disarmed") for n in watcher.notes)
+
+
+def test_a_send_that_timed_out_is_never_sent_later(app, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung view stalls the dispatcher: the waiting `send` gives up saying nothing was sent, and
+    when the dispatcher comes back the command is dropped, not executed late (issue 12 item 4)."""
+    import traytrader.ui.app as app_module
+
+    desktop, _ = app
+    monkeypatch.setattr(app_module, "SOCKET_REPLY_TIMEOUT_S", 0.3)
+    submitted = spy_on_submit(desktop)
+    release = threading.Event()
+
+    class HungView:
+        def show_state(self, ui: UiState) -> None:
+            release.wait(10)
+
+    desktop.add_view(HungView())
+    desktop.do(Action.TOGGLE_ACTION_BAR)   # the dispatcher publishes, and hangs in the view
+    try:
+        reply = desktop.socket_request(Action.BUY, "")
+    finally:
+        release.set()
+    assert reply == ("error traytrader was busy for 0.3 s and did not take the command; "
+                     "nothing was sent.\n")
+    assert desktop.socket_request(None, "").startswith("ok ")   # handled after the abandoned BUY
+    assert submitted == []

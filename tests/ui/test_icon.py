@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
-from traytrader.ui.icon import ARMED_RING, STYLES, draw_icon, render_all
+from traytrader.ui.icon import HOLLOW_CENTRE, STYLES, draw_icon, is_hollow, render_all
 from traytrader.ui.menu_model import IconState
 
 
@@ -20,8 +21,8 @@ def test_states_differ_by_background_colour() -> None:
     backgrounds = {style.background for style in STYLES.values()}
     assert len(backgrounds) == len(IconState)
     for state in IconState:
-        # left edge of the disc, away from glyph and badge
-        pixel = draw_icon(state, 64).getpixel((8, 32))
+        # left edge of the disc (inside a hollow look's ring), away from glyph and badge
+        pixel = draw_icon(state, 64).getpixel((5, 32))
         assert max(abs(a - b) for a, b in zip(pixel[:3], STYLES[state].background, strict=True)) < 12, state
 
 
@@ -30,12 +31,25 @@ def test_badges_differ() -> None:
     assert len(set(badges.values())) == len(IconState)
 
 
-def test_armed_ring_only_on_positions() -> None:
-    long_armed = draw_icon(IconState.LONG, 64, armed=True).getpixel((3, 32))
-    long_plain = draw_icon(IconState.LONG, 64, armed=False).getpixel((3, 32))
-    assert max(abs(a - b) for a, b in zip(long_armed[:3], ARMED_RING, strict=True)) < 40
-    assert long_armed != long_plain
-    assert draw_icon(IconState.READY, 64, armed=True).tobytes() == draw_icon(IconState.READY, 64).tobytes()
+def share_of(image: Image.Image, colour: tuple[int, int, int]) -> float:
+    """The share of the icon's opaque pixels that are ``colour`` (within a small distance)."""
+    opaque = [p for p in image.convert("RGBA").get_flattened_data() if p[3] > 200]
+    return sum(max(abs(a - b) for a, b in zip(p[:3], colour, strict=True)) < 40 for p in opaque) / len(opaque)
+
+
+@pytest.mark.parametrize("size", [16, 22, 32])
+def test_armed_and_disarmed_differ_at_a_glance_with_or_without_a_position(size: int) -> None:
+    """Disarmed is hollow: at tray sizes over a quarter of the icon turns from the state's colour
+    to the dark centre (the old thin ring changed a few edge pixels)."""
+    for state, armed_look in ((IconState.LONG, IconState.LONG), (IconState.SHORT, IconState.SHORT),
+                              (IconState.READY, IconState.ARMED)):
+        armed = draw_icon(armed_look, size, armed=True)
+        disarmed = draw_icon(state, size, armed=False)
+        colour = STYLES[state].background
+        assert share_of(armed, STYLES[armed_look].background) - share_of(disarmed, colour) > 0.25, state
+        assert share_of(disarmed, HOLLOW_CENTRE) > 0.2 > share_of(armed, HOLLOW_CENTRE), state
+    assert not is_hollow(IconState.ARMED, True) and is_hollow(IconState.READY, True)
+    assert not is_hollow(IconState.LOCKED, False) and not is_hollow(IconState.ERROR, False)
 
 
 def test_render_all_names_every_look() -> None:

@@ -108,10 +108,11 @@ def test_icon_state(snapshot: UiState, expected: IconState) -> None:
 
 def test_tooltip_says_environment_profile_position_pnl_stop_rtt_and_offset() -> None:
     snapshot = ui(qty="0.002", entry_price=Decimal("97000.1"), unrealized_pnl=Decimal("1.234"),
-                  stop_tier=2, rtt_ms=3.25, clock_offset_ms=-1.5)
+                  stop_tier=2, rtt_ms=3.25, clock_offset_ms=-1.5, tick_size=Decimal("0.10"),
+                  step_size=Decimal("0.001"))
     assert tooltip(snapshot).splitlines() == [
         "traytrader · SIM · eth-50 · hotkeys armed",
-        "BTCUSDT long 0.002 @ 97,000.10 · uPnL +1.23",
+        "BTCUSDT long 0.002 @ 97,000.1 · uPnL +1.23 USDT",
         "Stop: trailing (tier 2)",
         "RTT 3.2 ms · clock offset -1.5 ms",
     ]
@@ -122,7 +123,7 @@ def test_tooltip_short_locked_and_unknown_figures() -> None:
                   unrealized_pnl=Decimal("-12.5"))
     lines = tooltip(snapshot).splitlines()
     assert lines[0].endswith("vault locked")
-    assert lines[1] == "BTCUSDT short 1.5 @ 3,000.00 · uPnL -12.50"
+    assert lines[1] == "BTCUSDT short 1.5 @ 3,000 · uPnL -12.50 USDT"  # no tick known yet: its digits
     assert lines[2] == "Stop: no stop"
     assert lines[3] == "RTT — · clock offset —"
 
@@ -171,7 +172,7 @@ def test_action_bar_facts() -> None:
     snapshot = ui(qty="0.002", entry_price=Decimal("97000"), last_latency_us=512.0, stop_tier=1)
     texts = facts(snapshot)
     assert texts["profile"] == "eth-50" and texts["state"] == "ready"
-    assert texts["latency"] == "last 0.5 ms" and texts["stop"] == "stop: trailing (tier 1)"
+    assert texts["latency"] == "last 0.51 ms" and texts["stop"] == "stop: trailing (tier 1)"
     assert texts["dot"] == DOT_COLOURS[EngineState.READY]
     locked = facts(ui(EngineState.READY, unlocked=False, armed=False))
     assert locked["state"] == "locked · disarmed" and locked["dot"] == DOT_COLOURS[EngineState.LOCKED]

@@ -25,17 +25,42 @@ from traytrader.engine.api import (
 from traytrader.ui.messages import Notification, latency_text, notification_for
 from traytrader.ui.notify import Notifier
 
+BTC = {"BTCUSDT": (Decimal("0.10"), Decimal("0.001"))}  # Binance's BTCUSDT tick and step
+
 
 def test_fill_says_side_quantity_symbol_price_and_latency() -> None:
     note = notification_for(OrderFilled("filled", symbol="BTCUSDT", side=Side.BUY, quantity=Decimal("0.0020"),
-                                        avg_price=Decimal("97000.1"), to_wire_us=210.0, round_trip_us=3000.0))
-    assert note == Notification("BUY 0.002 BTCUSDT filled", "avg 97,000.10 · 3.2 ms (key → wire 0.21 ms)")
+                                        avg_price=Decimal("97000.1"), fee=Decimal("0.0776"),
+                                        to_wire_us=210.0, round_trip_us=3000.0,
+                                        position_after=Decimal("0.002")), grids=BTC)
+    assert note == Notification("Bought 0.002 BTCUSDT",
+                                "at 97,000.1 · fee 0.08 USDT · 3.2 ms (0.21 ms to send)")
+
+
+def test_a_close_says_closed_with_realised_pnl_and_fee() -> None:
+    note = notification_for(OrderFilled("Sold", symbol="BTCUSDT", side=Side.SELL, quantity=Decimal("0.002"),
+                                        avg_price=Decimal("98560"), fee=Decimal("0.0788"),
+                                        realized_pnl=Decimal("3.1198"), position_after=Decimal(0),
+                                        to_wire_us=150, round_trip_us=2050), grids=BTC)
+    assert note == Notification("Closed BTCUSDT long 0.002",
+                                "at 98,560.0 · realised PnL +3.12 USDT (fee 0.08 USDT) · "
+                                "2.2 ms (0.15 ms to send)")
+    half = notification_for(OrderFilled("Bought", symbol="BTCUSDT", side=Side.BUY, quantity=Decimal("0.001"),
+                                        avg_price=Decimal("98000"), realized_pnl=Decimal("-1.5"),
+                                        position_after=Decimal("-0.001")), grids=BTC)
+    assert half is not None and half.title == "Reduced BTCUSDT short by 0.001"
+    assert "realised PnL -1.50 USDT" in half.body and "0.001 left" in half.body
+
+
+def test_no_sentence_speaks_of_a_key_whatever_started_the_order() -> None:
+    assert "key" not in latency_text(210, 3000) and latency_text(210, 3000) == "3.2 ms (0.21 ms to send)"
 
 
 def test_resting_limit_order() -> None:
     note = notification_for(OrderAccepted("ok", symbol="ETHUSDT", side=Side.SELL, quantity=Decimal("1"),
-                                          price=Decimal("3000.5"), to_wire_us=100, round_trip_us=900))
-    assert note is not None and note.title == "SELL 1 ETHUSDT @ 3,000.50 resting"
+                                          price=Decimal("3000.5"), to_wire_us=100, round_trip_us=900),
+                            grids={"ETHUSDT": (Decimal("0.01"), Decimal("0.001"))})
+    assert note is not None and note.title == "Sell 1.000 ETHUSDT at 3,000.50 resting"
 
 
 def test_rejection_carries_the_engines_sentence() -> None:
@@ -48,12 +73,14 @@ def test_stop_moves_and_stop_outs_with_pnl() -> None:
     text = "BTCUSDT long: stop → trailing 1.5% (tier 2)"
     moved = notification_for(StopMoved(text, symbol="BTCUSDT", tier=2))
     assert moved is not None and moved.title == "BTCUSDT stop moved" and "tier 2" in moved.body
+    placed = notification_for(StopMoved("BTCUSDT long: stop → 95,000.0", symbol="BTCUSDT"), first_stop=True)
+    assert placed is not None and placed.title == "BTCUSDT stop placed"
     out = notification_for(StoppedOut("", symbol="BTCUSDT", exit_price=Decimal("95000"),
-                                      realized_pnl=Decimal("-4.2")))
-    assert out == Notification("BTCUSDT stopped out", "exit 95,000.00 · PnL -4.20", urgent=True)
+                                      realized_pnl=Decimal("-4.2")), grids=BTC)
+    assert out == Notification("BTCUSDT stopped out", "exit 95,000.0 · realised PnL -4.20 USDT", urgent=True)
     win = notification_for(StoppedOut("trailing", symbol="X", exit_price=Decimal(1),
                                       realized_pnl=Decimal("3")))
-    assert win is not None and "PnL +3.00 · trailing" in win.body
+    assert win is not None and "PnL +3.00 USDT · trailing" in win.body
 
 
 def test_disconnect_reconnect_ready_locked_error() -> None:
@@ -80,8 +107,8 @@ def test_quiet_events() -> None:
 
 
 def test_latency_text() -> None:
-    assert latency_text(0, 0) == "0.0 ms (key → wire 0.00 ms)"
-    assert latency_text(1500, 10_000) == "11.5 ms (key → wire 1.50 ms)"
+    assert latency_text(0, 0) == "0.00 ms (0.00 ms to send)"
+    assert latency_text(1500, 10_000) == "11.5 ms (1.5 ms to send)"
 
 
 def test_missing_service_warns_once_and_falls_back(caplog: pytest.LogCaptureFixture) -> None:

@@ -21,6 +21,7 @@ from traytrader.commands.common import (
     unlock_credentials,
     vault_path,
 )
+from traytrader.core.display import plural
 from traytrader.core.errors import TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig, Environment
 
@@ -69,6 +70,22 @@ def hotkey_warnings(config: AppConfig) -> list[str]:
     return warnings
 
 
+def hotkey_backend_lines(config: AppConfig) -> list[str]:
+    """Which hotkey backend `traytrader run` would use here, and what to do for unkeyed actions."""
+    import os
+
+    from traytrader.ui.hotkey_backends import Backend, choose_backend, report_lines
+
+    problem = ""
+    if choose_backend(sys.platform, os.environ) is Backend.PORTAL:
+        from traytrader.ui.portal_shortcuts import probe
+
+        problem = probe()
+    from traytrader.ui.tray_app import traytrader_executable
+
+    return report_lines(config.hotkeys, sys.platform, os.environ, problem, traytrader_executable())
+
+
 def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
         AppConfig | None, ApiCredentials | None, list[str]]:
     """Check config, then vault; print one line per result. Returns (config, credentials, problems)."""
@@ -84,12 +101,14 @@ def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
         report(f"FAIL  config: {exc}")
     if config is not None:
         env = config.exchange.environment
-        report(f"ok    config {config.path}: {len(config.profiles)} profiles, environment {env.value},"
-               f" vault key {config.exchange.key!r}")
+        report(f"ok    config {config.path}: {plural(len(config.profiles), 'profile')}, "
+               f"environment {env.value}, vault key {config.exchange.key!r}")
         if env is Environment.LIVE:
             report("note  environment is live: real money; hotkeys start disarmed every run")
         for warning in hotkey_warnings(config):
             report(f"warn  {warning}")
+        for line in hotkey_backend_lines(config):
+            report(line)
     vault = Vault(vault_path(args))
     if config is not None:
         try:
@@ -100,24 +119,40 @@ def run_offline_checks(args: argparse.Namespace, report: Any = print) -> tuple[
     if config is None:  # no key name to look for, but the vault can still be checked
         try:
             with vault.unlock(read_password(args), progress=notify) as unlocked:
-                report(f"ok    vault {vault.path} opens: {len(unlocked)} keys")
+                report(f"ok    vault {vault.path} opens: {plural(len(unlocked), 'key')}")
+            _report_weak_kdf(vault, report)
         except TraytraderError as exc:
             problems.append(str(exc))
             report(f"FAIL  vault: {exc}")
     if credentials is not None:
+        weak = _report_weak_kdf(vault, lambda line: None)  # a weak count is not part of an "ok" line
+        rounds = "" if weak else f" ({vault.stored_iterations:,} PBKDF2 rounds)"
         report(f"ok    vault {vault.path}: key {credentials.name!r} ({credentials.key_type.value},"
                f" fingerprint {fingerprint(credentials)}), unlocked in {vault.last_unlock_seconds or 0:.2f} s"
-               f" ({vault.stored_iterations:,} PBKDF2 rounds)")
+               f"{rounds}")
+        _report_weak_kdf(vault, report)
     problem = vault.permission_problem()
     if problem:
         report(f"warn  {problem}")
     return config, credentials, problems
 
 
+def _report_weak_kdf(vault: Any, report: Any) -> bool:
+    """A ``warn`` line when the vault's PBKDF2 count is below the safe minimum (security); True then."""
+    from traytrader.core.vault_format import DEFAULT_ITERATIONS, weak_iterations_warning
+
+    warning = weak_iterations_warning(vault.stored_iterations) if vault.stored_iterations else None
+    if warning:
+        report(f"warn  vault {vault.path}: {warning}; the next change raises it to {DEFAULT_ITERATIONS:,}"
+               " (for example: traytrader vault passwd)")
+    return warning is not None
+
+
 def handler(args: argparse.Namespace) -> int:
     config, credentials, problems = run_offline_checks(args)
     if problems or config is None or credentials is None:
-        print(f"{len(problems)} problem(s); fix them and run traytrader check again.", file=sys.stderr)
+        print(f"{plural(len(problems), 'problem')}; fix them and run traytrader check again.",
+              file=sys.stderr)
         return 1
     if not args.offline and importlib.util.find_spec(ONLINE_CHECKS_MODULE) is not None:
         online = importlib.import_module(ONLINE_CHECKS_MODULE)

@@ -68,8 +68,9 @@ def _socket_path(requested: str | None, demo_dir: Path) -> Path:
     return usual
 
 
-def banner(rest_url: str, socket_path: Path | None) -> str:
-    """What the newcomer reads first; ``socket_path`` None means the console front end."""
+def banner(rest_url: str, socket_path: Path | None, menu: bool = True) -> str:
+    """What the newcomer reads first; ``socket_path`` None means the console front end; ``menu``
+    False means a tray icon without a menu (a plain install without PyGObject)."""
     first = f"traytrader DEMO: simulated exchange at {rest_url}, DEMO credentials (not a Binance account)."
     if socket_path is None:
         return (f"{first}\nType buy or sell (b / s), status, help; quit or Ctrl+D to stop. "
@@ -77,18 +78,19 @@ def banner(rest_url: str, socket_path: Path | None) -> str:
     return (
         f"{first}\n"
         "Press Ctrl+B to buy, Ctrl+S to sell (hotkeys are armed in the demo); a fill notification and a "
-        "stop-loss follow. Right-click the tray icon for the menu.\n"
+        f"stop-loss follow.{' Right-click the tray icon for the menu.' if menu else ''}\n"
         f"From a terminal or a compositor shortcut: traytrader send buy --socket {socket_path}\n"
-        "Quit from the tray menu or press Ctrl+C here."
+        + ("Quit from the tray menu or press Ctrl+C here." if menu else "Press Ctrl+C here to quit.")
     )
 
 
 def handler(args: argparse.Namespace) -> int:
-    from traytrader.sim import SimOptions, SimThread
+    from traytrader.sim import SimThread, market_like
+    from traytrader.ui.tray import TrayUnavailable
     from traytrader.ui.tray_app import has_display
 
     demo_dir = Path(tempfile.mkdtemp(prefix="traytrader-demo-"))
-    sim: Any = SimThread(SimOptions(port=0, seed=args.seed)).start()
+    sim: Any = SimThread(market_like(port=0, seed=args.seed)).start()
     try:
         config = demo_config(sim.rest_url, sim.ws_api_url, sim.stream_url, path=str(demo_dir / "config.toml"))
         (demo_dir / "config.toml").write_text(_config_note(sim.rest_url), encoding="utf-8")
@@ -97,7 +99,12 @@ def handler(args: argparse.Namespace) -> int:
             # The console demo writes nothing of the user's: its socket lives in the demo's directory.
             socket_path = Path(args.socket) if args.socket else demo_dir / "control.sock"
             return _run_console(config, journal, socket_path)
-        return _run_tray(config, journal, _socket_path(args.socket, demo_dir), args, sim.rest_url)
+        try:
+            return _run_tray(config, journal, _socket_path(args.socket, demo_dir), args, sim.rest_url)
+        except TrayUnavailable as exc:
+            print(f"traytrader: {exc} Using the console instead.", file=sys.stderr, flush=True)
+            socket_path = Path(args.socket) if args.socket else demo_dir / "control.sock"
+            return _run_console(config, journal, socket_path)
     finally:
         sim.stop()
         if not args.keep:
@@ -131,6 +138,8 @@ def _run_tray(config: AppConfig, journal: Path, socket_path: Path, args: argpars
 
     app = DesktopApp(config, engine_factory(config, journal), preset_credentials=demo_credentials(),
                      demo=True, open_path=open_path, journal_path=journal)
-    options = DesktopOptions(socket_path=socket_path, action_bar=args.action_bar,
-                             on_ready=lambda: print(banner(rest_url, socket_path), flush=True))
-    return TrayApp(app, options).run()
+    options = DesktopOptions(socket_path=socket_path, action_bar=args.action_bar)
+    tray_app = TrayApp(app, options)
+    options.on_ready = lambda: print(banner(rest_url, socket_path, menu=tray_app.tray.backend != "xorg"),
+                                     flush=True)
+    return tray_app.run()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -38,11 +37,15 @@ def handler(args: argparse.Namespace) -> int:
     config = load_app_config(args)
     if not args.console and display_available():
         try:
+            from traytrader.ui.tray import TrayUnavailable
             from traytrader.ui.tray_app import run_tray
         except ImportError as exc:
             print(f"traytrader: the tray is not available ({exc}); using the console.", file=sys.stderr)
         else:
-            return run_tray(config, args)
+            try:
+                return run_tray(config, args)
+            except TrayUnavailable as exc:
+                print(f"traytrader: {exc} Using the console instead.", file=sys.stderr, flush=True)
     return run_console_mode(config, args)
 
 
@@ -60,4 +63,4 @@ def run_console_mode(config: object, args: argparse.Namespace) -> int:
                     active_profile=profile)
     socket_path = Path(args.socket) if getattr(args, "socket", None) else paths.control_socket_path()
     return run_console(engine, config, stdin=sys.stdin, stdout=sys.stdout,
-                       socket_path=socket_path if hasattr(socket, "AF_UNIX") else None)
+                       socket_path=socket_path)   # Unix socket, or loopback TCP where there is none

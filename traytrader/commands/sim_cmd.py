@@ -42,6 +42,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=86400.0,
         help="close WebSocket connections after this many seconds (default 86400, Binance's 24 h)",
     )
+    p.add_argument(
+        "--latency",
+        metavar="MS[±JITTER]",
+        default="0",
+        help="a home line: delay every WS API reply, REST answer and stream frame by MS ms, "
+        "± JITTER drawn per frame from --seed (e.g. 150±50 or 150+-50; default 0)",
+    )
+    p.add_argument(
+        "--book",
+        choices=("depth", "simple"),
+        default="depth",
+        help="depth: finite seeded levels, orders walk them and fill in pieces (default); "
+        "simple: every order fills whole at the touch",
+    )
+    p.add_argument(
+        "--event-order",
+        choices=("random", "classic", "lite-first", "trade-first"),
+        default="random",
+        help="order of a fill's user-data events: one of the orders seen live, or a seeded choice "
+        "per order (random, default). Reference: docs/sim.md",
+    )
+    p.add_argument(
+        "--reply-order",
+        choices=("random", "before", "after"),
+        default="random",
+        help="WS API reply before or after the events it caused, or a seeded choice per request "
+        "(random, default)",
+    )
+    p.add_argument(
+        "--basis-bps",
+        type=float,
+        default=5.0,
+        help="mark and index differ from the last price by a seeded basis of at most this many "
+        "basis points (default 5; 0: mark = index = last)",
+    )
+    p.add_argument(
+        "--no-market-events",
+        action="store_true",
+        help="no market trades on the aggTrade/trade streams, no funding every 8 h (/ --speed), "
+        "no margin calls or liquidations",
+    )
     p.set_defaults(func=handler)
 
 
@@ -50,10 +91,17 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         raise ConfigError(f"--port {args.port} is not a port number (0-65535).")
     if not args.speed > 0:
         raise ConfigError("--speed must be greater than 0.")
+    if not 0 <= args.basis_bps <= 100:
+        raise ConfigError("--basis-bps must be between 0 and 100.")
     if not args.session_limit_s > 0:
         raise ConfigError("--session-limit-s must be greater than 0.")
     from traytrader.sim import SimOptions
+    from traytrader.sim.latency import parse_latency
 
+    try:
+        latency_ms, jitter_ms = parse_latency(args.latency)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return SimOptions(
         host=args.host,
         port=args.port,
@@ -63,6 +111,15 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         accounts_file=args.accounts,
         control=not args.no_control,
         session_limit_s=args.session_limit_s,
+        latency_ms=latency_ms,
+        latency_jitter_ms=jitter_ms,
+        book=args.book,
+        event_order=args.event_order,
+        reply_order=args.reply_order,
+        basis_bps=args.basis_bps,
+        market_trades=not args.no_market_events,
+        funding=not args.no_market_events,
+        liquidation=not args.no_market_events,
     )
 
 

@@ -12,13 +12,20 @@
 
 ``--key-file`` is TOML: ``api_key`` plus ``secret`` (HMAC) or ``private_key_pem`` (Ed25519).
 Secrets are never printed; only ``gen-ed25519`` prints a *public* key.
+
+Every command that changes the vault holds its writer lock from reading the file to renaming
+the new one (``Vault.writing``), so concurrent changes are serialised, never lost. A save
+keeps the file's PBKDF2 count when it is safe and raises a weak one to the default, unless
+``--kdf-iterations`` asks for a count again (then it is warned about).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tomllib
 from argparse import RawDescriptionHelpFormatter as Raw
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,15 +68,17 @@ def register(subparsers: Any) -> None:
                                    description=DESCRIPTION, formatter_class=Raw)
     actions = parser.add_subparsers(dest="vault_action", metavar="ACTION", required=True)
 
-    def action(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+    def action(name: str, help_text: str, handler: Any, *, writes: bool = True) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help_text, description=help_text)
         add_password_options(sub)
+        if writes:
+            sub.add_argument("--kdf-iterations", type=int, default=None, metavar="N",
+                             help="PBKDF2 rounds for the saved file (default: the file's own count when it is"
+                                  f" at least {SAFE_ROUNDS}, else 1,000,000; lower only for tests)")
         sub.set_defaults(func=handler)
         return sub
 
-    init = action("init", "create an empty vault", _init)
-    init.add_argument("--kdf-iterations", type=int, default=None, metavar="N",
-                      help="PBKDF2 rounds (default 1,000,000; lower only for tests)")
+    action("init", "create an empty vault", _init)
     add = action("add-key", "add an API key (HMAC or Ed25519)", _add_key)
     add.add_argument("name")
     add.add_argument("--type", required=True, choices=[t.value for t in KeyType], dest="key_type")
@@ -83,49 +92,92 @@ def register(subparsers: Any) -> None:
     set_key = action("set-api-key", "store the API key Binance gave for a generated key", _set_api_key)
     set_key.add_argument("name")
     set_key.add_argument("--api-key-file", type=Path, metavar="FILE", help="read the API key from this file")
-    action("list", "list key names, types and fingerprints", _list)
+    action("list", "list key names, types and fingerprints", _list, writes=False)
     passwd = action("passwd", "change the vault password", _passwd)
     passwd.add_argument("--new-password-file", type=Path, metavar="FILE",
                         help="read the new password from this file")
-    passwd.add_argument("--kdf-iterations", type=int, default=None, metavar="N",
-                        help="PBKDF2 rounds for the re-encrypted file (default 1,000,000)")
     remove = action("remove", "remove a key", _remove)
     remove.add_argument("name")
 
 
-def _iterations(value: int | None) -> int:
-    from traytrader.core.vault_format import DEFAULT_ITERATIONS, MAX_ITERATIONS
+SAFE_ROUNDS = "600,000"  # core.vault_format.MIN_SAFE_ITERATIONS, spelled here so --help loads no crypto
 
-    if value is None:   # the default, resolved here: cryptography loads only when a vault is used
-        return DEFAULT_ITERATIONS
-    if not 1 <= value <= MAX_ITERATIONS:
+
+def _requested_iterations(args: argparse.Namespace) -> int | None:
+    """``--kdf-iterations`` checked, or None when not given."""
+    from traytrader.core.vault_format import MAX_ITERATIONS
+
+    value: int | None = getattr(args, "kdf_iterations", None)
+    if value is not None and not 1 <= value <= MAX_ITERATIONS:
         raise VaultError(f"--kdf-iterations must be from 1 to {MAX_ITERATIONS}.")
     return value
 
 
-def _init(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _changing(args: argparse.Namespace) -> Iterator[tuple[Vault, UnlockedVault, str]]:
+    """Lock the vault against other writers, then unlock it; the lock is held until the caller's
+    save has renamed the new file into place, so no concurrent change can be lost."""
     from traytrader.vault import Vault
 
-    vault = Vault(vault_path(args), iterations=_iterations(args.kdf_iterations))
+    path = vault_path(args)
+    if not Vault(path).exists():
+        raise VaultError(f"There is no vault at {path}; create one with: traytrader vault init.")
+    with Vault(path).writing():
+        vault, unlocked, password = open_vault(args)
+        with unlocked:
+            yield vault, unlocked, password
+
+
+def _init(args: argparse.Namespace) -> int:
+    from traytrader.core.vault_format import iterations_for_save
+    from traytrader.vault import Vault
+
+    vault = Vault(vault_path(args), iterations=iterations_for_save(None, _requested_iterations(args)))
     if vault.exists():
         raise VaultError(f"A vault already exists at {vault.path}; it was left as it is.")
-    vault.create(read_password(args, "New vault password: ", confirm=True))
+    password = read_password(args, "New vault password: ", confirm=True)
+    with vault.writing():
+        vault.create(password)  # create() looks again under the lock: two inits cannot both win
+    _warn_if_weak(vault.iterations)
     notify(f"Created an empty vault at {vault.path}.")
     notify("Next: traytrader vault add-key default --type hmac   (or: traytrader vault gen-ed25519 default)")
     return 0
 
 
-def _save(vault: Vault, unlocked: UnlockedVault, password: str) -> None:
-    """Save keeping the file's own iteration count (a test vault stays cheap, a real one stays strong)."""
-    from traytrader.core.vault_format import DEFAULT_ITERATIONS
+def _warn_if_weak(iterations: int) -> None:
+    from traytrader.core.vault_format import weak_iterations_warning
 
-    vault.iterations = vault.stored_iterations or DEFAULT_ITERATIONS
+    warning = weak_iterations_warning(iterations)
+    if warning:
+        notify(f"Warning: {warning}; the next change to the vault raises it to the default unless it asks"
+               " for --kdf-iterations again.")
+
+
+def _save(vault: Vault, unlocked: UnlockedVault, password: str, args: argparse.Namespace) -> None:
+    """Save with the count ``iterations_for_save`` picks: the file's own when safe, a weak one raised."""
+    from traytrader.core.vault_format import iterations_for_save
+
+    stored = vault.stored_iterations
+    requested = _requested_iterations(args)
+    vault.iterations = iterations_for_save(stored, requested)
     vault.save(unlocked, password)
+    _warn_if_weak(vault.iterations)
+    if stored is not None and requested is None and vault.iterations > stored:
+        notify(f"Raised the vault's key derivation from {stored:,} to {vault.iterations:,} PBKDF2 rounds.")
+
+
+MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 def _read_small_file(path: Path, what: str) -> str:
+    """A key, PEM or API-key file the user named, read up to 64 KiB. A pipe is fine here (the
+    user may pass ``--key-file <(pass show binance)`` to keep the secret off the disk)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        if len(data) > MAX_KEY_FILE_BYTES:
+            raise VaultError(f"The {what} {path} is larger than 64 KiB; that is not a key file.")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise VaultError(f"Cannot read the {what} {path}: {reason}.") from None
@@ -134,7 +186,7 @@ def _read_small_file(path: Path, what: str) -> str:
 def _from_key_file(path: Path, name: str, key_type: KeyType) -> ApiCredentials:
     try:
         doc = tomllib.loads(_read_small_file(path, "key file"))
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         # The parser's message may quote the line, which may hold a secret: say only where to look.
         raise VaultError(
             f"The key file {path} is not valid TOML (expected api_key = \"...\" lines).") from None
@@ -163,14 +215,13 @@ def _add_key(args: argparse.Namespace) -> int:
     from traytrader.vault import fingerprint
 
     key_type = KeyType(args.key_type)
-    vault, unlocked, password = open_vault(args)
-    with unlocked:
+    with _changing(args) as (vault, unlocked, password):
         if args.name in unlocked and not args.replace:
             raise VaultError(f"The vault already has a key named {args.name!r}; use --replace to replace it.")
         credentials = _from_key_file(args.key_file, args.name, key_type) if args.key_file \
             else _from_prompts(args.name, key_type)
         unlocked.add(credentials, replace=args.replace)
-        _save(vault, unlocked, password)
+        _save(vault, unlocked, password, args)
         notify(f"Added {key_type.value} key {args.name!r} (fingerprint {fingerprint(credentials)})"
                f" to {vault.path}.")
     return 0
@@ -188,8 +239,7 @@ def _read_api_key(path: Path | None, name: str) -> str:
 def _gen(args: argparse.Namespace) -> int:
     from traytrader.vault import generate_ed25519, public_key_pem
 
-    vault, unlocked, password = open_vault(args)
-    with unlocked:
+    with _changing(args) as (vault, unlocked, password):
         if args.name in unlocked:
             raise VaultError(f"The vault already has a key named {args.name!r}; remove it first.")
         key = generate_ed25519(args.name)
@@ -197,7 +247,7 @@ def _gen(args: argparse.Namespace) -> int:
             api_key = _read_api_key(args.api_key_file, args.name)
             key = ApiCredentials(key.name, key.key_type, api_key, key.secret)
         unlocked.add(key, allow_pending=True)
-        _save(vault, unlocked, password)
+        _save(vault, unlocked, password, args)
         print(public_key_pem(key), end="")
     notify(f"Generated Ed25519 key {args.name!r} in {vault.path}; the private key never leaves the vault.")
     if not key.api_key:
@@ -209,12 +259,11 @@ def _gen(args: argparse.Namespace) -> int:
 def _set_api_key(args: argparse.Namespace) -> int:
     from traytrader.vault import fingerprint
 
-    vault, unlocked, password = open_vault(args)
-    with unlocked:
+    with _changing(args) as (vault, unlocked, password):
         old = unlocked.get(args.name)
         new = ApiCredentials(old.name, old.key_type, _read_api_key(args.api_key_file, args.name), old.secret)
         unlocked.add(new, replace=True)
-        _save(vault, unlocked, password)
+        _save(vault, unlocked, password, args)
         notify(f"Stored the API key of {args.name!r} (fingerprint {fingerprint(new)}).")
     return 0
 
@@ -234,8 +283,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _passwd(args: argparse.Namespace) -> int:
-    vault, unlocked, _ = open_vault(args)
-    with unlocked:
+    with _changing(args) as (vault, unlocked, _):
         if args.new_password_file is not None:
             new = read_password(argparse.Namespace(password_file=args.new_password_file))
         elif args.password_stdin or args.password_file is not None:
@@ -244,16 +292,14 @@ def _passwd(args: argparse.Namespace) -> int:
             new = read_password(argparse.Namespace(), "New vault password: ", confirm=True)
         if not new:
             raise VaultError("The new vault password is empty; nothing was changed.")
-        vault.iterations = _iterations(args.kdf_iterations)
-        vault.save(unlocked, new)
+        _save(vault, unlocked, new, args)
     notify(f"Changed the password of {vault.path}.")
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    vault, unlocked, password = open_vault(args)
-    with unlocked:
+    with _changing(args) as (vault, unlocked, password):
         unlocked.remove(args.name)
-        _save(vault, unlocked, password)
+        _save(vault, unlocked, password, args)
     notify(f"Removed the key {args.name!r} from {vault.path}.")
     return 0

@@ -482,9 +482,11 @@ class Ladder:
         s.attempts += 1
         delay = RETRY_BACKOFF_MS[min(s.attempts, len(RETRY_BACKOFF_MS)) - 1]
         safety = stop.spec.label == "safety"
-        if code == WOULD_TRIGGER and s.active is None and s.qty:
+        if code == WOULD_TRIGGER and s.qty and stop.spec.style is StopStyle.STOP_MARKET:
             # "The stop would have fired": the price is already through it (slippage, a late
-            # LIMIT fill, a restart). What the stop would have done, done now: close at market.
+            # LIMIT fill, a restart, an addition that moved the average entry past the market).
+            # What the stop would have done, done now: close the whole position at market. An
+            # older stop that covers only part of it must not be left as the only protection.
             s.closing = True
             out.append(ClosePosition(self.symbol, self.position_side, abs(s.qty)))
             out.append(self._notify(

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from traytrader.core.decimals import format_decimal
+from traytrader.core import display
 
 
-def price_text(value: Decimal | None) -> str:
-    """``98000.00`` → ``98,000``; ``104523.1`` → ``104,523.1``."""
-    if value is None:
-        return "?"
-    whole, _, fraction = format_decimal(value).partition(".")
-    return f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+def price_text(value: Decimal | None, tick: Decimal | None = None) -> str:
+    """``core.display.price``: ``75391.1`` → ``75,391.1``; at ``tick`` when given."""
+    return display.price(value, tick)
 
 
 def pct_text(value: Decimal | None) -> str:
-    return "?" if value is None else f"{format_decimal(value)}%"
+    return display.pct(value)

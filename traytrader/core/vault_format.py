@@ -47,6 +47,10 @@ DEFAULT_ITERATIONS = 1_000_000
 # Bounds on the stored count: below MIN is no protection, above MAX an unlock takes minutes.
 MIN_ITERATIONS = 1
 MAX_ITERATIONS = 50_000_000
+# Below this a stolen vault falls to a password guesser quickly: OWASP's 2023 figure for
+# PBKDF2-HMAC-SHA256. Such a count (``vault init --kdf-iterations``, for tests) is warned about
+# and replaced by DEFAULT_ITERATIONS at the next save unless that save asks for it again.
+MIN_SAFE_ITERATIONS = 600_000
 SALT_LEN = 16
 NONCE_LEN = 12
 TAG_LEN = 16
@@ -134,6 +138,27 @@ def parse_header(blob: bytes) -> Header:
     return Header(version, kdf, iterations, salt, nonce, ciphertext_len, blob[:pos])
 
 
+def weak_iterations_warning(iterations: int) -> str | None:
+    """A clause when ``iterations`` is below the safe minimum, else None."""
+    if iterations >= MIN_SAFE_ITERATIONS:
+        return None
+    return (f"{iterations:,} PBKDF2 rounds is below the safe minimum of {MIN_SAFE_ITERATIONS:,}: a stolen"
+            " vault would fall to password guessing quickly")
+
+
+def iterations_for_save(stored: int | None, requested: int | None) -> int:
+    """The count a save uses: the one asked for, else the file's own when it is safe, else the default.
+
+    So a weak count chosen once (``vault init --kdf-iterations 1``) is not kept forever: the next
+    change raises it, unless that change asks for a weak count again (and is warned).
+    """
+    if requested is not None:
+        return requested
+    if stored is not None and stored >= MIN_SAFE_ITERATIONS:
+        return stored
+    return DEFAULT_ITERATIONS
+
+
 def derive_key(password: str, salt: bytes, iterations: int) -> bytes:
     """PBKDF2-HMAC-SHA256. The password is NFC-normalised so that the same typed text always works."""
     secret = unicodedata.normalize("NFC", password).encode("utf-8")
@@ -160,7 +185,7 @@ def _decode_keyset(payload: bytes) -> KeySet:
                 raise damaged
             result[name] = ApiCredentials(name, KeyType(entry["type"]), entry["api_key"], entry["secret"])
         return result
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise damaged from None
 
 

@@ -89,6 +89,8 @@ class OrderFilled(Event):
     round_trip_us: float = 0.0     # frame written → response received
     command_id: int = 0            # 0: not a command's answer (a resting order filled later)
     final: bool = True             # False: one leg of a command that has more to do (reverse)
+    realized_pnl: Decimal | None = None    # the fill reduced or closed a position: its realised PnL
+    position_after: Decimal | None = None  # signed position once this fill is applied (when known)
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,19 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class PositionSnapshot:
+    """One open position of the account, any symbol (the action bar lists them all)."""
+
+    symbol: str
+    quantity: Decimal                 # signed: > 0 long, < 0 short
+    entry_price: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+    mark_price: Decimal | None = None
+    tick_size: Decimal | None = None  # for showing its prices (``core.display``)
+    step_size: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class Status:
     """A snapshot for the tooltip and the action bar; cheap to copy, safe to read from any thread."""
 
@@ -184,6 +199,9 @@ class Status:
     clock_offset_ms: float | None = None
     last_latency_us: float | None = None
     detail: str = ""
+    tick_size: Decimal | None = None  # ``symbol``'s price tick and quantity step, once known
+    step_size: Decimal | None = None
+    positions: tuple[PositionSnapshot, ...] = ()  # every open position, every symbol
 
 
 EventCallback = Callable[[Event], None]

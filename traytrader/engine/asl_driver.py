@@ -342,6 +342,8 @@ class AslDriver:
     def protects(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> str | None:
         """None when a confirmed stop of ours covers ``quantity`` of that position, else why not."""
         ladder = self.ladders.get((symbol, position_side))
+        if ladder is not None and not ladder.settings.enabled:
+            return None   # the profile switched the stop loss off: nothing is promised
         if ladder is None:
             return f"no stop manager for {symbol}"
         stop = ladder.active_stop

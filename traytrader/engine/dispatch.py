@@ -100,6 +100,8 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         self._fee_rate = DEFAULT_TAKER_FEE_RATE   # the account's taker rate, once a fill tells it
         self._wallet: Decimal | None = None       # USDT wallet balance (risk_pct)
         self._sized_profiles: dict[str, tuple[Profile, Decimal | None, Profile]] = {}
+        self._realized: dict[str, tuple[Decimal, Decimal]] = {}  # client id → (realised PnL, its quantity)
+        self._entries: dict[tuple[str, PositionSide], Decimal] = {}  # last entry of each open position
         session.user_listeners.append(self._on_user_message)
         session.ready_listeners.append(lambda: self.prime(session.config.profiles))
         if any(p.risk_pct is not None for p in session.config.profiles):

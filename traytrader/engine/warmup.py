@@ -87,12 +87,15 @@ async def load_books(session: Session, symbols: Iterable[str]) -> None:
             session.price_seen[symbol] = time.monotonic()
 
 
-async def load_positions(session: Session, *, fresh_only: bool = False) -> list[dict[str, Any]] | None:
+async def load_positions(session: Session, *, fresh_only: bool = False,
+                         ownership: bool = True) -> list[dict[str, Any]] | None:
     """Positions from ``positionRisk``; a garbled answer changes nothing and raises TransportError.
 
     A snapshot read while user-data events arrived may be older than what they said (a fill just
     reported, then an answer computed before it): it is read again, or with ``fresh_only`` not
-    applied at all (None), so a stale snapshot never makes an open position look flat."""
+    applied at all (None), so a stale snapshot never makes an open position look flat.
+    ``ownership``: also work out which unknown positions are ours (``load_ownership``: a REST
+    query and a journal read per position); the periodic check leaves that to the reconnects."""
     for attempt in range(SNAPSHOT_ATTEMPTS):
         seen = session.user_events
         positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
@@ -104,7 +107,8 @@ async def load_positions(session: Session, *, fresh_only: bool = False) -> list[
             session.tracker.load(positions, session.clock.now_ms())
         except ValueError as exc:
             raise TransportError(f"The exchange's position list could not be read ({exc}).") from None
-        await load_ownership(session)
+        if ownership:
+            await load_ownership(session)
         return positions
     return None
 

@@ -23,12 +23,15 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from traytrader.core.errors import TraytraderError
 from traytrader.core.retry import backoff
 
 log = logging.getLogger(__name__)
 
 MessageCallback = Callable[[dict[str, Any]], None]
-_CONNECT_ERRORS = (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed)
+# A listenKey request that failed or went unanswered (``TraytraderError``) is as passing as a
+# refused connection: retried with backoff, said in one log line, never a traceback.
+_CONNECT_ERRORS = (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed, TraytraderError)
 
 
 def market_stream_urls(stream_url: str, symbols: Iterable[str]) -> list[str]:
@@ -128,6 +131,7 @@ class StreamConnection:
             except asyncio.CancelledError:
                 raise
             except _CONNECT_ERRORS as exc:
+                log.info("stream %s: %s; reconnecting", self.name, exc or exc.__class__.__name__)
                 error = exc
             except Exception as exc:
                 log.exception("stream %s failed", self.name)

@@ -93,7 +93,7 @@ def _send_now(ws: ClientConnection, frame: str, encoded: bytes | None = None) ->
     entry) or of the frame encoded here: ~10 µs less than ``protocol.send_text`` + ``send_data``
     on the hot path. False: use ``send()`` (it waits, or raises ``ConnectionClosed``)."""
     protocol = ws.protocol
-    # These are websockets' internals (checked against 14.2 to 17.x, the range pyproject admits);
+    # These are websockets' internals (all present from 16.0, the floor pyproject sets, to 17.x);
     # where one is missing the public ``send()`` takes over rather than the engine failing.
     if getattr(ws, "send_in_progress", True) is not None or protocol.state is not State.OPEN \
             or getattr(ws, "paused", True) or getattr(protocol, "writes", True) \

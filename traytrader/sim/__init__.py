@@ -34,7 +34,7 @@ from traytrader.sim.accounts import (
     DEMO_SECRET,
 )
 from traytrader.sim.runner import Sim, SimThread, run_sim, start_sim
-from traytrader.sim.server import SimOptions
+from traytrader.sim.server import SimOptions, market_like
 
 __all__ = [
     "DEMO_API_KEY",
@@ -45,6 +45,7 @@ __all__ = [
     "Sim",
     "SimOptions",
     "SimThread",
+    "market_like",
     "run_sim",
     "start_sim",
 ]

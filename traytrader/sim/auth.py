@@ -1,6 +1,6 @@
 """Signature and timestamp checks, written independently of ``core.signing``.
 
-Rules (shared/docs/binance-usdm-protocol.md sections 1.5-1.7 and 2.1):
+Rules (docs/binance-usdm-protocol.md sections 1.5-1.7 and 2.1):
 
 * WS API: payload = every param except ``signature``, sorted by name, ``k=v`` joined by ``&`` with the
   values as sent. The official SDK percent-encodes the values (``urlencode``); the docs' sample does

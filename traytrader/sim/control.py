@@ -5,7 +5,13 @@ Contract (docs/sim.md has the JSON examples): ``GET /sim/state``; ``POST /sim/pr
 ``{"symbol"?}``; ``POST /sim/step`` ``{"symbol","n"}``; ``POST /sim/fault``
 ``{"kind","method","count","ms"[,"code"]}``; ``DELETE /sim/fault``; ``POST /sim/restart``;
 ``POST /sim/position_mode`` ``{"apiKey"?, "mode": "hedge"|"one-way"}``; ``POST /sim/balance``
-``{"apiKey"?, "balance"}``. Errors answer HTTP 400 ``{"error": "<one sentence>"}``.
+``{"apiKey"?, "balance"}``; ``POST /sim/latency`` ``{"ms","jitter"?}``; ``POST /sim/funding``
+``{"symbol"?, "rate"?}``; ``POST /sim/market`` ``{"basisBps"?, "liquidation"?, "marketTrades"?,
+"funding"?}``; ``POST /sim/event_order`` ``{"events"?, "reply"?}``. Errors answer HTTP 400
+``{"error": "<one sentence>"}``.
+
+Writes (POST, PUT, and a DELETE with a body) must say ``Content-Type: application/json`` or get 415:
+a web page cannot send that cross-origin without a preflight (see guard.py for Host and Origin).
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from traytrader.sim import views
 from traytrader.sim.drift import BadDrift
 from traytrader.sim.drift import control as drift_control
 from traytrader.sim.errors import SimError
-from traytrader.sim.faults import INSTANT_KINDS, KINDS, LIMIT_CODES, LIMIT_KINDS, Fault
+from traytrader.sim.event_order import EVENT_ORDER_MODES, REPLY_ORDER_MODES
+from traytrader.sim.faults import INSTANT_KINDS, KINDS, LIMIT_CODES, LIMIT_KINDS, STATUS_UNKNOWN, Fault
+from traytrader.sim.guard import is_json
 from traytrader.sim.payloads import plain
 
 if TYPE_CHECKING:
@@ -81,6 +89,16 @@ def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
             "limits": server.limiter.describe(server.now_ms()),
             "listenKeys": len(server.exchange.listen_keys),
             "connections": len(server.sockets),
+            "latency": server.latency.describe(),
+            "market": {
+                "book": server.options.book,
+                "eventOrder": server.exchange.event_order.events,
+                "replyOrder": server.exchange.event_order.reply,
+                "basisBps": server.exchange.basis_bps,
+                "liquidation": server.exchange.liquidation,
+                "marketTrades": server.options.market_trades,
+                "funding": bool(server.exchange.next_funding_ms),
+            },
         }
     )
     return doc
@@ -88,6 +106,12 @@ def state(server: SimServer, query: Mapping[str, str] | None = None) -> dict:
 
 async def handle_control(server: SimServer, request: web.Request) -> web.StreamResponse:
     route = (request.method, request.path.rstrip("/"))
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes and (request.method != "DELETE" or request.can_read_body) and not is_json(
+        request.headers.get("Content-Type", "")
+    ):
+        msg = "The control API takes JSON: send the body with Content-Type: application/json."
+        return web.json_response({"error": msg}, status=415)
     try:
         body: dict = {}
         if request.method in ("POST", "PUT") and request.can_read_body:
@@ -95,8 +119,8 @@ async def handle_control(server: SimServer, request: web.Request) -> web.StreamR
             if raw.strip():
                 try:
                     body = json.loads(raw)
-                except ValueError:
-                    raise BadControl("The body is not valid JSON.") from None
+                except (ValueError, RecursionError):
+                    raise BadControl("The body is not valid JSON (or is nested too deeply).") from None
                 if not isinstance(body, dict):
                     raise BadControl("The body must be a JSON object.")
         return await _route(server, request, route, body)
@@ -173,7 +197,112 @@ async def _route(
             return _ok({"apiKey": key, "walletBalance": plain(server.exchange.accounts[key].wallet)})
         case (verb, "/sim/drift"):
             return _ok(drift_control(server.drift, verb, body))
+        case ("POST", "/sim/funding"):
+            return _ok(_funding(server, body))
+        case ("POST", "/sim/market"):
+            return _ok(_market(server, body))
+        case ("POST", "/sim/event_order"):
+            return _ok(_event_order(server, body))
+        case ("POST", "/sim/latency"):
+            return _ok(_latency(server, body))
     raise BadControl(f"Unknown control route {route[0]} {route[1]}.")
+
+
+def _latency(server: SimServer, body: dict) -> dict:
+    """``{"ms": 150, "jitter": 50}``: every later reply, answer and stream frame leaves that late."""
+    vals = []
+    for name in ("ms", "jitter"):
+        v = body.get(name, 0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 60_000:
+            raise BadControl(f"'{name}' must be a number of milliseconds from 0 to 60000.")
+        vals.append(float(v))
+    server.latency.set(vals[0], vals[1])
+    return server.latency.describe()
+
+
+def _algo_fault(server: SimServer, kind: str, count: int, ms: int, body: dict) -> dict:
+    """Arm the next ``count`` algo triggers to be rejected or held in TRIGGERING for ``ms``; or
+    expire open algo orders now (one by ``algoId``, else all)."""
+    ex = server.exchange
+    if kind == "algo_reject":
+        ex.reject_triggers = count
+        return {"kind": kind, "count": count}
+    if kind == "algo_hold":
+        if ms < 1:
+            raise BadControl("'ms' must be at least 1.")
+        ex.hold_triggers = (count, ms)
+        return {"kind": kind, "count": count, "ms": ms}
+    algo_id = body.get("algoId")
+    if algo_id is not None and (not isinstance(algo_id, int) or isinstance(algo_id, bool)):
+        raise BadControl("'algoId' must be an integer.")
+    n = ex.expire_algos(server.now_ms(), algo_id)
+    server.flush()
+    return {"kind": kind, "expired": n}
+
+
+def _market(server: SimServer, body: dict) -> dict:
+    """``{"basisBps"?, "liquidation"?, "marketTrades"?, "funding"?}``: turn market events on or off."""
+    ex = server.exchange
+    for name in ("liquidation", "marketTrades", "funding"):
+        if name in body and not isinstance(body[name], bool):
+            raise BadControl(f"'{name}' must be true or false.")
+    if "basisBps" in body:
+        bps = body["basisBps"]
+        if isinstance(bps, bool) or not isinstance(bps, int | float) or not 0 <= bps <= 100:
+            raise BadControl("'basisBps' must be a number from 0 to 100.")
+        ex.basis_bps = float(bps)
+    if "liquidation" in body:
+        ex.liquidation = body["liquidation"]
+    if "marketTrades" in body:
+        server.options.market_trades = body["marketTrades"]
+    if "funding" in body:
+        ex.next_funding_ms = server.now_ms() + server.funding_period_ms if body["funding"] else 0
+    return state(server, {"orders": "0"})["market"]
+
+
+def _event_order(server: SimServer, body: dict) -> dict:
+    """``{"events"?: "classic"|"lite-first"|"trade-first"|"random", "reply"?: "before"|"after"|"random"}``."""
+    order = server.exchange.event_order
+    events, reply = body.get("events", order.events), body.get("reply", order.reply)
+    if events not in EVENT_ORDER_MODES:
+        raise BadControl(f"'events' must be one of {', '.join(EVENT_ORDER_MODES)}.")
+    if reply not in REPLY_ORDER_MODES:
+        raise BadControl(f"'reply' must be one of {', '.join(REPLY_ORDER_MODES)}.")
+    order.events, order.reply = events, reply
+    return {"events": events, "reply": reply}
+
+
+def _funding(server: SimServer, body: dict) -> dict:
+    """``{"symbol"?, "rate"?}``: settle funding now (ACCOUNT_UPDATE m=FUNDING_FEE)."""
+    sym = _symbol(server, body, required=False)
+    rate = None
+    if "rate" in body:
+        try:
+            rate = Decimal(str(body["rate"]))
+        except InvalidOperation:
+            raise BadControl("'rate' must be a decimal string such as \"0.0001\".") from None
+        if not rate.is_finite() or abs(rate) > Decimal("0.05"):
+            raise BadControl("'rate' must be between -0.05 and 0.05.")
+    n = server.exchange.settle_funding(server.now_ms(), sym, rate)
+    server.flush()
+    return {"settled": n}
+
+
+def _fault_extras(kind: str, body: dict) -> dict[str, Any]:
+    """The fields only some kinds take: ``status_unknown`` (code, executed), ``…_in_fill`` (events)."""
+    if kind == "status_unknown":
+        code, executed = body.get("code", -1007), body.get("executed", True)
+        if type(code) is not int or code not in STATUS_UNKNOWN:
+            raise BadControl("'code' must be -1006 or -1007.")
+        if not isinstance(executed, bool):
+            raise BadControl("'executed' must be true or false.")
+        return {"code": code, "executed": executed}
+    if kind == "expire_listen_key_in_fill":
+        events = body.get("events", 1)
+        if not isinstance(events, int) or isinstance(events, bool) or not 0 <= events <= 100:
+            raise BadControl("'events' must be an integer from 0 to 100.")
+        return {"events": events}
+    return {}
 
 
 async def _fault(server: SimServer, request: web.Request, body: dict) -> dict:
@@ -201,11 +330,16 @@ async def _fault(server: SimServer, request: web.Request, body: dict) -> dict:
             if ms < 0:
                 raise BadControl("'ms' must not be negative.")
             server.market_hub.stall(ms)
+        elif kind == "drop_user_stream":
+            return {"kind": kind, "dropped": server.drop_user_streams()}
+        elif kind in ("algo_reject", "algo_hold", "expire_algos"):
+            return _algo_fault(server, kind, count, ms, body)
         return {"kind": kind, "ms": ms}
-    if kind in ("delay", *LIMIT_KINDS) and ms < 0:
+    if kind in ("delay", "status_unknown", *LIMIT_KINDS) and ms < 0:
         raise BadControl("'ms' must not be negative.")
     code = body.get("code", -1003)
     if kind == "rate_limit_429" and (type(code) is not int or code not in LIMIT_CODES):
         raise BadControl("'code' must be -1003 (request weight) or -1015 (orders).")
-    server.faults.add(Fault(kind, method, count, ms, code if kind == "rate_limit_429" else -1003))
+    extras = {"code": code if kind == "rate_limit_429" else -1003, **_fault_extras(kind, body)}
+    server.faults.add(Fault(kind, method, count, ms, **extras))
     return {"faults": server.faults.describe()}

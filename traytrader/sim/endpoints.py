@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from traytrader.sim import views
+from traytrader.sim import batch, reads, views
 from traytrader.sim.errors import SimError, err, missing
 from traytrader.sim.exchange import Exchange
+from traytrader.sim.payloads import at_least
 from traytrader.sim.validation import text
 
 
@@ -24,6 +25,7 @@ class Ctx:
     api_key: str
     params: dict
     now_ms: int
+    sim: Any = None  # the running SimServer, for the reads that need its history and price paths
 
 
 @dataclass(frozen=True)
@@ -83,19 +85,30 @@ def _premium(c: Ctx) -> Any:
     return [views.premium_index(c.ex, s, c.now_ms) for s in c.ex.specs]
 
 
+def _depth_weight(p: dict) -> int:
+    """Documented: limit 5, 10, 20, 50 -> 2; 100 -> 5; 500 -> 10; 1000 -> 20."""
+    try:
+        n = int(p.get("limit") or 500)
+    except ValueError:
+        n = 500
+    return 2 if n <= 50 else 5 if n <= 100 else 10 if n <= 500 else 20
+
+
 def _depth(c: Ctx) -> dict:
     sym = _symbol_req(c)
-    q, tick = c.ex.quotes[sym], c.ex.specs[sym].tick_size
+    q, pp = c.ex.quotes[sym], c.ex.specs[sym].price_precision
     limit = int(text(c.params, "limit") or 5)
     if limit not in (5, 10, 20, 50, 100, 500, 1000):
         raise SimError(-4021, f"{limit} is not valid depth limit")
-    levels = min(limit, 20)
+    bids, asks = c.ex.depth(sym, limit)
+    qp = c.ex.specs[sym].quantity_precision
     return {
         "lastUpdateId": q.update_id,
         "E": c.now_ms,
         "T": c.now_ms,
-        "bids": [[views.plain(q.bid - i * tick), "5.000"] for i in range(levels)],
-        "asks": [[views.plain(q.ask + i * tick), "5.000"] for i in range(levels)],
+        # one price format with bookTicker: at least the symbol's pricePrecision ("76914.90")
+        "bids": [[at_least(p, pp), views.fixed(n, qp)] for p, n in bids],
+        "asks": [[at_least(p, pp), views.fixed(n, qp)] for p, n in asks],
     }
 
 
@@ -103,10 +116,16 @@ ENDPOINTS: dict[str, Endpoint] = {
     "time": Endpoint(lambda c: {"serverTime": c.now_ms}, 1, "none"),
     "ping": Endpoint(lambda c: {}, 1, "none"),
     "exchangeInfo": Endpoint(lambda c: c.ex.market.exchange_info(c.now_ms), 1, "none"),
-    "premiumIndex": Endpoint(_premium, 1, "none"),
-    "depth": Endpoint(_depth, 2, "none"),
+    "premiumIndex": Endpoint(_premium, _with_or_without(1, 10), "none"),
+    "depth": Endpoint(_depth, _depth_weight, "none"),
     "ticker.book": Endpoint(_per_symbol(views.book_ticker), _with_or_without(2, 5), "none"),
     "ticker.price": Endpoint(_per_symbol(views.price_ticker), _with_or_without(1, 2), "none"),
+    # REST v1 answers the same fields in alphabetical order (production probe, 2026-09-15)
+    "ticker.price.v1": Endpoint(
+        _per_symbol(lambda ex, s: dict(sorted(views.price_ticker(ex, s).items()))),
+        _with_or_without(1, 2),
+        "none",
+    ),
     "leverageBracket": Endpoint(lambda c: c.ex.market.leverage_brackets(_symbol_opt(c)), 1),
     "positionSide.get": Endpoint(lambda c: {"dualSidePosition": c.ex.accounts[c.api_key].hedge}, 30),
     "positionSide.set": Endpoint(lambda c: c.ex.set_position_mode(c.api_key, c.params), 1),
@@ -139,6 +158,22 @@ ENDPOINTS: dict[str, Endpoint] = {
     "account.status": Endpoint(lambda c: views.account_info(c.ex, c.api_key, 2), 5),
     "v2/account.status": Endpoint(lambda c: views.account_info(c.ex, c.api_key, 3), 5),
     "account.balance": Endpoint(lambda c: views.balances(c.ex, c.api_key), 5),
+    # -- the reads real clients make (reads.py) and the multi-order writes (batch.py)
+    "ticker.24hr": Endpoint(reads.ticker_24h_all, _with_or_without(1, 40), "none"),
+    "klines": Endpoint(reads.klines, reads.klines_weight, "none"),
+    "trades": Endpoint(reads.trades, 5, "none"),
+    "aggTrades": Endpoint(reads.agg_trades, 20, "none"),
+    "allOrders": Endpoint(reads.all_orders, 5),
+    "allAlgoOrders": Endpoint(reads.all_algo_orders, 5),
+    "openOrder": Endpoint(reads.open_order, 1),
+    "userTrades": Endpoint(reads.user_trades, 5),
+    "income": Endpoint(reads.income, 30),
+    "commissionRate": Endpoint(reads.commission_rate, 20),
+    "symbolConfig": Endpoint(reads.symbol_config, 5),
+    "batchOrders.place": Endpoint(batch.place_batch, 5, counts_order=True),
+    "batchOrders.modify": Endpoint(batch.modify_batch, 5, counts_order=True),
+    "batchOrders.cancel": Endpoint(batch.cancel_batch, 1),
+    "countdownCancelAll": Endpoint(batch.countdown, 10),
 }
 ENDPOINTS["v2/account.balance"] = ENDPOINTS["account.balance"]
 
@@ -175,7 +210,7 @@ REST_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/fapi/v1/premiumIndex"): "premiumIndex",
     ("GET", "/fapi/v1/depth"): "depth",
     ("GET", "/fapi/v1/ticker/bookTicker"): "ticker.book",
-    ("GET", "/fapi/v1/ticker/price"): "ticker.price",
+    ("GET", "/fapi/v1/ticker/price"): "ticker.price.v1",
     ("GET", "/fapi/v2/ticker/price"): "ticker.price",
     ("GET", "/fapi/v1/leverageBracket"): "leverageBracket",
     ("GET", "/fapi/v1/positionSide/dual"): "positionSide.get",
@@ -202,4 +237,19 @@ REST_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/fapi/v3/account"): "v2/account.status",
     ("GET", "/fapi/v2/balance"): "account.balance",
     ("GET", "/fapi/v3/balance"): "account.balance",
+    ("GET", "/fapi/v1/ticker/24hr"): "ticker.24hr",
+    ("GET", "/fapi/v1/klines"): "klines",
+    ("GET", "/fapi/v1/trades"): "trades",
+    ("GET", "/fapi/v1/aggTrades"): "aggTrades",
+    ("GET", "/fapi/v1/allOrders"): "allOrders",
+    ("GET", "/fapi/v1/allAlgoOrders"): "allAlgoOrders",
+    ("GET", "/fapi/v1/openOrder"): "openOrder",
+    ("GET", "/fapi/v1/userTrades"): "userTrades",
+    ("GET", "/fapi/v1/income"): "income",
+    ("GET", "/fapi/v1/commissionRate"): "commissionRate",
+    ("GET", "/fapi/v1/symbolConfig"): "symbolConfig",
+    ("POST", "/fapi/v1/batchOrders"): "batchOrders.place",
+    ("PUT", "/fapi/v1/batchOrders"): "batchOrders.modify",
+    ("DELETE", "/fapi/v1/batchOrders"): "batchOrders.cancel",
+    ("POST", "/fapi/v1/countdownCancelAll"): "countdownCancelAll",
 }

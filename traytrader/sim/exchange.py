@@ -3,9 +3,12 @@
 No I/O and no clock: every method takes ``now_ms``. Methods return Binance-shaped result dicts or
 raise :class:`SimError`; user-data events go to ``outbox`` as ``(api_key, payload)`` and public trades
 to ``trades``, which the server drains after each call. Matching is against the simulator's book
-(best bid = last price, best ask = last + one tick) with unlimited depth: MARKET orders fill whole at
-the touch; LIMIT orders fill as taker at the touch when marketable, else rest and fill as maker at
-their price once the touch crosses them.
+(best bid = last price, best ask = last + one tick). With ``book="simple"`` depth is unlimited:
+MARKET orders fill whole at the touch; LIMIT orders fill as taker at the touch when marketable, else
+rest and fill whole as maker at their price once the touch crosses them. With ``book="depth"`` the
+levels are finite (:mod:`traytrader.sim.book`): takers walk the levels (one fill per level), a
+resting LIMIT order fills in pieces while the market trades at its price and in full once it trades
+through, an IOC remainder expires and a FOK the book cannot fill is refused (-5021).
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from typing import TypeVar
 
 from traytrader.sim import payloads as P
 from traytrader.sim.accounts import AccountSpec
+from traytrader.sim.book import DepthBook
 from traytrader.sim.errors import SimError, err, missing
+from traytrader.sim.event_order import EventOrder
+from traytrader.sim.events import EventsMixin
 from traytrader.sim.market import Market
+from traytrader.sim.matching import MAKER_FEE, TAKER_FEE, MatchingMixin  # noqa: F401 (fees: re-exported)
 from traytrader.sim.settings import SettingsMixin
 from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
 from traytrader.sim.triggers import observe, would_trigger_now
@@ -37,9 +44,6 @@ from traytrader.sim.validation import (
     validate_order,
 )
 
-#: Fees of the regular (VIP 0) USDⓈ-M tier: 0.05 % taker, 0.02 % maker (as of 2026).
-TAKER_FEE = Decimal("0.0005")
-MAKER_FEE = Decimal("0.0002")
 DEFAULT_LEVERAGE = 20
 #: "The conditional order limits is 200 across all symbols" (change-log 2025-12-29).
 MAX_OPEN_ALGOS = 200
@@ -76,7 +80,7 @@ def _named(p: dict, id_param: str, client_param: str, by_id: Mapping[int, _T],
         raise missing(id_param) from None
 
 
-class Exchange(SettingsMixin):
+class Exchange(SettingsMixin, MatchingMixin, EventsMixin):
     """All simulated exchange state. Single-threaded: call from the server's loop only."""
 
     def __init__(
@@ -87,6 +91,8 @@ class Exchange(SettingsMixin):
         *,
         seed: int = 0,
         history_limit: int = 50_000,
+        book: str = "simple",
+        event_order: EventOrder | None = None,
     ) -> None:
         self.market = market
         self.specs = market.specs
@@ -94,9 +100,14 @@ class Exchange(SettingsMixin):
             a.api_key: Account(a, a.balance_usdt, a.hedge_mode) for a in accounts
         }
         self.quotes: dict[str, Quote] = {}
-        for sym, spec in self.specs.items():
+        self.books: dict[str, DepthBook] = {}  # empty with the simple book
+        self.event_order = event_order or EventOrder()
+        self.init_events(seed)
+        for i, (sym, spec) in enumerate(self.specs.items()):
             p = spec.start_price
             self.quotes[sym] = Quote(sym, p, p, p, p + spec.tick_size, 1, now_ms)
+            if book == "depth":
+                self.books[sym] = DepthBook(spec, seed * 101 + i, p)
         self.orders: OrderedDict[int, Order] = OrderedDict()
         self.algos: OrderedDict[int, AlgoOrder] = OrderedDict()
         self.resting: dict[str, dict[int, Order]] = {s: {} for s in self.specs}
@@ -181,24 +192,27 @@ class Exchange(SettingsMixin):
         """Move ``symbol``'s book to ``last`` (and mark), then fill crossed orders and fire algos."""
         q = self.quotes[symbol]
         tick = self.specs[symbol].tick_size
-        q.last, q.mark = last, (mark if mark is not None else last)
+        q.last, q.mark = last, (mark if mark is not None else self.marked(symbol, last))
+        q.index = self.indexed(symbol, last)
         q.bid, q.ask = last, last + tick
         q.update_id += 1
         q.time_ms = now_ms
-        for o in list(self.resting[symbol].values()):
-            if o.is_open and (
-                (o.side == "BUY" and q.ask <= o.price) or (o.side == "SELL" and q.bid >= o.price)
-            ):
-                self._fill(self.accounts[o.api_key], o, o.price, True, now_ms)
+        book = self.books.get(symbol)
+        if book is not None:
+            book.move(last)
+        self._cross_resting(symbol, book, now_ms)
         for a in list(self.algo_book[symbol].values()):
             if a.status == "NEW":
                 self._observe_algo(self.accounts[a.api_key], a, now_ms)
+        self.check_risk(now_ms)  # after the stops: a stop that fires in time saves the account
 
     def expire_due(self, now_ms: int) -> None:
         """Expire resting GTD orders whose ``goodTillDate`` has passed (called by the server's timer)."""
         for book in self.resting.values():
             for o in [o for o in book.values() if o.good_till and o.good_till <= now_ms]:
                 self._close(self.accounts[o.api_key], o, "EXPIRED", now_ms)
+        self.expire_algos(now_ms, due_only=True)
+        self.release_held(now_ms)
 
     # ----------------------------------------------------------------------------- orders
     def place_order(self, api_key: str, p: dict, now_ms: int) -> dict:
@@ -229,6 +243,10 @@ class Exchange(SettingsMixin):
             raise err(-5022)
         if n.type == "LIMIT" and n.tif == "FOK" and not crosses:
             raise err(-5021)
+        book = self.books.get(n.symbol)
+        if book is not None and n.tif == "FOK" and book.available(n.side, n.price) < n.quantity:
+            raise err(-5021)  # the depth book cannot fill it whole at its price
+
         pos = acct.position(n.symbol, n.position_side)
         if n.reduce_only and not _opposes(n.side, pos.amount):
             raise err(-2022)
@@ -280,11 +298,18 @@ class Exchange(SettingsMixin):
             acct.open_algos.pop(algo.algo_id, None)
             self.algo_book[algo.symbol].pop(algo.algo_id, None)
             self._emit(acct, P.algo_update(algo, now_ms, o))
+        o.events = self.event_order.pick()
+        o.new_at = len(self.outbox)
         self._emit(acct, P.order_trade_update(o, spec, "NEW", now_ms))
         ack = P.order_result(o, spec)
-        if crosses:
+        if crosses and book is not None:
+            self._walk(acct, o, book, now_ms)
+        elif crosses:
             self._fill(acct, o, touch, False, now_ms)
-        elif n.tif == "IOC":
+        o.new_at = None
+        if not o.is_open:
+            pass
+        elif n.type == "MARKET" or n.tif == "IOC":
             self._close(acct, o, "EXPIRED", now_ms)
         else:
             self.resting[o.symbol][o.order_id] = o
@@ -303,51 +328,6 @@ class Exchange(SettingsMixin):
             if a.status == "TRIGGERED":
                 a.move("FINISHED", now_ms)
                 self._emit(acct, P.algo_update(a, now_ms, o))
-
-    def _fill(self, acct: Account, o: Order, price: Decimal, maker: bool, now_ms: int) -> None:
-        spec = self.specs[o.symbol]
-        pos = acct.position(o.symbol, o.position_side)
-        qty = o.quantity - o.executed
-        if o.reduce_only or o.close_position:
-            qty = min(qty, abs(pos.amount)) if _opposes(o.side, pos.amount) else ZERO
-        if qty <= 0:
-            self._close(acct, o, "EXPIRED", now_ms)
-            return
-        notional = qty * price
-        fee = notional * (MAKER_FEE if maker else TAKER_FEE)
-        realized = self._apply(pos, o.side, qty, price, now_ms)
-        acct.wallet += realized - fee
-        acct.update_ms = now_ms
-        o.executed += qty
-        o.cum_quote += notional
-        o.update_ms = now_ms
-        o.status = "FILLED" if o.executed >= o.quantity else "PARTIALLY_FILLED"
-        trade_id = self._next_trade
-        self._next_trade += 1
-        self.trades.append((o.symbol, price, qty, o.side == "SELL", trade_id, now_ms))
-        self._emit(acct, P.trade_lite(o, spec, qty, price, trade_id, maker, now_ms))
-        self._emit(acct, P.account_update(acct, [pos], self.quotes, "ORDER", now_ms, TAKER_FEE))
-        self._emit(
-            acct,
-            P.order_trade_update(
-                o,
-                spec,
-                "TRADE",
-                now_ms,
-                last_qty=qty,
-                last_price=price,
-                fee=fee,
-                trade_id=trade_id,
-                maker=maker,
-                realized=realized,
-            ),
-        )
-        if o.status == "FILLED":
-            acct.open_orders.pop(o.order_id, None)
-            self.resting[o.symbol].pop(o.order_id, None)
-            self._finish_algo(acct, o, now_ms)
-        else:  # a reduce-only remainder that would open a position expires
-            self._close(acct, o, "EXPIRED", now_ms)
 
     @staticmethod
     def _apply(pos: Position, side: str, qty: Decimal, price: Decimal, now_ms: int) -> Decimal:
@@ -415,11 +395,19 @@ class Exchange(SettingsMixin):
             raise err(-4003)
         o.quantity, o.price, o.update_ms = qty, price, now_ms
         o.modify_count += 1
-        self._emit(acct, P.order_trade_update(o, spec, "AMENDMENT", now_ms, amend=o.modify_count))
+        modify_id = text(p, "modifyId")  # the client's own tag: echoed as M and modifyId, as documented
+        self._emit(acct, P.order_trade_update(o, spec, "AMENDMENT", now_ms, amend=modify_id))
         touch = q.ask if o.side == "BUY" else q.bid
         if (touch <= price) if o.side == "BUY" else (touch >= price):
-            self._fill(acct, o, touch, False, now_ms)
-        return P.order_result(o, spec)
+            book = self.books.get(o.symbol)
+            if book is not None:
+                self._walk(acct, o, book, now_ms)  # what the book cannot fill keeps resting
+            else:
+                self._fill(acct, o, touch, False, now_ms)
+        result = P.order_result(o, spec)
+        if modify_id is not None:
+            result["modifyId"] = int(modify_id) if modify_id.lstrip("-").isdigit() else modify_id
+        return result
 
     def open_orders(self, api_key: str, symbol: str | None) -> list[dict]:
         acct = self.accounts[api_key]
@@ -504,6 +492,12 @@ class Exchange(SettingsMixin):
         a.trigger_ms = now_ms
         a.move("TRIGGERING", now_ms)
         self._emit(acct, P.algo_update(a, now_ms))
+        if self.hold_trigger(a, now_ms):  # the algo_hold fault: it sits in TRIGGERING for a while
+            return
+        self._place_triggered(acct, a, now_ms)
+
+    def _place_triggered(self, acct: Account, a: AlgoOrder, now_ms: int) -> None:
+        """Send a TRIGGERING algo's order to the matching engine (or end it REJECTED)."""
         pos = acct.position(a.symbol, a.position_side)
         qty = a.quantity
         if a.close_position:
@@ -528,6 +522,7 @@ class Exchange(SettingsMixin):
         try:
             if not qty:
                 raise err(-2022)
+            self.maybe_reject_trigger()  # the algo_reject fault
             self._accept(acct, n, now_ms, algo=a)
         except SimError as exc:
             a.reject_reason = "Reduce Only reject" if exc.code == -2022 else exc.msg

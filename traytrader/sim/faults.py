@@ -18,12 +18,24 @@ REQUEST_KINDS = (
     "unknown_503",
     "rate_limit_429",
     "ban_418",
+    "status_unknown",
+    "expire_listen_key_in_fill",
 )
 #: Kinds answered by the rate limiter instead of executing the request (``ratelimit.inject``).
 LIMIT_KINDS = ("rate_limit_429", "ban_418")
 #: The codes a ``rate_limit_429`` may answer with: request weight, or new orders.
 LIMIT_CODES = (-1003, -1015)
-INSTANT_KINDS = ("clock_skew", "expire_listen_key", "close_all", "stall")
+#: ``status_unknown`` codes: Binance's two "execution status unknown" answers, with their HTTP status
+#: (general-info: 5XX "the execution status is UNKNOWN"; 408 "a timeout ... from the backend server").
+STATUS_UNKNOWN: dict[int, tuple[int, str]] = {
+    -1006: (503, "An unexpected response was received from the message bus. Execution status unknown."),
+    -1007: (408, "Timeout waiting for response from backend server. Send status unknown; "
+                 "execution status unknown."),
+}
+INSTANT_KINDS = (
+    "clock_skew", "expire_listen_key", "close_all", "stall", "drop_user_stream",
+    "algo_reject", "algo_hold", "expire_algos",
+)
 KINDS = REQUEST_KINDS + INSTANT_KINDS
 
 REST_TO_WS: dict[str, str] = {
@@ -49,7 +61,13 @@ class Fault:
     method: str = "*"
     count: int = 1
     ms: int = 0
-    code: int = -1003  # rate_limit_429 only: -1003 (weight) or -1015 (orders)
+    code: int = -1003  # rate_limit_429: -1003 (weight) or -1015 (orders); status_unknown: -1006 / -1007
+    executed: bool = True  # status_unknown: whether the request really executes (after ``ms``)
+    events: int = 1  # expire_listen_key_in_fill: user-data events delivered before the key expires
+
+    def body(self) -> dict:
+        """The ``status_unknown`` answer: ``{"code": -1006|-1007, "msg": …}``."""
+        return {"code": self.code, "msg": STATUS_UNKNOWN[self.code][1]}
 
     def matches(self, names: tuple[str, ...]) -> bool:
         return self.method == "*" or self.method in names
@@ -82,7 +100,11 @@ class FaultBook:
         out = []
         for f in self.faults:
             d = {"kind": f.kind, "method": f.method, "count": f.count, "ms": f.ms}
-            if f.kind == "rate_limit_429":
+            if f.kind in ("rate_limit_429", "status_unknown"):
                 d["code"] = f.code
+            if f.kind == "status_unknown":
+                d["executed"] = f.executed
+            if f.kind == "expire_listen_key_in_fill":
+                d["events"] = f.events
             out.append(d)
         return out

@@ -1,6 +1,6 @@
 """Binance's JSON shapes for results and user-data events, built from the simulator's records.
 
-Field sets and order follow the real captures in shared/data/real/ (ws_api/, user_stream/):
+Field sets and order follow the real captures in tests/data/real/ (ws_api/, user_stream/):
 string decimals, ``E``/``T`` in ms, ``ORDER_TRADE_UPDATE`` with V/pm/gtd/er (2026-02 capture),
 ``ALGO_UPDATE`` as captured 2025-12 and 2026-09 (with ``ia``).
 """
@@ -12,9 +12,12 @@ from decimal import Decimal
 from traytrader.sim.market import SymbolSpec
 from traytrader.sim.state import ZERO, Account, AlgoOrder, Order, Position, Quote
 
+_QUANTUM = [Decimal(1).scaleb(-p) for p in range(19)]  # 1, 0.1, ... : built once, not per number
+
 
 def fixed(d: Decimal, places: int) -> str:
-    return f"{d.quantize(Decimal(1).scaleb(-places)):f}" if places > 0 else f"{d.quantize(Decimal(1)):f}"
+    q = _QUANTUM[places] if 0 <= places < len(_QUANTUM) else Decimal(1).scaleb(-max(places, 0))
+    return f"{d.quantize(q):f}"
 
 
 def plain(d: Decimal) -> str:
@@ -25,8 +28,21 @@ def plain(d: Decimal) -> str:
     return s
 
 
+def stripped(d: Decimal, places: int) -> str:
+    """Rounded to ``places`` decimals, trailing zeros dropped ("291", "0.04257": ACCOUNT_UPDATE, 2026-09)."""
+    return plain(d.quantize(_QUANTUM[places]))
+
+
+def padded(d: Decimal, places: int) -> str:
+    """"0" for zero, else at least ``places`` decimals (``ap`` "84146.50000", ``n`` "3.36586000")."""
+    return "0" if d == 0 else at_least(d, places)
+
+
 def at_least(d: Decimal, places: int) -> str:
     """Fixed to ``places`` decimals, or more when ``d`` needs them."""
+    exp = d.as_tuple().exponent
+    if isinstance(exp, int) and exp >= -places:  # no more decimals than ``places``: no need to normalize
+        return fixed(d, places)
     exp = d.normalize().as_tuple().exponent
     need = -exp if isinstance(exp, int) and exp < 0 else 0
     return fixed(d, max(places, need))
@@ -82,9 +98,12 @@ def order_trade_update(
     trade_id: int = 0,
     maker: bool = False,
     realized: Decimal = ZERO,
-    amend: int | None = None,
+    amend: int | str | None = None,
 ) -> dict:
-    qp = spec.quantity_precision
+    """Number formats as captured live (2025-03 BTCUSDT, 2021 XRPUSDT fills): ``ap`` 5 decimals,
+    ``L`` the symbol's pricePrecision, ``n`` and ``rp`` 8, each "0" when zero. ``M`` (modifyId) only
+    on an AMENDMENT whose request carried ``modifyId``."""
+    qp, pp = spec.quantity_precision, spec.price_precision
     body = {
         "s": o.symbol,
         "c": o.client_id,
@@ -93,15 +112,15 @@ def order_trade_update(
         "f": o.tif,
         "q": fixed(o.quantity, qp),
         "p": plain(o.price),
-        "ap": plain(o.avg_price),
+        "ap": padded(o.avg_price, 5),
         "sp": plain(o.stop_price),
         "x": x,
         "X": o.status,
         "i": o.order_id,
         "l": plain(last_qty),
         "z": plain(o.executed),
-        "L": plain(last_price),
-        "n": plain(fee),
+        "L": padded(last_price, pp),
+        "n": padded(fee, 8),
         "N": "USDT",
         "T": now_ms,
         "t": trade_id,
@@ -113,7 +132,7 @@ def order_trade_update(
         "ot": o.orig_type or o.type,
         "ps": o.position_side,
         "cp": o.close_position,
-        "rp": plain(realized),
+        "rp": padded(realized, 8),
         "pP": o.price_protect,
         "si": 0,
         "ss": 0,
@@ -123,7 +142,7 @@ def order_trade_update(
         "er": "0",
     }
     if amend is not None:
-        body["M"] = amend
+        body["M"] = str(amend)
     return {"e": "ORDER_TRADE_UPDATE", "T": now_ms, "E": now_ms, "o": body}
 
 
@@ -140,8 +159,8 @@ def trade_lite(
         "m": maker,
         "c": o.client_id,
         "S": o.side,
-        "L": plain(price),
-        "l": plain(qty),
+        "L": at_least(price, spec.price_precision),
+        "l": fixed(qty, spec.quantity_precision),
         "t": trade_id,
         "i": o.order_id,
     }
@@ -173,7 +192,7 @@ def account_update(
                 "pa": plain(pos.amount),
                 "ep": plain(pos.entry),
                 "cr": plain(pos.realized),
-                "up": fixed(pos.amount * (mark - pos.entry), 8),
+                "up": stripped(pos.amount * (mark - pos.entry), 8),
                 "mt": "isolated" if iso else "cross",
                 "iw": fixed(abs(pos.amount) * pos.entry / lev, 8) if iso else "0",
                 "ps": pos.position_side,
@@ -181,7 +200,7 @@ def account_update(
                 "bep": plain(break_even(pos, taker_fee)),
             }
         )
-    wb = fixed(acct.wallet, 8)
+    wb = stripped(acct.wallet, 8)
     return {
         "e": "ACCOUNT_UPDATE",
         "T": now_ms,
@@ -243,6 +262,8 @@ def algo_query(a: AlgoOrder, spec: SymbolSpec, actual: Order | None) -> dict:
             "tpOrderType": "",
             "tpTriggerPrice": "",
             "tpPrice": "",
+            "slTriggerPrice": "",
+            "slPrice": "",
         }
     )
     return r
@@ -266,21 +287,18 @@ def algo_update(a: AlgoOrder, now_ms: int, actual: Order | None = None) -> dict:
         o["ap"] = plain(actual.avg_price) if actual else "0"
         o["aq"] = plain(actual.executed) if actual else "0"
         o["act"] = "MARKET" if a.price == 0 else "LIMIT"
-    o.update(
-        {
-            "tp": plain(a.trigger_price),
-            "p": plain(a.price),
-            "V": a.stp,
-            "wt": a.working_type,
-            "pm": a.price_match,
-            "cp": a.close_position,
-            "pP": a.price_protect,
-            "R": a.reduce_only,
-            "tt": a.trigger_ms,
-            "gtd": a.good_till,
-            "ia": a.activated,
-        }
-    )
+    o.update({"tp": plain(a.trigger_price), "p": plain(a.price)})
+    if a.status != "CANCELED":  # a CANCELED update lacks V/wt/pm/cp/pP (live capture, 2026-09-19)
+        o.update(
+            {
+                "V": a.stp,
+                "wt": a.working_type,
+                "pm": a.price_match,
+                "cp": a.close_position,
+                "pP": a.price_protect,
+            }
+        )
+    o.update({"R": a.reduce_only, "tt": a.trigger_ms, "gtd": a.good_till, "ia": a.activated})
     if a.reject_reason:
         o["rm"] = a.reject_reason
     return {"e": "ALGO_UPDATE", "T": now_ms, "E": now_ms, "o": o}

@@ -22,12 +22,18 @@ from aiohttp import WSMsgType, web
 
 from traytrader.sim.accounts import load_accounts
 from traytrader.sim.auth import check_timestamp, split_rest_signature, verify
+from traytrader.sim.batch import run_countdowns
 from traytrader.sim.control import handle_control
 from traytrader.sim.drift import Drift
 from traytrader.sim.endpoints import ENDPOINTS, REST_ROUTES, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
+from traytrader.sim.event_order import EventOrder
 from traytrader.sim.exchange import Exchange
-from traytrader.sim.faults import LIMIT_KINDS, FaultBook
+from traytrader.sim.faults import LIMIT_KINDS, STATUS_UNKNOWN, Fault, FaultBook
+from traytrader.sim.feeds import MarketFeeds
+from traytrader.sim.guard import GuardedRunner, exposure_warning, host_allowed, origin_allowed
+from traytrader.sim.history import History
+from traytrader.sim.latency import Latency
 from traytrader.sim.market import Market
 from traytrader.sim.payloads import at_least, fixed
 from traytrader.sim.prices import PricePath, load_candles
@@ -64,6 +70,45 @@ class SimOptions:
     max_frame_bytes: int = 1 << 20
     measure: bool = False
     mark_interval_ms: int = 1000  # markPrice@1s cadence in real time (tests replaying at high speed lower it)
+    latency_ms: float = 0.0  # --latency MS[±JITTER]: every reply, REST answer and stream frame this late
+    latency_jitter_ms: float = 0.0
+    #: "simple" (every order fills whole at the touch; the default for in-process use, tests and
+    #: benchmarks that assert exact fills) or "depth" (finite seeded levels, partial fills; the
+    #: default of ``traytrader sim`` and the demo).
+    book: str = "simple"
+    #: Event order of fills (``sim.event_order``): "classic" (in-process default), "lite-first",
+    #: "trade-first" or "random" (seeded per order; the CLI's and demo's default).
+    event_order: str = "classic"
+    #: WS API reply "before" the events it caused (in-process default), "after", or "random".
+    reply_order: str = "before"
+    #: Market events (all off in-process so exact tests keep exact prices; on for the CLI and demo):
+    #: mark and index differ from last by a seeded basis of at most this many basis points, …
+    basis_bps: float = 0.0
+    #: … the aggTrade/trade streams carry the market's trades at each price move, …
+    market_trades: bool = False
+    #: … funding is settled every 8 h of simulated time (8 h / speed), …
+    funding: bool = False
+    #: … and positions past maintenance margin get MARGIN_CALL, then are liquidated.
+    liquidation: bool = False
+    header_timeout_s: float = 10.0  # a connection must complete its first request's headers within this
+
+
+#: What ``traytrader sim`` and the demo run: a market that behaves like the live one (depth and partial
+#: fills, event orders as seen live, basis, market trades, funding, margin calls and liquidation).
+MARKET_LIKE: dict[str, Any] = {
+    "book": "depth",
+    "event_order": "random",
+    "reply_order": "random",
+    "basis_bps": 5.0,
+    "market_trades": True,
+    "funding": True,
+    "liquidation": True,
+}
+
+
+def market_like(**overrides: Any) -> SimOptions:
+    """``SimOptions`` with every market behaviour on (the CLI's defaults); ``overrides`` win."""
+    return SimOptions(**{**MARKET_LIKE, **overrides})
 
 
 def _price_sources(spec: str | None) -> dict[str, str]:
@@ -89,8 +134,19 @@ class SimServer:
             now,
             seed=options.seed,
             history_limit=options.history_limit,
+            book=options.book,
+            event_order=EventOrder(options.event_order, options.reply_order, options.seed),
         )
+        self.exchange.basis_bps = options.basis_bps
+        self.exchange.liquidation = options.liquidation
+        self.funding_period_ms = max(1, int(8 * 3600 * 1000 / options.speed))
+        self.exchange.next_funding_ms = now + self.funding_period_ms if options.funding else 0
         sources = _price_sources(options.prices_csv)
+        self.started_ms = now
+        self.history = History(list(self.market.specs))
+        self.replay_sources = {s: p for s, p in sources.items() if s in self.market.specs}
+        self.replay_volumes: dict[str, list[Decimal]] = {}
+        self.countdowns: dict[tuple[str, str], int] = {}  # (api key, symbol) -> countdownCancelAll due
         self.paths: dict[str, PricePath] = {}
         for i, (sym, spec) in enumerate(self.market.specs.items()):
             candles = load_candles(sources[sym]) if sym in sources else None
@@ -104,6 +160,7 @@ class SimServer:
             )
             self.paths[sym] = path
             self.exchange.set_quote(sym, path.price, now)
+            self.history.record_price(sym, path.price, now)
         self.limiter = RateLimiter(
             Limits(
                 options.weight_limit_1m,
@@ -114,7 +171,9 @@ class SimServer:
         )
         self.faults = FaultBook()
         self.drift = Drift()  # exchange drift on purpose (sim/drift.py, /sim/drift)
+        self.latency = Latency(options.latency_ms, options.latency_jitter_ms, options.seed)
         self.market_hub = MarketHub()
+        self.feeds = MarketFeeds(self)
         self.user_hub = UserHub()
         self.ws_api = WsApiHandler(self)
         self.sockets: set[web.WebSocketResponse] = set()
@@ -122,15 +181,25 @@ class SimServer:
         self.port = 0
         self.timings_ns = array("q")  # server time per order (ns) when options.measure
         self._tasks: list[asyncio.Task] = []
-        self._agg_id = 3_000_000_001
         self._mark_ticks = 0
+        self._stopping = asyncio.Event()
 
     # ------------------------------------------------------------------------------ lifecycle
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.clock_skew_ms
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(self._app(), handle_signals=False, access_log=None)
+        warning = exposure_warning(self.options.host)
+        if warning:
+            log.warning("%s", warning)
+        self.runner = GuardedRunner(
+            self._app(),
+            self.options.header_timeout_s,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=120.0,
+            shutdown_timeout=2.0,
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.options.host, self.options.port, reuse_address=True)
         await site.start()
@@ -142,6 +211,7 @@ class SimServer:
         ]
 
     async def stop(self) -> None:
+        self._stopping.set()  # wakes every REST reply sleeping in a ``delay`` fault
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -182,24 +252,37 @@ class SimServer:
             if new is not None:
                 self.apply_price(sym, new, now_ms)
         self.exchange.expire_due(now_ms)
+        ex = self.exchange
+        if ex.next_funding_ms and now_ms >= ex.next_funding_ms:
+            ex.settle_funding(now_ms)
+            ex.next_funding_ms += self.funding_period_ms
+        if self.countdowns:
+            run_countdowns(self, now_ms)
+        self.feeds.tick(now_ms)
         for key in self.exchange.expire_listen_keys(now_ms):
             self._listen_key_expired(key, now_ms)
         self.flush()
 
     def apply_price(self, symbol: str, last: Decimal, now_ms: int, mark: Decimal | None = None) -> None:
+        before = self.exchange.quotes[symbol].last
         self.exchange.set_quote(symbol, last, now_ms, mark)
+        if self.options.market_trades and last != before:
+            self.exchange.market_trade(symbol, last, before, now_ms)
+        self.history.record_price(symbol, last, now_ms)
         q = self.exchange.quotes[symbol]
         pp = self.market.specs[symbol].price_precision
         name = f"{symbol.lower()}@bookTicker"
         if self.market_hub.wanted(name) or self.market_hub.wanted("!bookTicker"):
+            bid_qty, ask_qty = self.exchange.touch_qty(symbol)
+            qp = self.market.specs[symbol].quantity_precision
             ev = {
                 "e": "bookTicker",
                 "u": q.update_id,
                 "s": symbol,
                 "b": at_least(q.bid, pp),
-                "B": "5.000",
+                "B": fixed(bid_qty, qp),
                 "a": at_least(q.ask, pp),
-                "A": "5.000",
+                "A": fixed(ask_qty, qp),
                 "T": now_ms,
                 "E": now_ms,
             }
@@ -230,10 +313,16 @@ class SimServer:
                 self.market_hub.publish(sym.lower() + suffix, ev)
                 batch.append(ev)
             self.market_hub.publish(all_name, batch)
+        if self._mark_ticks % 2 == 0:  # 24 h tickers: "Update Speed: 2000ms"
+            self.feeds.tickers(now_ms)
 
-    def flush(self) -> None:
-        """Deliver the exchange's pending user-data events and public trades."""
+    def flush(self, expire_after: int | None = None) -> None:
+        """Deliver the exchange's pending user-data events and public trades. ``expire_after`` (the
+        ``expire_listen_key_in_fill`` fault): the account's listenKeys expire after that many of its
+        events; the rest are lost, as on Binance once the key has lapsed."""
         ex = self.exchange
+        if ex.outbox and expire_after is not None:
+            self._expire_mid_fill(expire_after)
         if ex.outbox:
             if self.user_hub.conns:
                 owners: dict[str, list[str]] = {}
@@ -242,19 +331,21 @@ class SimServer:
                 for api_key, payload in ex.outbox:
                     if api_key in owners:
                         self.user_hub.send(owners[api_key], self.drift.user_event(payload))
+            for api_key, payload in ex.outbox:
+                self.history.record_event(api_key, payload)
             ex.outbox.clear()
         if ex.trades:
             for sym, price, qty, buyer_maker, trade_id, t in ex.trades:
+                trade = self.history.record_trade(sym, price, qty, buyer_maker, trade_id, t)
                 name = f"{sym.lower()}@aggTrade"
                 if self.market_hub.wanted(name):
                     spec = self.market.specs[sym]
-                    self._agg_id += 1
                     self.market_hub.publish(
                         name,
                         {
                             "e": "aggTrade",
                             "E": t,
-                            "a": self._agg_id,
+                            "a": trade.agg_id,
                             "s": sym,
                             "p": at_least(price, spec.price_precision),
                             "q": fixed(qty, spec.quantity_precision),
@@ -265,7 +356,47 @@ class SimServer:
                             "m": buyer_maker,
                         },
                     )
+                self.feeds.trade(sym, trade)
             ex.trades.clear()
+
+    def _expire_mid_fill(self, n: int) -> None:
+        ex = self.exchange
+        owner = ex.outbox[0][0]
+        kept, seen = [], 0
+        for api_key, payload in ex.outbox:
+            if api_key == owner:
+                seen += 1
+                if seen > n:
+                    continue  # lost: the key lapsed before it could be delivered
+            kept.append((api_key, payload))
+        ex.outbox[:] = kept
+        self.flush()
+        now = self.now_ms()
+        for key in [k for k, (o, _) in ex.listen_keys.items() if o == owner]:
+            del ex.listen_keys[key]
+            self._listen_key_expired(key, now)
+
+    def drop_user_streams(self) -> int:
+        """Drop every user-data stream connection (TCP abort, no close frame); listenKeys stay valid
+        and the WS API and market streams are untouched. Returns how many were dropped."""
+        outlets = {o for conns in self.user_hub.conns.values() for o in conns}
+        for outlet in outlets:
+            outlet.abort()
+        return len(outlets)
+
+    def execute_late(self, ms: int, fn: Any) -> None:
+        """Run ``fn()`` (an order whose answer said "execution status unknown") ``ms`` from now."""
+
+        def run() -> None:
+            try:
+                fn()
+            except SimError:
+                pass  # refused when it finally reached the matching engine: it never existed
+            except Exception:
+                log.exception("late execution failed")
+            self.flush()
+
+        asyncio.get_running_loop().call_later(ms / 1000, run)
 
     def _listen_key_expired(self, key: str, now_ms: int) -> None:
         # Docs example: E is a string here ("E":"1736996475556").
@@ -283,12 +414,16 @@ class SimServer:
     # ------------------------------------------------------------------------------ routing
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        control = path.startswith("/sim/") or path == "/sim"
+        refused = self._refuse_foreign(request, control)
+        if refused is not None:
+            return refused
         try:
             if path == "/ws-fapi/v1":
                 return await self.ws_api.handle(request)
             if path.startswith("/fapi/"):
                 return await self._rest(request)
-            if path.startswith("/sim/") or path == "/sim":
+            if control:
                 if not self.options.control:
                     return web.json_response({"code": -1000, "msg": "Control API is disabled."}, status=404)
 
@@ -298,12 +433,29 @@ class SimServer:
                 return await self._stream(request, group, rest)
         except ConnectionError:  # the client vanished mid-request: nothing to answer
             return web.Response(status=499)
+        except web.HTTPRequestEntityTooLarge:
+            msg = f"The request body is larger than {self.options.max_frame_bytes} bytes."
+            body = {"error": msg} if control else {"code": -1000, "msg": msg}
+            return web.json_response(body, status=413, headers={"Connection": "close"})
         except Exception:
             log.exception("request %s %s failed", request.method, path)
             return web.json_response(
                 {"code": -1000, "msg": "An unknown error occured while processing the request."}, status=500
             )
         return web.json_response({"code": -1000, "msg": f"Unknown path {path}."}, status=404)
+
+    def _refuse_foreign(self, request: web.Request, control: bool) -> web.StreamResponse | None:
+        """403 for a request a web page made (foreign Origin) or reached by DNS rebinding (foreign Host)."""
+        host = request.headers.get("Host")
+        if not host_allowed(host, self.options.host, control):
+            msg = f"Host {host!r} is not this simulator's loopback address; request refused."
+        elif not origin_allowed(request.headers.get("Origin"), host):
+            msg = f"Requests from the web page {request.headers.get('Origin')!r} are refused."
+        else:
+            return None
+        log.warning("refused %s %s: %s", request.method, request.path, msg)
+        body = {"error": msg} if control else {"code": -1000, "msg": msg}
+        return web.json_response(body, status=403, headers={"Connection": "close"})
 
     @staticmethod
     def _stream_route(path: str) -> tuple[str | None, str]:
@@ -324,13 +476,14 @@ class SimServer:
             return web.json_response({"code": -1000, "msg": f"Unknown path {request.path}."}, status=404)
         ep = ENDPOINTS[name]
         ip = request.remote or "?"
-        query = request.query_string
+        query = request.rel_url.raw_query_string  # as signed: still percent-encoded (batchOrders JSON)
         body = await request.text() if request.can_read_body else ""
         params: dict[str, str] = dict(parse_qsl(query, keep_blank_values=True))
         if body:
             params.update(parse_qsl(body, keep_blank_values=True))
         faults = self.faults.take(method_path)
         kinds = {f.kind: f for f in faults}
+        unknown: Fault | None = kinds.get("status_unknown")
         if "drop_before_execute" in kinds:
             return self._drop(request)
         limit_fault = next((f for f in faults if f.kind in LIMIT_KINDS), None)
@@ -343,13 +496,20 @@ class SimServer:
             api_key = self._rest_auth(request, ep.security, params, query, body, now)
             if ep.counts_order:
                 self.limiter.charge_order(api_key, now)
-            status, payload = 200, ep.fn(Ctx(self.exchange, api_key or "", params, now))
+            ctx = Ctx(self.exchange, api_key or "", params, now, self)
+            if unknown is None or (unknown.executed and not unknown.ms):
+                status, payload = 200, ep.fn(ctx)
+            elif unknown.executed:
+                self.execute_late(unknown.ms, lambda: ep.fn(ctx))
+            if unknown is not None:
+                status, payload = STATUS_UNKNOWN[unknown.code][0], unknown.body()
         except SimError as e:
             status, payload = e.http_status, e.body()
             if status in (418, 429):
                 self.limiter.note_refused(ip, e)
                 retry_after_s = e.retry_after_s(now)
-        self.flush()
+        fill_fault = kinds.get("expire_listen_key_in_fill")
+        self.flush(fill_fault.events if fill_fault is not None else None)
         if self.options.measure and ep.counts_order:
             self.timings_ns.append(time.perf_counter_ns() - t0)
         if "unknown_503" in kinds:
@@ -360,7 +520,12 @@ class SimServer:
         if "drop_before_reply" in kinds:
             return self._drop(request)
         if "delay" in kinds:
-            await asyncio.sleep(kinds["delay"].ms / 1000)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), kinds["delay"].ms / 1000)
+            if self._stopping.is_set():  # shutting down: the reply is never sent, as a dying server
+                return self._drop(request)
+        if self.latency.active:
+            await asyncio.sleep(self.latency.sample_s())
         resp = web.Response(
             text=dumps(payload), status=status, headers=headers, content_type="application/json"
         )
@@ -413,7 +578,7 @@ class SimServer:
         ws = new_websocket(self.options.ping_interval_s, self.options.pong_timeout_s, 64 * 1024)
         await ws.prepare(request)
         self.sockets.add(ws)
-        conn = MarketConn(Outlet(ws), group, combined)
+        conn = MarketConn(Outlet(ws, self.latency, request.transport), group, combined)
         timer = asyncio.get_running_loop().call_later(self.options.session_limit_s, conn.outlet.stop)
         try:
             self._subscribe(conn, names, now)
@@ -456,7 +621,7 @@ class SimServer:
             req = json.loads(data)
             method, rid = req["method"], req.get("id")
             params = req.get("params") or []
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             conn.outlet.send(dumps({"error": {"code": 0, "msg": "Invalid request"}, "id": None}))
             return
         if method == "SUBSCRIBE" and isinstance(params, list):

@@ -31,6 +31,7 @@ class Quote:
     ask: Decimal
     update_id: int = 1
     time_ms: int = 0
+    index: Decimal = ZERO  # index price; 0 before the first move (then = mark)
 
     def working(self, working_type: str) -> Decimal:
         return self.mark if working_type == "MARK_PRICE" else self.last
@@ -64,6 +65,8 @@ class Order:
     update_ms: int = 0
     algo_id: int | None = None
     modify_count: int = 0
+    events: str = "classic"  # the event order of its fills (sim.event_order)
+    new_at: int | None = None  # outbox index of its NEW while it is being accepted ("lite-first")
 
     @property
     def is_open(self) -> bool:

@@ -1,10 +1,13 @@
 """Market and user-data stream fan-out: ordered per-connection outlets and subscription tables.
 
 Stream names and URL groups follow the 2026 split (Important-WebSocket-Change-Notice): ``/public``
-serves ``<symbol>@bookTicker`` and ``!bookTicker``; ``/market`` serves ``@markPrice``,
-``@markPrice@1s``, ``@aggTrade`` and ``!markPrice@arr[@1s]``; the legacy ``/ws`` and ``/stream``
-URLs serve the public group only ("any connections not migrated will ONLY be able to receive data
-from /public"). A stream subscribed on the wrong URL is accepted and stays silent, as on Binance.
+serves ``<symbol>@bookTicker``, ``!bookTicker`` and depth (``@depth<5|10|20>[@100ms|@500ms]``,
+``@depth[@100ms|@500ms]``); ``/market`` serves ``@markPrice``, ``@markPrice@1s``, ``@aggTrade``,
+``@trade`` (undocumented, live), ``@kline_<interval>``, ``@ticker``, ``@miniTicker``,
+``!ticker@arr``, ``!miniTicker@arr`` and ``!markPrice@arr[@1s]`` (feeds.py builds the new
+ones); the legacy ``/ws`` and ``/stream`` URLs serve the public group only ("any connections not
+migrated will ONLY be able to receive data from /public"). A stream subscribed on the wrong URL
+is accepted and stays silent, as on Binance.
 """
 
 from __future__ import annotations
@@ -18,12 +21,21 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from traytrader.sim.latency import DueClock, Latency, wait_until
+
 log = logging.getLogger("traytrader.sim.streams")
 
-PUBLIC_KINDS = frozenset({"bookTicker"})
-MARKET_KINDS = frozenset({"markPrice", "markPrice@1s", "aggTrade"})
+PUBLIC_KINDS = frozenset({"bookTicker"}) | frozenset(
+    f"depth{n}{speed}" for n in ("", "5", "10", "20") for speed in ("", "@100ms", "@500ms")
+)
+KLINE_INTERVALS = (
+    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
+)
+MARKET_KINDS = frozenset(
+    {"markPrice", "markPrice@1s", "aggTrade", "trade", "ticker", "miniTicker"}
+) | frozenset(f"kline_{i}" for i in KLINE_INTERVALS)
 PUBLIC_ALL = frozenset({"!bookTicker"})
-MARKET_ALL = frozenset({"!markPrice@arr", "!markPrice@arr@1s"})
+MARKET_ALL = frozenset({"!markPrice@arr", "!markPrice@arr@1s", "!ticker@arr", "!miniTicker@arr"})
 MAX_STREAMS = 1024
 OUTLET_QUEUE = 10_000
 
@@ -35,35 +47,54 @@ def dumps(payload: object) -> str:
 class Outlet:
     """One WebSocket's outgoing messages, written in order by a single task; never blocks a sender."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, latency: Latency | None = None, transport: object = None
+    ) -> None:
         self.ws = ws
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(OUTLET_QUEUE)
+        self.transport = transport  # for ``abort`` (a stream that drops without a close frame)
+        self._clock = DueClock(latency)
+        self._queue: asyncio.Queue[tuple[float, str | None]] = asyncio.Queue(OUTLET_QUEUE)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def send(self, text: str) -> None:
         try:
-            self._queue.put_nowait(text)
+            self._queue.put_nowait((self._clock.due(), text))
         except asyncio.QueueFull:  # a consumer this slow is disconnected, as Binance does
             log.warning("stream consumer too slow; closing it")
             self.stop()
 
     def stop(self) -> None:
+        """Close after the frames already queued (each at its due time)."""
         with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+            self._queue.put_nowait((self._clock.due(), None))
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, with no close frame (the ``drop_user_stream`` fault)."""
+        abort = getattr(self.transport, "abort", None)
+        if abort is not None:
+            abort()
+        self._task.cancel()
 
     async def _run(self) -> None:
         try:
             while True:
-                text = await self._queue.get()
+                due, text = await self._queue.get()
+                await wait_until(due)
                 if text is None or self.ws.closed:
                     break
                 await self.ws.send_str(text)
+                self._queue.task_done()
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             pass
         finally:
             if not self.ws.closed:
                 with contextlib.suppress(Exception):
                     await self.ws.close()
+
+    async def drained(self, timeout_s: float = 1.0) -> None:
+        """Wait (at most ``timeout_s``) until every frame queued so far has been written."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout_s)
 
     async def drain_and_close(self, code: int = 1000) -> None:
         self.stop()
@@ -165,6 +196,12 @@ class UserHub:
             s.pop(outlet, None)
             if not s:
                 del self.conns[key]
+
+    async def drained(self) -> None:
+        """Wait until every user-data frame queued so far is on the wire (``reply_order`` "after")."""
+        outlets = {o for conns in self.conns.values() for o in conns}
+        if outlets:
+            await asyncio.gather(*(o.drained() for o in outlets))
 
     def send(self, keys: Iterable[str], payload: object) -> None:
         for k in keys:

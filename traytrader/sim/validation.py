@@ -1,6 +1,6 @@
 """Parameter and filter checks for new orders and algo orders, with Binance's codes and texts.
 
-The simulator's own straightforward reading of the rules in shared/docs/binance-usdm-protocol.md
+The simulator's own straightforward reading of the rules in docs/binance-usdm-protocol.md
 (sections 3.1, 5, 7, 9); it shares no code with the client's ``core.filters``. Checks run in a fixed
 order and the first failure wins. Decisions where Binance is UNCONFIRMED are marked here and in
 docs/sim.md.

@@ -188,12 +188,13 @@ def balances(ex: Exchange, api_key: str) -> list[dict]:
 def book_ticker(ex: Exchange, symbol: str) -> dict:
     q, spec = ex.quotes[symbol], ex.specs[symbol]
     pp = spec.price_precision
+    bid_qty, ask_qty = ex.touch_qty(symbol)
     return {
         "symbol": symbol,
         "bidPrice": at_least(q.bid, pp),
-        "bidQty": "5.000",
+        "bidQty": fixed(bid_qty, spec.quantity_precision),
         "askPrice": at_least(q.ask, pp),
-        "askQty": "5.000",
+        "askQty": fixed(ask_qty, spec.quantity_precision),
         "time": q.time_ms,
         "lastUpdateId": q.update_id,
     }
@@ -207,14 +208,15 @@ def price_ticker(ex: Exchange, symbol: str) -> dict:
 def premium_index(ex: Exchange, symbol: str, now_ms: int) -> dict:
     q = ex.quotes[symbol]
     eight_h = 8 * 3600 * 1000
+    index = ex.index_price(symbol)
     return {
         "symbol": symbol,
         "markPrice": fixed(q.mark, 8),
-        "indexPrice": fixed(q.mark, 8),
-        "estimatedSettlePrice": fixed(q.mark, 8),
-        "lastFundingRate": "0.00010000",
+        "indexPrice": fixed(index, 8),
+        "estimatedSettlePrice": fixed(index, 8),
+        "lastFundingRate": fixed(ex.funding_rate(symbol), 8),
         "interestRate": "0.00010000",
-        "nextFundingTime": (now_ms // eight_h + 1) * eight_h,
+        "nextFundingTime": ex.next_funding_ms or (now_ms // eight_h + 1) * eight_h,
         "time": now_ms,
     }
 

@@ -22,7 +22,8 @@ from aiohttp import WSMsgType, web
 from traytrader.sim.auth import check_timestamp, verify, ws_payloads
 from traytrader.sim.endpoints import ENDPOINTS, WS_METHODS, Ctx
 from traytrader.sim.errors import UNKNOWN_503_TEXT, SimError, err, missing
-from traytrader.sim.faults import LIMIT_KINDS, Fault
+from traytrader.sim.faults import LIMIT_KINDS, STATUS_UNKNOWN, Fault
+from traytrader.sim.latency import DelayLine
 from traytrader.sim.state import Account
 from traytrader.sim.streams import dumps
 from traytrader.sim.validation import text
@@ -44,6 +45,7 @@ class Session:
     transport: Any = None
     api_key: str | None = None
     authorized_since: int | None = None
+    line: DelayLine | None = None  # replies leave through it (the --latency home line)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class WsApiHandler:
             now,
             request.query.get("returnRateLimits", "true").lower() != "false",
             request.transport,
+            line=DelayLine(self.server.latency),
         )
         self.server.sockets.add(ws)
         timer = asyncio.get_running_loop().call_later(
@@ -122,7 +125,7 @@ class WsApiHandler:
         now = self.server.now_ms()
         try:
             req = json.loads(data, parse_float=Decimal)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             req = None
         if not isinstance(req, dict) or not isinstance(req.get("method"), str) or "id" not in req:
             rid = req.get("id") if isinstance(req, dict) else None
@@ -137,13 +140,26 @@ class WsApiHandler:
             self._abort(ws, sess)
             return
         limit_fault = next((f for k, f in faults.items() if k in LIMIT_KINDS), None)
-        reply = self._ws_execute(sess, method, params, now, limit_fault)
+        unknown = faults.get("status_unknown")
+        if unknown is None or (unknown.executed and not unknown.ms):
+            reply = self._ws_execute(sess, method, params, now, limit_fault)
+        elif unknown.executed:  # executes ms after its "status unknown" answer
+            self.server.execute_late(unknown.ms, lambda: self._ws_execute(sess, method, params, now))
+        if unknown is not None:
+            http_status = STATUS_UNKNOWN[unknown.code][0]
+            reply = Reply(http_status, unknown.body(), sess.api_key, method in ORDER_METHODS)
+        expiring = faults.get("expire_listen_key_in_fill")
+        fill_fault = expiring.events if expiring is not None else None
+        ex = self.server.exchange
+        if ex.outbox and not ex.event_order.reply_first():  # reply_order "after" (or drawn so)
+            self.server.flush(fill_fault)
+            await self.server.user_hub.drained()
         try:
             await self._answer(ws, sess, rid, params, reply, faults, now, t0)
         finally:
-            # The reply goes first, then the stream events the request caused (fills, account
-            # updates): a client waiting on its reply is not queued behind its own stream traffic.
-            self.server.flush()
+            # By default the reply goes first, then the stream events the request caused (fills,
+            # account updates); ``reply_order`` "after"/"random" sends (some) events first.
+            self.server.flush(fill_fault)
 
     async def _answer(
         self, ws: web.WebSocketResponse, sess: Session, rid: Any, params: dict,
@@ -171,8 +187,10 @@ class WsApiHandler:
                 self._send_later(ws, sess, out, faults["delay"].ms, "drop_after_reply" in faults)
             )
             return
-        await ws.send_str(out)
+        assert sess.line is not None
+        await sess.line.send(ws.send_str, out)
         if "drop_after_reply" in faults:
+            await sess.line.idle()  # over a slow line the reply leaves first, then the drop
             await flushed(sess.transport)
             self._abort(ws, sess)
 
@@ -216,7 +234,7 @@ class WsApiHandler:
             api_key = self._ws_auth(sess, ep.security, params, now)
             if ep.counts_order:
                 limiter.charge_order(api_key or "", now)
-            result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now))
+            result = ep.fn(Ctx(self.server.exchange, api_key or "", params, now, self.server))
             return Reply(200, result, api_key, ep.counts_order)
         except SimError as e:
             limiter.note_refused(sess.ip, e)

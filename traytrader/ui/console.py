@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from traytrader.core import display
 from traytrader.core.errors import ConfigError
 from traytrader.core.models import AppConfig
 from traytrader.engine.api import (
@@ -42,7 +43,7 @@ from traytrader.engine.api import (
 )
 from traytrader.ui.app import COMMAND_FOR
 from traytrader.ui.control_socket import ControlServer, format_reply
-from traytrader.ui.menu_model import Action
+from traytrader.ui.menu_model import Action, others_text, staying_text
 
 TAGS: tuple[tuple[type[Event], str], ...] = (
     (OrderFilled, "FILL"), (OrderAccepted, "ACCEPT"), (CommandRejected, "REJECT"), (CommandDone, "DONE"),
@@ -57,7 +58,6 @@ SIMPLE_COMMANDS = {
     "breakeven": CommandKind.BREAKEVEN, "be": CommandKind.BREAKEVEN, "add": CommandKind.ADD,
 }
 
-TERMINAL = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
 STARTED_STATES = (EngineState.READY, EngineState.ERROR, EngineState.STOPPED)
 START_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 30.0
@@ -78,15 +78,19 @@ def format_event(event: Event) -> str:
 
 
 def format_status(status: Status) -> str:
+    """One ``key=value`` line; numbers as everywhere else (``core.display``), text with spaces quoted."""
+    tick, step = status.tick_size, status.step_size
     parts = [f"state={status.state.value}", f"env={status.environment}", f"profile={status.profile}",
-             f"symbol={status.symbol}", f"position={status.position_qty}"]
+             f"symbol={status.symbol}", f"position={display.quantity(status.position_qty, step)}"]
     if status.position_qty:
-        parts.append(f"entry={status.entry_price}")
-        parts.append(f"uPnL={status.unrealized_pnl:.4f}" if status.unrealized_pnl else "uPnL=0")
+        parts.append(f"entry={display.price(status.entry_price, tick)}")
+        parts.append(f"uPnL=\"{display.usdt(status.unrealized_pnl, signed=True)}\"")
     if status.mark_price is not None:
-        parts.append(f"mark={status.mark_price}")
+        parts.append(f"mark={display.price(status.mark_price, tick)}")
     if status.stop_text:
         parts.append(f"stop=\"{status.stop_text}\"")
+    if others := others_text(status):
+        parts.append(f"others=\"{others.removeprefix('also ')}\"")
     if status.rtt_ms is not None:
         parts.append(f"rtt={status.rtt_ms:.1f}ms")
     if status.clock_offset_ms is not None:
@@ -96,6 +100,18 @@ def format_status(status: Status) -> str:
     if status.detail:
         parts.append(f"detail=\"{status.detail}\"")
     return "STATUS  " + " ".join(parts)
+
+
+#: Commands that take no argument, and what they do instead, for the refusal of ``buy 5``.
+NO_ARGUMENT = {
+    CommandKind.BUY: "buys the active profile's size", CommandKind.SELL: "sells the active profile's size",
+    CommandKind.FLATTEN: "cancels the symbol's orders and closes its position",
+    CommandKind.CANCEL_ALL: "cancels the symbol's open orders",
+    CommandKind.REVERSE: "reverses the whole position", CommandKind.CYCLE_PROFILE: "picks the next profile",
+    CommandKind.BREAKEVEN: "moves the stop to entry plus fees",
+    CommandKind.ADD: "adds the profile's add_fraction of the position (or its size)",
+}
+SIZE_HINT = " Set the size in the profile, or switch profiles with `profile NAME`."
 
 
 def parse_line(line: str) -> Command | str | None:
@@ -120,8 +136,10 @@ def parse_line(line: str) -> Command | str | None:
         if len(words) > 3 or not part.rstrip("%").replace(".", "", 1).isdigit():
             return f"error: usage: close, or close 50% (a part of the position), not {line.strip()!r}"
         return Command(kind, argument=part, source="console")
-    if len(words) > 1:
-        return f"error: {word} takes no argument (got {' '.join(words[1:])!r}); {HELP}"
+    if len(words) > 1 and kind in NO_ARGUMENT:
+        hint = SIZE_HINT if kind in (CommandKind.BUY, CommandKind.SELL) else ""
+        return (f"error: nothing was sent: {word} takes no argument ({' '.join(words[1:])!r}); it "
+                f"{NO_ARGUMENT[kind]}.{hint}")
     return Command(kind, source="console")
 
 
@@ -220,6 +238,8 @@ def run_console(engine: EngineHandle, config: AppConfig, *, stdin: TextIO, stdou
     except KeyboardInterrupt:
         pass
     finally:
+        if staying := staying_text(engine.status()):
+            write(f"NOTICE  {staying}")
         if control is not None:
             control.stop()
         engine.stop(timeout=2.0)

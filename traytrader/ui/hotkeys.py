@@ -1,6 +1,7 @@
 """Global hotkeys with pynput: a thin adapter over ``ChordTracker`` (pure, in ``hotkey_gate``).
 
-Callbacks run on pynput's listener thread; ``on_chord`` must only enqueue. ``DISPLAY`` must be
+Callbacks run on pynput's listener thread; ``on_chord`` must never block (``DesktopApp.hotkey``
+submits an order key there in microseconds, or enqueues it). ``DISPLAY`` must be
 set before pynput is imported on X, so the import happens in ``start()``. On X the keystroke is
 not swallowed: the focused program receives it too (see ``docs/desktop.md``).
 """

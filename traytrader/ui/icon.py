@@ -3,8 +3,12 @@
 The drawing spec lives here as data (``STYLES``); ``assets/`` holds the rendered previews and the
 script that renders them. Colour says the state at a glance, the badge says it to a colour-blind
 user: a padlock (locked), three dots (connecting), a check (ready), a bolt (armed), an up or down
-arrow (long / short) and an exclamation mark (error). A long or short position while hotkeys are
-armed gets a yellow ring, so "armed" is never hidden by the position.
+arrow (long / short) and an exclamation mark (error).
+
+Armed or not must be told at a glance, at 16 pixels, whatever the position: when hotkeys are live
+(ARMED, or a position while armed) the disc is filled with its colour; when a keypress would do
+nothing (READY is "ready, disarmed"; a position while disarmed) the disc is hollow — a thick ring
+of the colour around a dark centre. Filled means a key trades.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from traytrader.ui.menu_model import IconState
 
 RGB = tuple[int, int, int]
 
-ARMED_RING: RGB = (250, 204, 21)
+HOLLOW_CENTRE: RGB = (30, 41, 59)   # slate: dark on light and on dark panels alike
+HOLLOW_RING_UNITS = 6                 # ring width on the 64-unit grid: a fifth of the radius
+
+#: The looks that are hollow unless hotkeys are armed (READY is disarmed by definition).
+HOLLOW_WHEN_DISARMED = frozenset({IconState.READY, IconState.LONG, IconState.SHORT})
 
 
 @dataclass(frozen=True)
@@ -49,11 +57,17 @@ def draw_icon(state: IconState, size: int = 64, *, armed: bool = False) -> Image
     unit = big / 64  # every coordinate below is on a 64-unit grid
     pad = 2 * unit
     draw.ellipse((pad, pad, big - pad, big - pad), fill=(*style.background, 255))
-    if armed and state in (IconState.LONG, IconState.SHORT):
-        draw.ellipse((pad, pad, big - pad, big - pad), outline=(*ARMED_RING, 255), width=round(4 * unit))
+    if is_hollow(state, armed):
+        ring = HOLLOW_RING_UNITS * unit
+        draw.ellipse((pad + ring, pad + ring, big - pad - ring, big - pad - ring), fill=(*HOLLOW_CENTRE, 255))
     _draw_glyph(draw, unit)
     _BADGES[style.badge](draw, unit, style.badge_fill, style.background)
     return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def is_hollow(state: IconState, armed: bool) -> bool:
+    """True when a keypress would not trade in this look (drawn hollow)."""
+    return state in HOLLOW_WHEN_DISARMED and not (armed and state is not IconState.READY)
 
 
 def _draw_glyph(draw: ImageDraw.ImageDraw, u: float) -> None:
@@ -127,4 +141,5 @@ def render_all(size: int = 64) -> dict[str, Image.Image]:
     images = {state.value: draw_icon(state, size) for state in IconState}
     images["long-armed"] = draw_icon(IconState.LONG, size, armed=True)
     images["short-armed"] = draw_icon(IconState.SHORT, size, armed=True)
+    images["armed"] = draw_icon(IconState.ARMED, size, armed=True)
     return images

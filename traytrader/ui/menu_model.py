@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from traytrader.engine.api import EngineState, Status
+from traytrader.core import display
+from traytrader.engine.api import EngineState, PositionSnapshot, Status
 
 
 class Action(StrEnum):
@@ -153,31 +154,67 @@ def icon_state(ui: UiState) -> IconState:
 
 
 def format_amount(value: Decimal, *, signed: bool = False, places: int = 2) -> str:
-    """``Decimal`` → short text with thousands separators; ``signed`` adds ``+`` to gains."""
-    quantum = Decimal(1).scaleb(-places)
-    text = f"{value.quantize(quantum):,}"
-    if signed and value > 0:
-        text = "+" + text
-    return text
+    """``Decimal`` → text with thousands separators at ``places`` decimals; ``signed`` adds ``+``.
+    (Prices, quantities and money have their own formats in ``core.display``.)"""
+    text = display.quantity(value, Decimal(1).scaleb(-places))
+    return "+" + text if signed and value > 0 else text
 
 
 def format_quantity(value: Decimal) -> str:
-    """Quantities as sent: no exponent, no trailing zeros."""
-    text = f"{abs(value):f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    """A quantity without its sign, at its own digits (``core.display.quantity`` with a step)."""
+    return display.quantity(abs(value))
+
+
+def open_positions(status: Status) -> tuple[PositionSnapshot, ...]:
+    """Every open position in the snapshot; the active symbol's first. A snapshot without the
+    list (older engines, tests) still shows its own symbol's position."""
+    listed = status.positions
+    if not listed and status.position_qty:
+        listed = (PositionSnapshot(status.symbol, status.position_qty, status.entry_price,
+                                   status.unrealized_pnl, status.mark_price, status.tick_size,
+                                   status.step_size),)
+    return tuple(sorted(listed, key=lambda p: p.symbol != status.symbol))
+
+
+def position_line(position: PositionSnapshot) -> str:
+    """``BTCUSDT long 0.002 @ 97,000.1 · uPnL +1.23 USDT``."""
+    return (f"{position.symbol} {display.direction(position.quantity)} "
+            f"{display.quantity(abs(position.quantity), position.step_size)} @ "
+            f"{display.price(position.entry_price, position.tick_size)}"
+            f" · uPnL {display.usdt(position.unrealized_pnl, signed=True)}")
 
 
 def position_text(status: Status) -> str:
-    """``BTCUSDT long 0.002 @ 97,000.10 · uPnL +1.23`` or ``BTCUSDT flat``."""
+    """The active symbol's position (``BTCUSDT long 0.002 @ 97,000.1 · uPnL +1.23 USDT``) or
+    ``BTCUSDT flat``."""
     symbol = status.symbol or "—"
-    qty = status.position_qty
-    if qty == 0:
+    if status.position_qty == 0:
         return f"{symbol} flat"
-    direction = "long" if qty > 0 else "short"
-    return (f"{symbol} {direction} {format_quantity(qty)} @ {format_amount(status.entry_price)}"
-            f" · uPnL {format_amount(status.unrealized_pnl, signed=True)}")
+    return position_line(PositionSnapshot(symbol, status.position_qty, status.entry_price,
+                                          status.unrealized_pnl, status.mark_price, status.tick_size,
+                                          status.step_size))
+
+
+def others_text(status: Status) -> str:
+    """The open positions of other symbols in one line (``also ETHUSDT short 1.5 (uPnL -3.00 USDT)``),
+    or ``""``."""
+    others = [p for p in open_positions(status) if p.symbol != status.symbol]
+    return "also " + ", ".join(
+        f"{p.symbol} {display.direction(p.quantity)} {display.quantity(abs(p.quantity), p.step_size)} "
+        f"(uPnL {display.usdt(p.unrealized_pnl, signed=True)})" for p in others) if others else ""
+
+
+def staying_text(status: Status) -> str:
+    """What quitting leaves behind: ``""`` when flat, else which positions stay on the exchange."""
+    positions = open_positions(status)
+    if not positions:
+        return ""
+    listed = ", ".join(f"{p.symbol} {display.direction(p.quantity)} "
+                       f"{display.quantity(abs(p.quantity), p.step_size)}" for p in positions)
+    one = len(positions) == 1
+    return (f"{display.plural(len(positions), 'open position')} ({listed}) "
+            f"{'stays' if one else 'stay'} on the exchange with {'its stop' if one else 'their stops'}; "
+            "traytrader takes up the stop ladder again when it next starts.")
 
 
 def stop_text(status: Status) -> str:
@@ -225,6 +262,7 @@ def tooltip(ui: UiState, max_len: int = 0) -> str:
         f"traytrader · {env} · {ui.active_profile or 'no profile'} · {hotkey_text(ui)}",
         position_text(ui.status),
         _stop_line(ui.status),
+        *([others] if (others := others_text(ui.status)) else []),
         f"RTT {_ms(ui.status.rtt_ms)} · clock offset {_ms(ui.status.clock_offset_ms)}",
     ]
     if not ui.notifications_ok and ui.last_message:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from traytrader.ui.messages import Notification
 
@@ -26,8 +28,16 @@ def plyer_send(note: Notification) -> None:
     """Deliver through plyer (dbus-python on Linux, native on Windows/macOS)."""
     from plyer import notification  # imported here: plyer picks its backend at first use
 
+    # Without dbus-python plyer warns (three lines) and uses notify-send: the tray's one sentence
+    # about the Linux extra already covers it.
+    warnings.filterwarnings("ignore", message="The Python dbus package is not installed",
+                            category=UserWarning)
+
+    # The picture (trade review, issue 18) goes in the freedesktop ``image-path`` hint, which
+    # plyer's D-Bus backend passes on; servers that show no images ignore it.
+    hints = {"image-path": Path(note.image).resolve().as_uri()} if note.image else {}
     notification.notify(title=note.title, message=note.body, app_name=APP_NAME,
-                        timeout=10 if note.urgent else 5)
+                        timeout=10 if note.urgent else 5, hints=hints)
 
 
 class Notifier:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from traytrader.ui.icon import draw_icon
@@ -25,16 +26,73 @@ ActionCallback = Callable[[Action, str], None]
 
 GTK_BACKENDS = ("gtk", "appindicator")
 
+# One sentence for a Linux desktop without PyGObject (a plain `pip install traytrader`).
+FULL_MENU_HINT = ('for the full tray menu install PyGObject: sudo apt install libgirepository1.0-dev '
+                  'libcairo2-dev pkg-config python3-dev gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1, '
+                  'then pip install "traytrader[linux]" (see the README for Fedora and Arch)')
 
-def choose_backend(platform: str = sys.platform, environ: dict[str, str] | None = None) -> str | None:
-    """The pystray backend to ask for: the user's ``PYSTRAY_BACKEND``, else ``appindicator`` on Linux
-    (falls back to an XEmbed icon without a StatusNotifierWatcher), else pystray's native choice."""
+
+class TrayUnavailable(Exception):
+    """No tray icon can be shown here; ``str()`` is one sentence (the caller uses the console)."""
+
+
+@dataclass(frozen=True)
+class TrayFacts:
+    """What a Linux session offers the tray (gathered by ``linux_tray_facts``)."""
+
+    gtk: bool = False            # PyGObject with the Gtk 3 typelib
+    appindicator: bool = False   # the (Ayatana) AppIndicator typelib
+    watcher: bool = False        # a StatusNotifierWatcher on the session bus (KDE, GNOME's extension…)
+
+
+def choose_backend(platform: str = sys.platform, environ: dict[str, str] | None = None,
+                   facts: TrayFacts | None = None) -> str | None:
+    """The pystray backend: the user's ``PYSTRAY_BACKEND``; on Linux ``appindicator`` when a
+    StatusNotifierWatcher listens (KDE, GNOME's AppIndicator extension), else ``gtk`` (an XEmbed
+    icon; AppIndicator's own XEmbed fallback prints a Gdk-CRITICAL at start), else, without
+    PyGObject, ``xorg`` (an icon with no menu); elsewhere pystray's native choice."""
     environ = os.environ if environ is None else environ
     if environ.get("PYSTRAY_BACKEND"):
         return environ["PYSTRAY_BACKEND"]
-    if platform.startswith("linux") or "bsd" in platform:
+    if not (platform.startswith("linux") or "bsd" in platform):
+        return None
+    facts = linux_tray_facts() if facts is None else facts
+    if not facts.gtk:
+        return "xorg"
+    if facts.appindicator and facts.watcher:
         return "appindicator"
-    return None
+    return "gtk"
+
+
+def linux_tray_facts() -> TrayFacts:
+    try:
+        import gi
+
+        gi.require_version("Gtk", "3.0")
+    except (ImportError, ValueError):
+        return TrayFacts()
+    appindicator = False
+    for name in ("AyatanaAppIndicator3", "AppIndicator3"):
+        try:
+            gi.require_version(name, "0.1")
+            appindicator = True
+            break
+        except ValueError:
+            continue
+    return TrayFacts(gtk=True, appindicator=appindicator, watcher=appindicator and _has_watcher())
+
+
+def _has_watcher() -> bool:
+    try:
+        from gi.repository import Gio, GLib
+
+        bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+        reply = bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                              "NameHasOwner", GLib.Variant("(s)", ("org.kde.StatusNotifierWatcher",)),
+                              GLib.VariantType("(b)"), Gio.DBusCallFlags.NONE, 500, None)
+        return bool(reply.unpack()[0])
+    except Exception:  # no session bus: no watcher
+        return False
 
 
 class Tray:
@@ -44,12 +102,23 @@ class Tray:
         self.backend = backend if backend is not None else choose_backend()
         if self.backend:
             os.environ["PYSTRAY_BACKEND"] = self.backend
-        if self.backend in GTK_BACKENDS:
-            from gi.repository import GLib
+        plain = self.backend == "xorg" and not backend and sys.platform.startswith("linux")
+        if plain and not os.environ.get("DISPLAY"):
+            raise TrayUnavailable(f"There is no tray icon without PyGObject on Wayland (pystray's Xlib icon "
+                                  f"needs X); {FULL_MENU_HINT}.")
+        try:
+            if self.backend in GTK_BACKENDS:
+                from gi.repository import GLib
 
-            GLib.set_prgname("traytrader")  # WM_CLASS of the icon and its menu (not "python3")
-        import pystray
+                GLib.set_prgname("traytrader")  # WM_CLASS of the icon and its menu (not "python3")
+            import pystray
+        except Exception as exc:  # no X display for xorg, a broken GTK: the caller uses the console
+            raise TrayUnavailable(f"The tray cannot start here ({type(exc).__name__}: {exc}); "
+                                  f"{FULL_MENU_HINT}.") from None
 
+        if plain:
+            log.warning("The tray icon has no menu because PyGObject is not installed (quit with "
+                        "Ctrl+C); %s.", FULL_MENU_HINT)
         self._pystray = pystray
         self._on_action = on_action
         self._size = size
@@ -60,6 +129,11 @@ class Tray:
         first = draw_icon(icon_state(UiState()), size)
         self.icon = pystray.Icon("traytrader", icon=first, title="traytrader")
         self.ui = UiState()
+        remove_file = getattr(self.icon, "_remove_fs_icon", None)
+        if remove_file is not None and hasattr(self.icon, "_finalize"):
+            # pystray's gtk finalize also closes pystray's own notification (we never show one) with a
+            # blocking D-Bus call: it raised without a notification service and hung on a stuck one.
+            self.icon._finalize = lambda: _quietly(remove_file)
 
     # --- state in ------------------------------------------------------------------------------
 
@@ -74,6 +148,8 @@ class Tray:
             self._menu = menu
             self.icon.menu = self._pystray.Menu(*(self._item(entry) for entry in menu))
         title = tooltip(ui, max_len=127 if sys.platform == "win32" else 0)
+        if self.backend == "xorg":  # pystray's Xlib icon sets WM_NAME, which is Latin-1 only
+            title = title.replace("→", "->").encode("latin-1", "replace").decode("latin-1")
         if title != self._title:
             self._title = title
             self.icon.title = title
@@ -103,7 +179,8 @@ class Tray:
             return
         from gi.repository import GLib
 
-        GLib.idle_add(lambda: status_icon.set_tooltip_text(text) and False)
+        # the "tooltip-text" property: StatusIcon.set_tooltip_text() warns that it is deprecated
+        GLib.idle_add(lambda: status_icon.set_property("tooltip-text", text) and False)
 
     # --- menu access for tests and the action bar ----------------------------------------------
 
@@ -160,3 +237,10 @@ def _find_item(items: Any, entries: tuple[MenuEntry, ...], action: Action, argum
             if found is not None:
                 return found
     return None
+
+
+def _quietly(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception as exc:  # e.g. no org.freedesktop.Notifications on the bus at exit
+        log.debug("tray shutdown: %s", exc)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.ui.app import DesktopApp, EngineFactory, Memory, Remembered
 from traytrader.ui.control_socket import ControlServer
 from traytrader.ui.hotkey_gate import bindings
-from traytrader.ui.menu_model import Action
+from traytrader.ui.menu_model import Action, staying_text
 from traytrader.ui.notify import Notifier, SendFn, plyer_send
 
 log = logging.getLogger(__name__)
@@ -77,6 +76,7 @@ class TrayApp:
         self.ready_after_s: float | None = None
         self._quitting = threading.Event()
         self._tk_lock = threading.Lock()
+        self._tk_said: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -89,7 +89,11 @@ class TrayApp:
         self.app.ask_password = self._ask_password
         self.app.set_action_bar = self._set_action_bar
         self.app.quit_hook = self.quit
-        self.tray = Tray(self.app.do, backend=self.options.backend)
+        try:
+            self.tray = Tray(self.app.do, backend=self.options.backend)
+        except Exception:  # TrayUnavailable: the caller falls back to the console front end
+            self.notifier.stop(0.05)
+            raise
         self.app.add_view(self.tray)
 
         def on_ready() -> None:
@@ -107,7 +111,7 @@ class TrayApp:
 
         self.startup_error: TraytraderError | None = None
         try:
-            self.tray.run(on_ready, on_signal=self.quit)
+            self.tray.run(on_ready, on_signal=self._interrupted)
         finally:
             self._shutdown()
         if self.startup_error is not None:
@@ -116,10 +120,8 @@ class TrayApp:
 
     def _start_parts(self) -> None:
         if self.options.socket_path is not None:
-            if hasattr(socket, "AF_UNIX"):
-                self.control = ControlServer(self.options.socket_path, self.app.socket_request).start()
-            else:
-                log.warning("No control socket on this platform; `traytrader send` is unavailable.")
+            # a Unix socket, or loopback TCP with a token where there is none (Windows)
+            self.control = ControlServer(self.options.socket_path, self.app.socket_request).start()
         self.app.start()
         if self.options.hotkeys:
             self._start_hotkeys()
@@ -127,6 +129,45 @@ class TrayApp:
             self.app.do(Action.TOGGLE_ACTION_BAR, source="start")
 
     def _start_hotkeys(self) -> None:
+        """pynput on X11/Windows/macOS; on Wayland the GlobalShortcuts portal, else one sentence
+        with the compositor binding to use (and pynput for XWayland windows when there is X)."""
+        from traytrader.ui.hotkey_backends import Backend, choose_backend
+
+        backend = choose_backend(sys.platform, os.environ)
+        if backend is Backend.PORTAL:
+            if self._start_portal() or not os.environ.get("DISPLAY"):
+                return
+        elif backend is Backend.NONE:
+            return
+        self._start_pynput(wayland=backend is Backend.PORTAL)
+
+    def _start_portal(self) -> bool:
+        from traytrader.ui.hotkey_backends import fallback_sentence, portal_shortcuts
+        from traytrader.ui.messages import Notification
+        from traytrader.ui.portal_shortcuts import PortalShortcuts, PortalUnavailable
+
+        try:
+            self.hotkeys = PortalShortcuts(portal_shortcuts(self.app.config.hotkeys), self.app.hotkey).start()
+        except PortalUnavailable as exc:
+            self.hotkeys = None
+            sentence = fallback_sentence(self.app.config.hotkeys, os.environ, traytrader_executable(),
+                                         self._socket_arg(), reason=str(exc))
+            log.warning("%s", sentence)
+            self.app.notify(Notification("No global hotkeys", sentence, urgent=True))
+            return False
+        keys = ", ".join(f"{sid} {trigger}" for sid, trigger in self.hotkeys.bound if trigger)
+        log.info("Global hotkeys through the desktop's GlobalShortcuts portal: %s.", keys or "none bound")
+        return True
+
+    def _socket_arg(self) -> str:
+        from traytrader import paths
+
+        path = self.options.socket_path
+        if path is None or path == paths.control_socket_path():
+            return ""
+        return f" --socket {path}"
+
+    def _start_pynput(self, wayland: bool) -> None:
         from traytrader.ui.messages import Notification
 
         try:
@@ -134,18 +175,22 @@ class TrayApp:
 
             self.hotkeys = HotkeyListener(bindings(self.app.config.hotkeys), self.app.hotkey)
             self.hotkeys.start()
-        except Exception as exc:  # Wayland, no X RECORD, no accessibility permission on macOS
+        except Exception as exc:  # no X RECORD, no accessibility permission on macOS
             self.hotkeys = None
             reason = (f"Global hotkeys are unavailable ({type(exc).__name__}: {exc}); bind "
                       "`traytrader send buy` / `traytrader send sell` to keys in your desktop instead.")
             log.warning("%s", reason)
             self.app.notify(Notification("No global hotkeys", reason, urgent=True))
             return
-        if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
-            reason = ("This is a Wayland session: hotkeys only see keys pressed in X11 windows. Bind "
-                      "`traytrader send buy` / `traytrader send sell` to keys in your compositor.")
-            log.warning("%s", reason)
-            self.app.notify(Notification("Hotkeys limited on Wayland", reason))
+        if wayland:
+            log.info("pynput also listens to X11 (XWayland) windows.")
+
+    def _interrupted(self) -> None:
+        """Ctrl+C or SIGTERM: the terminal is where the user looks, so say there what stays."""
+        if not self._quitting.is_set() and (staying := staying_text(self.app.ui.status)):
+            log.warning("%s", staying)
+        self.quit()
+
     def quit(self) -> None:
         """Quit from any thread (menu item, signal, test)."""
         if not self._quitting.is_set():
@@ -160,7 +205,7 @@ class TrayApp:
         if self.control is not None:
             self.control.stop(0.2)
         self.app.stop(max(0.2, deadline - time.monotonic() - 0.1))
-        self.notifier.stop(0.05)
+        self.notifier.stop(0.5)   # waits only while one is being delivered ("Positions stay open")
         if self.tk is not None:
             self.tk.stop(max(0.05, deadline - time.monotonic()))
         self.stopped.set()
@@ -175,11 +220,22 @@ class TrayApp:
                 self.tk = TkThread().start()
             return self.tk
 
+    def _tk_missing(self, what: str, exc: Exception, advice: str) -> None:
+        """One sentence, once per window kind, when Tk cannot start (python3-tk missing, no X)."""
+        from traytrader.ui.messages import Notification
+
+        sentence = (f"The {what} needs Tk, which could not start ({exc.__cause__ or exc}); install it "
+                    f"(Debian/Ubuntu: sudo apt install python3-tk){advice}.")
+        if sentence not in self._tk_said:
+            self._tk_said.add(sentence)
+            log.warning("%s", sentence)
+            self.app.notify(Notification(f"No {what}", sentence, urgent=True))
+
     def _set_action_bar(self, visible: bool) -> None:
         try:
             tk = self._ensure_tk()
         except RuntimeError as exc:
-            log.warning("The action bar is unavailable: %s", exc)
+            self._tk_missing("action bar", exc, "; hotkeys and the tray menu work without it")
             return
         if self.bar is None:
             from traytrader.ui.action_bar import ActionBar
@@ -194,7 +250,7 @@ class TrayApp:
         try:
             tk = self._ensure_tk()
         except RuntimeError as exc:
-            log.warning("The unlock dialog is unavailable: %s", exc)
+            self._tk_missing("unlock dialog", exc, ", or start with traytrader run --password-file PATH")
             return
         if self.dialog is None:
             from traytrader.ui.unlock_dialog import UnlockDialog
@@ -261,6 +317,16 @@ class _StateFile:
         if memory.bar_position is not None:
             state.action_bar_position = memory.bar_position
         save_state(self._path, state)
+
+
+def traytrader_executable() -> str:
+    """The absolute path of the ``traytrader`` command (a compositor's PATH may lack ``.venv/bin``)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / ("traytrader.exe" if sys.platform == "win32" else "traytrader")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("traytrader") or "traytrader"
 
 
 def has_display(environ: dict[str, str] | None = None) -> bool:
