@@ -104,7 +104,7 @@ def test_partial_close_rounds_down_to_the_step() -> None:
 def test_partial_close_refusals_offer_the_whole_close() -> None:
     with pytest.raises(CommandRefused, match=r"below the minimum quantity.*close the whole position"):
         partial_close_quantity(D("0.001"), D("0.5"), BTC, D("100000"))   # half of one step
-    with pytest.raises(CommandRefused, match=r"minimum notional of 50 USDT; close the whole position"):
+    with pytest.raises(CommandRefused, match=r"minimum notional of 50.00 USDT; close the whole position"):
         partial_close_quantity(D("0.002"), D("0.5"), BTC, D("40000"))    # leaves 40 USDT
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
+from traytrader.core import display
 from traytrader.core.decimals import Direction, floor_to_step, format_decimal, round_to_tick
 from traytrader.core.errors import CommandRefused
 from traytrader.core.filters import SymbolFilters
@@ -56,7 +57,7 @@ def breakeven_price(quantity: Decimal, entry: Decimal, fees_paid: Decimal, fee_r
 
 
 def breakeven_refusal(quantity: Decimal, level: Decimal, mark: Decimal | None,
-                      current_stop: Decimal | None) -> str | None:
+                      current_stop: Decimal | None, tick: Decimal | None = None) -> str | None:
     """Why a breakeven stop at ``level`` cannot go in now (None: it can). A stop at breakeven needs
     the price beyond that level (else it would fire at once) and must beat the current stop."""
     d = _sign(quantity)
@@ -64,12 +65,12 @@ def breakeven_refusal(quantity: Decimal, level: Decimal, mark: Decimal | None,
     if mark is None:
         return "Breakeven refused: there is no mark price yet; nothing was changed."
     if d * (mark - level) <= 0:
-        return (f"Breakeven refused: the mark price {format_decimal(mark)} is not yet "
-                f"{'above' if d > 0 else 'below'} the {side}'s breakeven level {format_decimal(level)} "
+        return (f"Breakeven refused: the mark price {display.price(mark, tick)} is not yet "
+                f"{'above' if d > 0 else 'below'} the {side}'s breakeven level {display.price(level, tick)} "
                 "(entry plus fees); the stop stays where it is.")
     if current_stop is not None and d * (current_stop - level) >= 0:
-        return (f"Breakeven refused: the current stop at {format_decimal(current_stop)} is already at or "
-                f"better than breakeven ({format_decimal(level)}); it stays where it is.")
+        return (f"Breakeven refused: the current stop at {display.price(current_stop, tick)} is already at "
+                f"or better than breakeven ({display.price(level, tick)}); it stays where it is.")
     return None
 
 
@@ -118,18 +119,20 @@ def partial_close_quantity(position_qty: Decimal, fraction: Decimal, filters: Sy
         else _ZERO
     whole = "close the whole position instead (close, or close 100%)"
     if part <= 0 or part < lot.min_qty:
-        raise CommandRefused(f"Refused: {fraction_text(fraction)} of {format_decimal(size)} {symbol} is "
-                             f"below the minimum quantity of {format_decimal(lot.min_qty)}; {whole}.")
+        raise CommandRefused(f"Refused: {fraction_text(fraction)} of {display.quantity(size, lot.step_size)} "
+                             f"{symbol} is below the minimum quantity of "
+                             f"{display.quantity(lot.min_qty, lot.step_size)}; {whole}.")
     remainder = size - part
     if remainder < lot.min_qty:
-        raise CommandRefused(f"Refused: closing {format_decimal(part)} would leave "
-                             f"{format_decimal(remainder)} {symbol}, below the minimum quantity of "
-                             f"{format_decimal(lot.min_qty)}; {whole}.")
+        raise CommandRefused(f"Refused: closing {display.quantity(part, lot.step_size)} would leave "
+                             f"{display.quantity(remainder, lot.step_size)} {symbol}, below the minimum "
+                             f"quantity of {display.quantity(lot.min_qty, lot.step_size)}; {whole}.")
     minimum = filters.min_notional
     if minimum is not None and remainder * price < minimum:
-        raise CommandRefused(f"Refused: closing {format_decimal(part)} would leave "
-                             f"{format_decimal(remainder)} {symbol} (about {remainder * price:.2f} USDT), "
-                             f"below the minimum notional of {format_decimal(minimum)} USDT; {whole}.")
+        raise CommandRefused(f"Refused: closing {display.quantity(part, lot.step_size)} would leave "
+                             f"{display.quantity(remainder, lot.step_size)} {symbol} (about "
+                             f"{display.usdt(remainder * price)}), below the minimum notional of "
+                             f"{display.usdt(minimum)}; {whole}.")
     return PartialClose(part, remainder)
 
 
@@ -191,9 +194,10 @@ def risk_quantity(risk: Decimal, hard_stop_pct: Decimal, price: Decimal, filters
     if quantity < minimum_qty or quantity <= 0:
         needed = (minimum_qty * price * hard_stop_pct / _HUNDRED).quantize(_CENT, rounding=ROUND_CEILING)
         raise CommandRefused(
-            f"Refused: a risk of {risk:.2f} USDT at a {format_decimal(hard_stop_pct)}% hard stop sizes "
-            f"{format_decimal(quantity)} {filters.symbol}, below the minimum of "
-            f"{format_decimal(minimum_qty)}; a risk of at least {needed} USDT would reach it.")
+            f"Refused: a risk of {display.usdt(risk)} at a {format_decimal(hard_stop_pct)}% hard stop sizes "
+            f"{display.quantity(quantity, lot.step_size)} {filters.symbol}, below the minimum of "
+            f"{display.quantity(minimum_qty, lot.step_size)}; a risk of at least {display.usdt(needed)} "
+            "would reach it.")
     return quantity
 
 

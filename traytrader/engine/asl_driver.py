@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from traytrader.core import asl
+from traytrader.core import asl, display
 from traytrader.core.asl_takeprofit import (
     CancelTakeProfit,
     PlaceTakeProfit,
@@ -32,7 +32,6 @@ from traytrader.core.asl_takeprofit import (
     TpAction,
     is_take_profit_id,
 )
-from traytrader.core.decimals import format_decimal
 from traytrader.core.errors import (
     CommandRefused,
     ExchangeRejected,
@@ -150,9 +149,10 @@ class AslDriver:
         if ladder is not None and is_take_profit_id(client_id):
             filled = _dec(order.get("aq"))
             if status is asl.AlgoStatus.FINISHED and filled > 0:
+                tick = self.gateway.tick_size(ladder.symbol)
                 text = (f"{ladder.symbol}: take-profit filled, {str(order.get('S', '')).lower()} "
-                        f"{format_decimal(filled)} at {format_decimal(_dec(order.get('ap')))}; the stop "
-                        "follows the smaller position.")
+                        f"{display.quantity(filled)} at {display.price(_dec(order.get('ap')), tick)}; the "
+                        "stop follows the smaller position.")
                 self.emit(Notice(text))
                 self._record("asl", text, ladder.symbol, client_algo_id=client_id)
             self._run_tp(ladder, self._tp(ladder).on_update(client_id, status, filled))

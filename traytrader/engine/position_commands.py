@@ -22,6 +22,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from traytrader.core import display
 from traytrader.core.asl_toolkit import (
     add_quantity,
     breakeven_price,
@@ -33,7 +34,6 @@ from traytrader.core.asl_toolkit import (
     risk_notional,
     risk_quantity,
 )
-from traytrader.core.decimals import format_decimal
 from traytrader.core.errors import CommandRefused
 from traytrader.core.models import PositionSide, Profile, Side
 from traytrader.core.orders import OrderRequest, build_close_order, build_entry_order
@@ -147,7 +147,7 @@ class PositionCommands:
             fees_paid = abs(q) * entry * self._fee_rate   # the entry fills' fees at the account's rate
             level = breakeven_price(q, entry, fees_paid, self._fee_rate, tick)
             current = self.asl.stop_price(symbol, position.position_side)
-            refusal = breakeven_refusal(q, level, mark, current)
+            refusal = breakeven_refusal(q, level, mark, current, tick)
             if refusal is not None:
                 raise CommandRefused(refusal)
             moves.append((position.position_side, q, level))
@@ -162,7 +162,7 @@ class PositionCommands:
             pending = [m for m in pending if not self.asl.stop_at_least(symbol, m[0], m[2])]
             if pending:
                 await asyncio.sleep(0.02)
-        words = ", ".join(f"{'long' if q > 0 else 'short'} at {format_decimal(level)}"
+        words = ", ".join(f"{'long' if q > 0 else 'short'} at {display.price(level, tick)}"
                           for _, q, level in moves)
         if pending:
             raise CommandRefused(f"{symbol}: the breakeven stop ({words}) is not confirmed by the exchange "
@@ -223,7 +223,7 @@ class PositionCommands:
             quantity = add_quantity(position.quantity, profile.add_fraction, filters)
             if quantity <= 0:
                 raise CommandRefused(f"Refused: {fraction_text(profile.add_fraction)} of "
-                                     f"{format_decimal(abs(position.quantity))} {symbol} is below the "
+                                     f"{display.quantity(abs(position.quantity))} {symbol} is below the "
                                      "minimum quantity; nothing was sent.")
             sized = dataclasses.replace(profile, notional_usdt=None, quantity=quantity, risk_usdt=None,
                                         risk_pct=None)
