@@ -150,7 +150,7 @@ def test_console_replay_protected_at_every_sample_and_exit_as_the_tiers_imply(re
         console.wait_line("STOP", "(hard, 2% below entry)")
         _, amount, live, _ = sample(sim)
         assert amount > 0 and len(live) == 1
-        entry = D(fill.split(" at ")[1].split(" ")[0])
+        entry = D(fill.split(" at ")[1].split(" ")[0].replace(",", ""))   # "111,528.7"
 
         sim._request("POST", "/sim/resume", {"symbol": "BTCUSDT"})
         samples = 0

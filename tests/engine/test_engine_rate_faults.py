@@ -139,9 +139,12 @@ def test_ban_with_the_asl_running_sends_nothing_until_it_ends(sim: SimControl, r
     sim.set_price("BTCUSDT", "102600")   # a move that makes the ASL want to move its stop
     wait_past(sim, log, until, engine)
     assert engine.session is not None and engine.session.journal.flush()
-    # The ban lasts 2 s from the refused order; its first 1.5 s after the engine heard of it:
-    sent = [row for row in read_journal(journal_file) if row.kind == "request"
-            and banned.at_ms <= row.at_ms < banned.at_ms + 1_500]
+    # Journal order is the engine's order: no request row after the ban's answer, within the
+    # first 1.5 s of the 2 s ban.
+    rows = read_journal(journal_file)
+    ban = next(row for row in rows if row.kind == "response" and "rejected: -1003" in row.text)
+    sent = [row for row in rows if row.kind == "request" and row.seq > ban.seq
+            and row.at_ms < ban.at_ms + 1_500]
     assert sent == [], f"the engine sent requests during the ban: {[r.text for r in sent]}"
     if not HOME_LINE:
         assert limits(sim)["refused"] == {IP: 1}, "the engine sent requests during the ban"

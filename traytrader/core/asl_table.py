@@ -89,7 +89,10 @@ for _phase in StopPhase:
 # resumes the watchdog.
 for _phase in (_P.PLACING, _P.REPLACING):
     TRANSITIONS[(_phase, PlaceResult)] = TRANSITIONS[(_phase, PlaceResult)] | {_P.CLOSING}
-TRANSITIONS[(_P.CLOSING, CloseResult)] = frozenset({_P.CLOSING, _P.UNPROTECTED, _P.PLACING})
+# A close that went through or failed: back to whatever protects the position meanwhile (an older
+# stop may cover part of it: a stop that would have fired at once closes even then).
+TRANSITIONS[(_P.CLOSING, CloseResult)] = frozenset({_P.CLOSING, _P.UNPROTECTED, _P.PLACING, _P.PROTECTED,
+                                                     _P.REPLACING, _P.CANCELLING_OLD})
 
 
 class StopStatus(StrEnum):

@@ -90,6 +90,8 @@ class Session:
         self.open_orders: dict[str, dict[str, dict[str, Any]]] = {}   # symbol -> clientOrderId -> order
         self.last_changed: list[Position] = []   # positions the last user-data event may have changed
         self.user_events = 0   # user-data events seen: a snapshot read across one is stale
+        self.user_stream_seen = False   # the user stream connected once (later: reconnects)
+        self.resync_when_ready: Callable[[], Any] | None = None   # a resync owed once READY again
         self.user_stream: UserStream | None = None
         self.market_streams: list[StreamConnection] = []
         self.state = EngineState.LOCKED
@@ -114,6 +116,9 @@ class Session:
         text = f"Engine {state.value}" + (f": {detail}" if detail else ".")
         self.journal.record("state", text)
         if state is EngineState.READY:
+            owed, self.resync_when_ready = self.resync_when_ready, None
+            if owed is not None:
+                owed()
             for listener in self.ready_listeners:
                 listener()
         self.emit(StateChanged(text, state=state, detail=detail))

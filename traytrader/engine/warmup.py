@@ -190,9 +190,18 @@ def start_streams(session: Session, symbols: list[str]) -> list[asyncio.Event]:
 
 
 def _on_user_reconnected(session: Session) -> None:
-    # Events may have been missed while the user stream was down: re-read positions.
+    """Events may have been missed while the user stream was down: resync. When the WS API is
+    itself reconnecting (every connection dropped), the resync waits until it is READY again:
+    the WS API's own resync may have run before this stream was back, and what happened in
+    between (a stop that fired, a fill) would otherwise be learnt only at the next periodic check.
+    The stream's first connection, during warm-up, needs none (warm-up reads everything after it)."""
+    if not session.user_stream_seen:
+        session.user_stream_seen = True
+        return
     if session.state is EngineState.READY:
         session.spawn(_resync_positions(session), "resync-positions")
+    else:
+        session.resync_when_ready = lambda: session.spawn(_resync_positions(session), "resync-positions")
 
 
 async def _resync_positions(session: Session) -> None:

@@ -33,8 +33,8 @@ from traytrader.sim.accounts import (
     DEMO_ED25519_PUBLIC_KEY_PEM,
     DEMO_SECRET,
 )
+from traytrader.sim.options import SimOptions, market_like
 from traytrader.sim.runner import Sim, SimThread, run_sim, start_sim
-from traytrader.sim.server import SimOptions, market_like
 
 __all__ = [
     "DEMO_API_KEY",

@@ -49,6 +49,7 @@ from traytrader.engine.api import (
     StopMoved,
     is_final_answer,
 )
+from traytrader.ui.app_memory import Forgetful, Memory, Remembered
 from traytrader.ui.control_socket import format_reply
 from traytrader.ui.hotkey_gate import (
     ORDER_ACTIONS,
@@ -94,34 +95,6 @@ class View(Protocol):
     """What the dispatcher pushes state into: the tray and the action bar both implement it."""
 
     def show_state(self, ui: UiState) -> None: ...
-
-
-@dataclass(frozen=True)
-class Memory:
-    """What the app remembers between runs (``state.py`` keeps it; the demo keeps nothing)."""
-
-    active_profile: str = ""
-    bar_visible: bool = False
-    bar_position: tuple[int, int] | None = None
-
-
-class Remembered(Protocol):
-    def load(self) -> Memory: ...
-
-    def save(self, memory: Memory) -> None: ...
-
-
-class Forgetful:
-    """A ``Remembered`` that keeps nothing on disk (the demo must not touch the user's state file)."""
-
-    def __init__(self) -> None:
-        self.memory = Memory()
-
-    def load(self) -> Memory:
-        return self.memory
-
-    def save(self, memory: Memory) -> None:
-        self.memory = memory
 
 
 @dataclass

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from traytrader.core import display
 from traytrader.core.trades import ExitReason, Trade
 from traytrader.engine.api import Event, OrderFilled, SafetyAction, StoppedOut
 from traytrader.ui.messages import Notification
@@ -61,7 +62,7 @@ def result_notification(trade: Trade, image: Path | None) -> Notification:
     summary = trade.summary()
     head, _, result = summary.partition(": ")
     body = summary if not result else \
-        f"{result} · exit {trade.exit_price:.8g} · fees {trade.fees:.2f} USDT"
+        f"{result} · exit {display.price(trade.exit_price)} · fees {display.usdt(trade.fees)}"
     return Notification(head, body, urgent=trade.exit_reason in _URGENT, image=str(image) if image else "")
 
 
