@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from engine_kit import EventLog, SimControl, make_config, our_algos, position
+import pytest
+from engine_kit import EventLog, SimControl, hmac_credentials, make_config, our_algos, position
 
 from traytrader.core.asl_toolkit import breakeven_price
 from traytrader.core.models import AslSettings, PositionSide, Profile, TakeProfit
@@ -169,3 +170,55 @@ def test_take_profits_survive_a_restart_without_duplicates_and_go_with_the_posit
     flat = run(engine, log, CommandKind.FLATTEN)
     assert isinstance(flat, CommandDone) and position(sim) == 0
     log.wait_until(lambda: not our_algos(sim), 10)   # no stop, no take-profit left
+
+
+@pytest.fixture
+def market_sim():
+    """The market-like simulator: a depth book (fills walk the levels, in several trades), event
+    orders and replies in random order, a mark/last basis, market trades."""
+    from traytrader.sim import SimThread
+    from traytrader.sim.options import market_like
+
+    thread = SimThread(market_like(port=0, seed=11, funding=False, liquidation=False)).start()
+    try:
+        yield SimControl(thread)
+    finally:
+        thread.stop()
+
+
+def test_close_part_and_add_on_a_depth_book_keep_the_stop_on_the_position(market_sim: SimControl,
+                                                                           journal_file) -> None:
+    sim = market_sim
+    profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=D("3000"),
+                      add_fraction=D("0.5"))
+    config = make_config(sim, cooldown_ms=0, profiles=(profile,))
+    engine = Engine(config, hmac_credentials(), journal_path=journal_file)
+    log = EventLog()
+    engine.subscribe(log)
+    engine.start()
+    try:
+        log.wait_ready()
+
+        def covered() -> bool:
+            amount = position(sim)
+            rows = stop_rows(sim)
+            return amount != 0 and len(rows) == 1 and D(rows[0]["quantity"]) == abs(amount)
+
+        fill = run(engine, log, CommandKind.BUY)
+        assert isinstance(fill, OrderFilled), fill.text
+        log.wait_until(covered, 10)
+        before = position(sim)
+        half = run(engine, log, CommandKind.CLOSE, "50%")
+        assert isinstance(half, OrderFilled), half.text
+        assert position(sim) == before - half.quantity and half.quantity <= before / 2
+        log.wait_until(covered, 10)   # the stop follows whatever the book filled
+        before = position(sim)
+        added = run(engine, log, CommandKind.ADD)
+        assert isinstance(added, OrderFilled), added.text
+        assert position(sim) == before + added.quantity
+        log.wait_until(covered, 10)
+        closed = run(engine, log, CommandKind.CLOSE)
+        assert isinstance(closed, OrderFilled | CommandDone)
+        log.wait_until(lambda: position(sim) == 0 and not our_algos(sim), 10)
+    finally:
+        engine.stop(2.0)
