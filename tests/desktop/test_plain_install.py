@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 import urllib.request
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from process_lines import ProcessLines
 
 pytestmark = pytest.mark.desktop
 
@@ -109,36 +109,9 @@ def plain_venv(tmp_path_factory) -> Iterator[Path]:
     yield venv / "bin"
 
 
-class Process:
+class Process(ProcessLines):
     def __init__(self, argv: list[str], env: dict[str, str], stdin: str | None = None) -> None:
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._cond = threading.Condition()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                     stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
-        if stdin is not None:
-            self.proc.stdin.write(stdin)
-            self.proc.stdin.close()
-        for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
-
-    def _read(self, stream, lines: list[str]) -> None:
-        for line in stream:
-            with self._cond:
-                lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-
-    def wait_line(self, lines: list[str], pattern: str, timeout: float = 30.0) -> str:
-        with self._cond:
-            found: list[str] = []
-
-            def match() -> bool:
-                found[:] = [line for line in lines if re.search(pattern, line)]
-                return bool(found) or self.proc.poll() is not None
-
-            self._cond.wait_for(match, timeout)
-            assert found, f"{pattern!r} not printed within {timeout} s; out={self.out} err={self.err}"
-            return found[0]
+        super().__init__(argv, env, stdin=stdin)
 
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)

@@ -14,12 +14,10 @@ from traytrader.engine.dispatch import Dispatcher
 from traytrader.engine.session import Session
 
 
-class EngineGateway:
-    """Implements ``AslGateway`` on top of a ``Session`` and its ``Dispatcher``."""
+class SessionRules:
+    """The part of ``AslGateway`` that only reads the warm session: position mode, tick, step."""
 
-    def __init__(self, session: Session, dispatcher: Dispatcher) -> None:
-        self.session = session
-        self.dispatcher = dispatcher
+    session: Session
 
     @property
     def position_mode(self) -> PositionMode:
@@ -30,6 +28,14 @@ class EngineGateway:
 
     def step_size(self, symbol: str) -> Decimal:
         return self.session.filters(symbol).lot_for(OrderType.MARKET).step_size
+
+
+class EngineGateway(SessionRules):
+    """Implements ``AslGateway`` on top of a ``Session`` and its ``Dispatcher``."""
+
+    def __init__(self, session: Session, dispatcher: Dispatcher) -> None:
+        self.session = session
+        self.dispatcher = dispatcher
 
     async def _shielded(self, method: str, params: Mapping[str, Any], symbol: str,
                         client_id: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from traytrader.core.errors import CommandRefused
-from traytrader.core.models import OrderType, PositionMode, PositionSide
+from traytrader.core.models import PositionSide
+from traytrader.engine.gateway import SessionRules
 from traytrader.engine.session import Session
 
 EVENT_TIMEOUT_S = 5.0
@@ -36,7 +37,7 @@ def fields_of(event: Mapping[str, Any]) -> str:
     return ", ".join(sorted(map(str, inner))) if isinstance(inner, Mapping) else "?"
 
 
-class SelftestGateway:
+class SelftestGateway(SessionRules):
     """The ASL's ``AslGateway`` for the selftest: requests through the warm session, each recorded
     (and timed); after ``closed`` nothing more is sent."""
 
@@ -45,16 +46,6 @@ class SelftestGateway:
         self.placed: list[tuple[dict[str, str], float, float | None, BaseException | None]] = []
         self.first_placed = asyncio.Event()
         self.closed = False
-
-    @property
-    def position_mode(self) -> PositionMode:
-        return self.session.mode
-
-    def tick_size(self, symbol: str) -> Decimal:
-        return self.session.filters(symbol).tick_size
-
-    def step_size(self, symbol: str) -> Decimal:
-        return self.session.filters(symbol).lot_for(OrderType.MARKET).step_size
 
     def _open(self) -> None:
         if self.closed:

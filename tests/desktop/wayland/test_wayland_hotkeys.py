@@ -18,7 +18,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from notify_server import NotificationServer
+from process_lines import ProcessLines
 from wl_stack import StackMissing, WaylandStack, wayland_stack
 
 pytestmark = pytest.mark.desktop
@@ -34,37 +34,15 @@ ROOT = Path(__file__).resolve().parents[3]
 TRAYTRADER = Path(sys.executable).parent / "traytrader"
 
 
-class Demo:
+class Demo(ProcessLines):
     """``traytrader demo`` in a process; stdout and stderr collected by reader threads."""
 
     def __init__(self, env: dict[str, str], socket_path: Path) -> None:
         self.socket_path = socket_path
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._cond = threading.Condition()
-        self.proc = subprocess.Popen([str(TRAYTRADER), "demo", "--socket", str(socket_path)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                     env=env)
-        for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
-
-    def _read(self, stream, lines: list[str]) -> None:
-        for line in stream:
-            with self._cond:
-                lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
+        super().__init__([str(TRAYTRADER), "demo", "--socket", str(socket_path)], env, cwd=ROOT)
 
     def wait_line(self, lines: list[str], pattern: str, timeout: float = 20.0) -> str:
-        with self._cond:
-            found: list[str] = []
-
-            def match() -> bool:
-                found[:] = [line for line in lines if re.search(pattern, line)]
-                return bool(found) or self.proc.poll() is not None
-
-            self._cond.wait_for(match, timeout)
-            assert found, f"{pattern!r} not printed within {timeout} s; out={self.out} err={self.err}"
-            return found[0]
+        return super().wait_line(lines, pattern, timeout)
 
     def rest_url(self) -> str:
         line = self.wait_line(self.out, r"simulated exchange at http")
