@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from decimal import Decimal
 from importlib import resources
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from traytrader.config_toml import Reader, Where, render
+from traytrader.config_toml import Reader, Where, render, show
 from traytrader.core.environments import ENVIRONMENTS
 from traytrader.core.errors import ConfigError
 from traytrader.core.models import (
@@ -39,6 +40,7 @@ from traytrader.core.models import (
     OrderType,
     Profile,
     SafetySettings,
+    TakeProfit,
     TimeInForce,
     WorkingType,
 )
@@ -55,13 +57,18 @@ MAX_PROFILE_NAME = 40
 TOP_KEYS = ("exchange", "hotkeys", "safety", "asl", "profiles", "default_profile")
 EXCHANGE_KEYS = ("environment", "key", "rest_url", "ws_api_url", "stream_url", "recv_window_ms",
                  "request_timeout_ms")
-HOTKEY_ACTIONS = ("buy", "sell", "flatten", "close", "cycle_profile", "toggle_action_bar")
+HOTKEY_ACTIONS = ("buy", "sell", "flatten", "close", "cycle_profile", "toggle_action_bar", "breakeven",
+                  "add")
 HOTKEY_KEYS = (*HOTKEY_ACTIONS, "armed_on_start")
+CLOSE_PART_KEY = re.compile(r"close_([1-9][0-9]?)")   # close_25: close 25% of the position
 SAFETY_KEYS = ("max_notional_usdt", "max_orders_per_minute", "cooldown_ms")
 ASL_KEYS = tuple(f.name for f in dataclasses.fields(AslSettings))
 TIER_KEYS = ("profit_pct", "callback_pct")
-PROFILE_KEYS = ("name", "symbol", "leverage", "margin_type", "notional_usdt", "quantity", "order_type",
-                "limit_offset_ticks", "time_in_force", "asl")
+TAKE_PROFIT_KEYS = ("profit_pct", "close_fraction")
+SIZE_KEYS = ("notional_usdt", "quantity", "risk_usdt", "risk_pct")
+PROFILE_KEYS = ("name", "symbol", "leverage", "margin_type", *SIZE_KEYS, "order_type",
+                "limit_offset_ticks", "time_in_force", "asl", "take_profit", "close_fractions",
+                "add_fraction")
 
 # pynput's named keys (pynput.keyboard.Key) we accept inside <...>; <123> (a virtual key code) too.
 MODIFIERS = frozenset({"ctrl", "ctrl_l", "ctrl_r", "alt", "alt_l", "alt_r", "alt_gr", "shift", "shift_l",
@@ -144,7 +151,9 @@ def load_config_text(text: str, path: str = "<config>") -> AppConfig:
 def _app_config(r: Reader, doc: dict[str, Any]) -> AppConfig:
     r.check_keys(doc, (), TOP_KEYS)
     exchange = _exchange(r, r.table(doc.get("exchange", {}), ("exchange",), EXCHANGE_KEYS))
-    hotkeys = _hotkeys(r, r.table(doc.get("hotkeys", {}), ("hotkeys",), HOTKEY_KEYS))
+    raw_hotkeys = doc.get("hotkeys", {})
+    parts = [k for k in raw_hotkeys if CLOSE_PART_KEY.fullmatch(k)] if isinstance(raw_hotkeys, dict) else []
+    hotkeys = _hotkeys(r, r.table(raw_hotkeys, ("hotkeys",), (*HOTKEY_KEYS, *parts)))
     safety = _safety(r, r.table(doc.get("safety", {}), ("safety",), SAFETY_KEYS))
     asl = _asl(r, doc.get("asl", {}), ("asl",), AslSettings())
     if "profiles" not in doc:
@@ -252,6 +261,22 @@ def _hotkeys(r: Reader, t: dict[str, Any]) -> HotkeySettings:
             used[normal] = action
             spec = normal
         values[action] = spec.strip()
+    close_parts: list[tuple[int, str]] = []
+    for key in t:
+        match = CLOSE_PART_KEY.fullmatch(key)
+        if match is None:
+            continue
+        spec = r.text_value(t[key], (*w, key), allowed).strip()
+        if not spec:
+            continue
+        normal = parse_hotkey(spec)
+        if normal is None:
+            r.fail((*w, key), f"hotkeys.{key} must be {allowed}, not {spec[:40]!r}")
+        if normal in used:
+            r.fail((*w, key), f"hotkeys.{key} {spec!r} is already the hotkey for hotkeys.{used[normal]}")
+        used[normal] = key
+        close_parts.append((int(match.group(1)), normal))
+    values["close_parts"] = tuple(sorted(close_parts))
     if "armed_on_start" in t:
         values["armed_on_start"] = r.boolean(t["armed_on_start"], (*w, "armed_on_start"))
     return HotkeySettings(**values)
@@ -294,7 +319,34 @@ def _asl(r: Reader, value: Any, w: Where, base: AslSettings) -> AslSettings:
         changes["grace_ms"] = r.integer(t["grace_ms"], (*w, "grace_ms"), 0, 600000, unit=" ms")
     if "tiers" in t:
         changes["tiers"] = _tiers(r, t["tiers"], (*w, "tiers"))
+    if "take_profit" in t:
+        changes["take_profit"] = _take_profit(r, t["take_profit"], (*w, "take_profit"))
     return dataclasses.replace(base, **changes)
+
+
+def _take_profit(r: Reader, value: Any, w: Where) -> tuple[TakeProfit, ...]:
+    """``take_profit = [{ profit_pct = 2, close_fraction = 0.5 }, …]``: rising profits, fractions
+    that together close at most the whole position."""
+    targets: list[TakeProfit] = []
+    for index, raw in enumerate(r.tables(value, w), 1):
+        where = (*w, index)
+        t = r.table(raw, where, TAKE_PROFIT_KEYS)
+        for key in TAKE_PROFIT_KEYS:
+            if key not in t:
+                r.fail(where, f"{render(where)} needs {key} (take-profits are "
+                       "{profit_pct = 2, close_fraction = 0.5})")
+        profit = r.decimal(t["profit_pct"], (*where, "profit_pct"), Decimal(0), Decimal(1000),
+                           unit=" percent")
+        fraction = r.decimal(t["close_fraction"], (*where, "close_fraction"), Decimal(0), Decimal(1))
+        if targets and profit <= targets[-1].profit_pct:
+            r.fail((*where, "profit_pct"), f"{render((*where, 'profit_pct'))} must be above the previous"
+                   f" take-profit's {targets[-1].profit_pct}; list them from the smallest profit up")
+        if sum(x.close_fraction for x in targets) + fraction > 1:
+            r.fail((*where, "close_fraction"), f"{render((*where, 'close_fraction'))} makes the take-profits"
+                   " close more than the whole position; their close_fraction values must add up to at"
+                   " most 1")
+        targets.append(TakeProfit(profit, fraction))
+    return tuple(targets)
 
 
 def _tiers(r: Reader, value: Any, w: Where) -> tuple[AslTier, ...]:
@@ -330,12 +382,18 @@ def _profile(r: Reader, t: dict[str, Any], w: Where, asl: AslSettings, safety: S
     if not (2 <= len(symbol) <= 20 and symbol.isascii() and symbol.isalnum()):
         r.fail((*w, "symbol"), f"{render((*w, 'symbol'))} must be {symbol_allowed}, not {t['symbol'][:30]!r}")
     leverage = r.integer(t["leverage"], (*w, "leverage"), 1, MAX_LEVERAGE)
-    has_notional, has_quantity = "notional_usdt" in t, "quantity" in t
-    if has_notional == has_quantity:
-        r.fail(w, f"{render(w)} ({name}) must set exactly one of notional_usdt (order size in USDT) or"
-               " quantity (in the base asset)")
-    notional = quantity = None
-    if has_notional:
+    sizes = [key for key in SIZE_KEYS if key in t]
+    if len(sizes) != 1:
+        r.fail(w, f"{render(w)} ({name}) must set exactly one of notional_usdt (order size in USDT),"
+               " quantity (in the base asset), risk_usdt or risk_pct (the loss accepted at the hard stop)")
+    has_notional = sizes[0] == "notional_usdt"
+    notional = quantity = risk_usdt = risk_pct = None
+    if sizes[0] == "risk_usdt":
+        risk_usdt = r.decimal(t["risk_usdt"], (*w, "risk_usdt"), Decimal(0), MAX_NOTIONAL, unit=" USDT")
+    elif sizes[0] == "risk_pct":
+        risk_pct = r.decimal(t["risk_pct"], (*w, "risk_pct"), Decimal(0), Decimal(100),
+                             unit=" percent of the wallet balance")
+    elif has_notional:
         notional = r.decimal(t["notional_usdt"], (*w, "notional_usdt"), Decimal(0), MAX_NOTIONAL,
                              unit=" USDT")
         if notional > safety.max_notional_usdt:
@@ -343,6 +401,17 @@ def _profile(r: Reader, t: dict[str, Any], w: Where, asl: AslSettings, safety: S
                    f" safety.max_notional_usdt ({safety.max_notional_usdt}); every order would be refused")
     else:
         quantity = r.decimal(t["quantity"], (*w, "quantity"), Decimal(0), MAX_QUANTITY)
+    close_fractions: tuple[Decimal, ...] = (Decimal("0.5"),)
+    if "close_fractions" in t:
+        where = (*w, "close_fractions")
+        raw = t["close_fractions"]
+        if not isinstance(raw, list) or not raw:
+            r.fail(where, f"{render(where)} must be a list of fractions such as [0.25, 0.5], not {show(raw)}")
+        close_fractions = tuple(sorted({r.decimal(v, (*where, i), Decimal(0), Decimal(1))
+                                        for i, v in enumerate(raw, 1)}))
+    add_fraction = None
+    if "add_fraction" in t:
+        add_fraction = r.decimal(t["add_fraction"], (*w, "add_fraction"), Decimal(0), Decimal(10))
     margin = r.enum(t["margin_type"], (*w, "margin_type"), MarginType) if "margin_type" in t \
         else MarginType.CROSSED
     order_type = r.enum(t["order_type"], (*w, "order_type"), OrderType) if "order_type" in t \
@@ -357,9 +426,16 @@ def _profile(r: Reader, t: dict[str, Any], w: Where, asl: AslSettings, safety: S
     tif = r.enum(t["time_in_force"], (*w, "time_in_force"), TimeInForce) if "time_in_force" in t \
         else TimeInForce.GTC
     profile_asl = _asl(r, t["asl"], (*w, "asl"), asl) if "asl" in t else asl
+    if "take_profit" in t:
+        profile_asl = dataclasses.replace(profile_asl, take_profit=_take_profit(r, t["take_profit"],
+                                                                               (*w, "take_profit")))
+    if (risk_usdt is not None or risk_pct is not None) and not profile_asl.enabled:
+        r.fail((*w, sizes[0]), f"{render((*w, sizes[0]))} sizes orders from the hard stop, and this profile's"
+               " ASL is disabled (asl.enabled = false); use notional_usdt or quantity")
     return Profile(name=name, symbol=symbol, leverage=leverage, margin_type=margin, notional_usdt=notional,
                    quantity=quantity, order_type=order_type, limit_offset_ticks=offset, time_in_force=tif,
-                   asl=profile_asl)
+                   asl=profile_asl, risk_usdt=risk_usdt, risk_pct=risk_pct, close_fractions=close_fractions,
+                   add_fraction=add_fraction)
 
 
 # --- Trust: who may change the config, and where it may send the key --------------------------

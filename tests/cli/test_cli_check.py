@@ -56,7 +56,7 @@ def test_bad_config_fails_with_its_line_and_still_checks_the_vault(home: Path) -
     (home / "config.toml").write_text(EXAMPLE.replace("leverage = 5", "leverage = 500"))
     result = check(home)
     assert result.returncode == 1
-    assert "line 88: profiles[1].leverage must be a whole number from 1 to 125, not 500" in result.stdout
+    assert "line 91: profiles[1].leverage must be a whole number from 1 to 125, not 500" in result.stdout
     assert "vault" in result.stdout and "opens: 1 key\n" in result.stdout
 
 

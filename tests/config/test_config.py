@@ -60,12 +60,16 @@ def test_example_loads_with_the_documented_profiles() -> None:
     assert (config.exchange.rest_url, config.exchange.ws_api_url, config.exchange.stream_url) == (
         "http://127.0.0.1:8765", "ws://127.0.0.1:8765/ws-fapi/v1", "ws://127.0.0.1:8765")
     assert (config.hotkeys.buy, config.hotkeys.sell) == ("<ctrl>+b", "<ctrl>+s")
-    btc, eth, sol = config.profiles
+    btc, eth, sol, risk = config.profiles
     assert (btc.name, btc.symbol, btc.notional_usdt, btc.leverage, btc.margin_type, btc.order_type) == (
         "btc-100", "BTCUSDT", Decimal("200"), 5, MarginType.CROSSED, OrderType.MARKET)
     assert (eth.order_type, eth.limit_offset_ticks, eth.time_in_force) == (
         OrderType.LIMIT, 2, TimeInForce.GTC)
     assert (sol.quantity, sol.notional_usdt) == (Decimal("1"), None)
+    assert (risk.risk_usdt, risk.notional_usdt, risk.close_fractions, risk.add_fraction) == (
+        Decimal("10"), None, (Decimal("0.25"), Decimal("0.5")), Decimal("0.5"))
+    assert [(t.profit_pct, t.close_fraction) for t in risk.asl.take_profit] == [
+        (Decimal("2"), Decimal("0.5")), (Decimal("4"), Decimal("0.25"))]
     assert config.default_profile == "btc-100"
     # [profiles.asl] overrides merge over [asl]: eth changes the hard stop and tiers only.
     assert eth.asl.hard_stop_pct == Decimal("1.5") and eth.asl.safety_stop_pct == config.asl.safety_stop_pct
@@ -111,7 +115,7 @@ def err_for(old: str, new: str) -> str:
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
     ("leverage = 3", "leverage = 126",
-     "line 96: profiles[2].leverage must be a whole number from 1 to 125, not 126"),
+     "line 99: profiles[2].leverage must be a whole number from 1 to 125, not 126"),
     ("leverage = 3", "leverage = 0", "profiles[2].leverage must be a whole number from 1 to 125, not 0"),
     ("leverage = 3", "leverage = 2.5", "profiles[2].leverage must be a whole number"),
     ("leverage = 3", "leverage = true",

@@ -113,9 +113,9 @@ def check(text: str) -> None:
     assert config.profiles
     for profile in config.profiles:
         assert 1 <= profile.leverage <= 125
-        assert (profile.notional_usdt is None) != (profile.quantity is None)
-        size = profile.notional_usdt if profile.notional_usdt is not None else profile.quantity
-        assert size is not None and size > 0
+        sizes = [x for x in (profile.notional_usdt, profile.quantity, profile.risk_usdt, profile.risk_pct)
+                 if x is not None]
+        assert len(sizes) == 1 and sizes[0] > 0   # exactly one way to size the order
     assert len({p.name.casefold() for p in config.profiles}) == len(config.profiles)
 
 

@@ -1,6 +1,7 @@
 """Property tests: random price paths, position changes and hostile delivery of every answer.
 
 Responses and ALGO_UPDATEs are delivered late, out of order and twice; placements are refused;
+the user's toolkit keys come in between (breakeven moves the floor, partial closes and adds resize);
 requests are lost (the answer is "unknown", and a lost cancel never reaches the exchange). After
 every step, on the model exchange's truth:
 
@@ -22,12 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from traytrader.core import asl
+from traytrader.core.asl_toolkit import breakeven_price, breakeven_refusal
 
 D = Decimal
 START = D("100000")
 
 OPS = ["deliver", "deliver", "deliver", "deliver", "duplicate", "mark", "mark", "mark", "tick",
-       "fill", "snapshot", "restart"]
+       "fill", "snapshot", "restart", "breakeven", "partial"]
+FEE_RATE = D("0.0005")
 
 
 class Hostile(Harness):
@@ -183,6 +186,19 @@ def run(data: st.DataObject, steps: int) -> None:
             h.fill(qty)
         elif op == "snapshot":
             h.queue.append(h.snapshot())
+        elif op == "breakeven":   # the user's key, gated as the dispatcher gates it
+            qty, entry = h.ladder.quantity, h.ladder.entry
+            if qty and not any(isinstance(e, asl.PositionUpdate) for e in h.queue):
+                level = breakeven_price(qty, entry, abs(qty) * entry * FEE_RATE, FEE_RATE, D("0.1"))
+                if breakeven_refusal(qty, level, h.exchange.mark, h.ladder.effective_price()) is None:
+                    h.feed(asl.Floor(level, h.now))
+        elif op == "partial":     # close 25/50/75% of the position, rounded down to the step
+            qty = h.exchange.position
+            part = (abs(qty) * D(data.draw(st.sampled_from(["0.25", "0.5", "0.75"]), "part"))).quantize(
+                D("0.001"), "ROUND_FLOOR")
+            if qty and 0 < part < abs(qty):
+                h.now += 50
+                h.fill(-part if qty > 0 else part)
         elif not any(isinstance(e, asl.PositionUpdate) for e in h.queue):
             # A restart or reconnect: the engine reads the position and our open stops back.
             # Answers to requests sent before it may still arrive (or be lost) afterwards.

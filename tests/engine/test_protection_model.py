@@ -12,11 +12,12 @@ The property comes first: after every step, read from the exchange's own state (
 * one key makes at most one entry order.
 
 Hypothesis then explores the paths: MARKET and LIMIT entries (resting, filled later), buy, sell,
-close, flatten, reverse, profile switches, price moves and gaps through the stop, faults on the
-order path (no answer, 503, a late answer), user-data stream drops and listenKey expiry, and a
-restart of the engine on the same journal with a stop still in flight. A bounded run is in the
-suite; ``TT_MODEL_EXAMPLES=200 TT_MODEL_STEPS=40 pytest tests/engine/test_protection_model.py``
-is the long run (docs/reliability.md has its last figures).
+close, flatten, reverse, breakeven, close 25%/50%, add, profile switches, price moves and gaps
+through the stop, faults on the order path (no answer, 503, a late answer), user-data stream drops
+and listenKey expiry, and a restart of the engine on the same journal with a stop still in flight.
+A bounded run is in the suite;
+``TT_MODEL_EXAMPLES=200 TT_MODEL_STEPS=40 pytest tests/engine/test_protection_model.py`` is the
+long run (docs/reliability.md has its last figures).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ D = Decimal
 
 def _profiles() -> tuple[Profile, ...]:
     return (
-        Profile(name="mkt", symbol=SYMBOL, leverage=5, notional_usdt=D("200")),
+        Profile(name="mkt", symbol=SYMBOL, leverage=5, notional_usdt=D("200"), add_fraction=D("0.5")),
         Profile(name="lim", symbol=SYMBOL, leverage=5, notional_usdt=D("200"), order_type=OrderType.LIMIT,
                 limit_offset_ticks=20),
     )
@@ -165,6 +166,18 @@ class ProtectionModel(RuleBasedStateMachine):
         if kind is CommandKind.REVERSE:
             self.entries += 1
         self._command(kind)
+
+    @rule(kind=st.sampled_from(["breakeven", "close 25%", "close 50%", "add"]))
+    def toolkit(self, kind: str) -> None:
+        """The trader's keys (issue 16): breakeven moves the stop's floor, a partial close and an
+        add resize the position; the stop follows, never looser, never absent."""
+        if kind == "add":
+            self.entries += 1
+            self._command(CommandKind.ADD)
+        elif kind == "breakeven":
+            self._command(CommandKind.BREAKEVEN)
+        else:
+            self._command(CommandKind.CLOSE, kind.split()[1])
 
     @rule(pct=st.sampled_from([-3, -1.5, -0.6, 0.6, 1.5, 3]))
     def move_price(self, pct: float) -> None:

@@ -77,7 +77,9 @@ def _order(profile: Profile, info: Any) -> Any:
 
 
 def test_pure_affected_profiles_refused_with_reason_others_build() -> None:
-    profiles = {p.symbol: p for p in load_config(ROOT / "config.example.toml").profiles}
+    profiles: dict[str, Profile] = {}
+    for profile in load_config(ROOT / "config.example.toml").profiles:   # the first per symbol
+        profiles.setdefault(profile.symbol, profile)
     entries = _entries()
     entries["ETHUSDT"]["filters"].append(UNKNOWN_FILTER)  # unknown type: ignored, kept
     broken = copy.deepcopy(entries["BTCUSDT"])  # malformed known filter

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -78,7 +80,8 @@ def test_send_profile_switches_and_unknown_profile_is_refused(app) -> None:
     assert desktop.socket_request(Action.SELECT_PROFILE, "sol-qty").startswith("ok ")
     watcher.wait(lambda: watcher.ui.status.profile == "sol-qty" and watcher.ui.active_profile == "sol-qty")
     bad = desktop.socket_request(Action.SELECT_PROFILE, "nope")
-    assert bad == "refused There is no profile named 'nope'; the profiles are: btc-100, eth-limit, sol-qty.\n"
+    assert bad == ("refused There is no profile named 'nope'; the profiles are: btc-100, eth-limit, sol-qty, "
+                   "btc-risk.\n")
 
 
 def test_held_key_repeat_is_said_once(app) -> None:
@@ -103,6 +106,25 @@ def test_disarmed_hotkey_and_send_are_refused_but_status_answers(app) -> None:
     refused = desktop.socket_request(Action.SELL, "")
     assert refused.startswith("refused Ignored 'send sell': hotkeys are disarmed")
     assert desktop.socket_request(None, "").startswith("ok sim ready disarmed; profile btc-100")
+
+
+def test_close_part_hotkey_and_send_close_50_close_that_part(app) -> None:
+    """``close_50 = "<ctrl>+5"`` in [hotkeys]: the key closes half the position; `send close 25%` a
+    quarter; `send breakeven` answers with its own sentence (refused: not beyond breakeven yet)."""
+    desktop, watcher = app
+    hotkeys = dataclasses.replace(desktop.config.hotkeys, close_parts=((50, "<ctrl>+5"),))
+    desktop.config = dataclasses.replace(desktop.config, hotkeys=hotkeys)
+    assert desktop.socket_request(Action.BUY, "").startswith("ok BUY ")
+    watcher.wait(lambda: watcher.ui.status.position_qty > 0)
+    bought = watcher.ui.status.position_qty
+    time.sleep(COOLDOWN_MS / 1000)   # the gate's rule is a time: a key within it is refused
+    desktop.hotkey(Action.CLOSE, "<ctrl>+5", False)
+    half = bought - (bought / 2).quantize(Decimal("0.001"), "ROUND_FLOOR")
+    watcher.wait(lambda: watcher.ui.status.position_qty == half)
+    assert dict(watcher.ui.close_parts)["btc-risk"] == ("25%", "50%")
+    time.sleep(COOLDOWN_MS / 1000)
+    refused = desktop.socket_request(Action.BREAKEVEN, "")
+    assert refused.startswith("refused ") and "breakeven" in refused.lower()
 
 
 def spy_on_submit(desktop: DesktopApp) -> list[str]:

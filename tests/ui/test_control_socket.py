@@ -148,3 +148,16 @@ def test_other_users_are_refused(sock_path: Path) -> None:
         server.stop()
     assert result.stdout.strip() == "refused Only the user running traytrader may control it.", result.stderr
     assert server.refused_peers == 1 and executed == []
+
+
+@pytest.mark.parametrize(("line", "parsed"), [
+    ("close 50%", (Action.CLOSE, "50%")), ("close 50 %", (Action.CLOSE, "50%")),
+    ("close", (Action.CLOSE, "")), ("breakeven", (Action.BREAKEVEN, "")), ("add", (Action.ADD, "")),
+])
+def test_toolkit_requests(line: str, parsed: tuple) -> None:
+    assert parse_request(line) == parsed
+
+
+def test_close_takes_only_a_part() -> None:
+    with pytest.raises(CommandRefused, match="part of the position"):
+        parse_request("close half")

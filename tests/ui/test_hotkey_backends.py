@@ -55,7 +55,8 @@ def test_key_syntax_for_the_portal_and_sway(combo, trigger, sway) -> None:
 def test_every_hotkey_action_is_registered_and_only_configured_keys_are_preferred() -> None:
     settings = HotkeySettings(close="<ctrl>+<alt>+c")
     shortcuts = {s.id: s for s in portal_shortcuts(settings, "linux")}
-    assert set(shortcuts) == {"buy", "sell", "close", "flatten", "cycle_profile", "toggle_action_bar"}
+    assert set(shortcuts) == {"buy", "sell", "close", "flatten", "cycle_profile", "toggle_action_bar",
+                              "breakeven", "add"}
     assert shortcuts["buy"].trigger == "CTRL+B" and shortcuts["buy"].action is Action.BUY
     assert shortcuts["close"].trigger == "CTRL+ALT+C" and shortcuts["close"].label == "Ctrl+Alt+C"
     assert shortcuts["flatten"].trigger == "" and shortcuts["flatten"].description
@@ -87,7 +88,7 @@ def test_fallback_lists_every_keyed_order_action_and_skips_those_without_a_send_
 
 def test_actions_without_a_key_get_one_sentence_of_advice_each() -> None:
     advice = unkeyed_advice(HotkeySettings(), Backend.PORTAL)
-    assert len(advice) == 4  # close, flatten, cycle_profile, toggle_action_bar
+    assert len(advice) == 6  # close, flatten, cycle_profile, toggle_action_bar, breakeven, add
     close = next(a for a in advice if a.startswith("close"))
     assert "desktop's shortcut settings" in close and "`traytrader send close`" in close
     assert all(a.endswith(".") for a in advice)
@@ -132,7 +133,7 @@ def test_check_lines_name_the_backend_and_the_missing_keys() -> None:
     x11 = report_lines(HotkeySettings(), "linux", {"DISPLAY": ":0"}, "")
     assert x11[0] == "ok    hotkeys: pynput (X11): buy Ctrl+B, sell Ctrl+S"
     assert [line.split(":")[1].split()[0] for line in x11[1:]] == ["flatten", "close", "cycle_profile",
-                                                                  "toggle_action_bar"]
+                                                                  "toggle_action_bar", "breakeven", "add"]
     portal = report_lines(HotkeySettings(), "linux", {"WAYLAND_DISPLAY": "w"}, "")
     assert portal[0].startswith("ok    hotkeys: the desktop's GlobalShortcuts portal (Wayland)")
     assert "desktop's shortcut settings" in portal[1]

@@ -165,3 +165,14 @@ def test_release_and_reset() -> None:
     tracker.press("ctrl")
     tracker.reset()
     assert tracker.press("s") is None
+
+
+def test_bindings_include_breakeven_add_and_close_parts() -> None:
+    from traytrader.ui.hotkey_gate import hotkey_arguments
+
+    settings = HotkeySettings(breakeven="<ctrl>+e", add="<ctrl>+a",
+                              close_parts=((25, "<ctrl>+2"), (50, "<ctrl>+5")))
+    combos = bindings(settings, "linux")
+    assert combos["<ctrl>+e"] is Action.BREAKEVEN and combos["<ctrl>+a"] is Action.ADD
+    assert combos["<ctrl>+2"] is Action.CLOSE and combos["<ctrl>+5"] is Action.CLOSE
+    assert hotkey_arguments(settings) == {"<ctrl>+2": "25%", "<ctrl>+5": "50%"}

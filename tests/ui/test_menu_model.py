@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -37,7 +38,8 @@ def labels(menu: tuple) -> list[str]:
 def test_locked_menu_offers_unlock_as_default_and_disables_trading() -> None:
     menu = build_menu(ui(EngineState.LOCKED, unlocked=False, armed=False))
     assert labels(menu) == ["Unlock vault…", "Profiles", "Arm hotkeys", "Action bar", "-", "Close position",
-                            "Cancel all orders", "Flatten", "-", "Open config", "Open journal", "-", "Quit"]
+                            "Stop to breakeven", "Add to position", "Cancel all orders", "Flatten", "-",
+                            "Open config", "Open journal", "-", "Quit"]
     unlock = find_entry(menu, Action.UNLOCK)
     assert unlock is not None and unlock.default
     for action in (Action.CLOSE, Action.CANCEL_ALL, Action.FLATTEN, Action.TOGGLE_ARMED):
@@ -175,3 +177,16 @@ def test_action_bar_facts() -> None:
     locked = facts(ui(EngineState.READY, unlocked=False, armed=False))
     assert locked["state"] == "locked · disarmed" and locked["dot"] == DOT_COLOURS[EngineState.LOCKED]
     assert locked["latency"] == "last —"
+
+
+def test_menu_offers_the_profile_close_parts_breakeven_and_add_with_a_position() -> None:
+    state = dataclasses.replace(ui(EngineState.READY, qty="0.01"), close_parts=(("scalp", ("25%", "50%")),),
+                                active_profile="scalp")
+    menu = build_menu(state)
+    parts = [entry for entry in menu if entry.label.startswith("Close ") and entry.argument]
+    assert [(e.label, e.action, e.argument) for e in parts] == [
+        ("Close 25%", Action.CLOSE, "25%"), ("Close 50%", Action.CLOSE, "50%")]
+    assert all(e.enabled for e in parts)
+    breakeven = find_entry(menu, Action.BREAKEVEN)
+    add = find_entry(menu, Action.ADD)
+    assert breakeven is not None and breakeven.enabled and add is not None and add.enabled

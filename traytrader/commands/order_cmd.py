@@ -1,4 +1,5 @@
-"""``traytrader order buy|sell|close|flatten|cancel|reverse --profile NAME``: one command through the
+"""``traytrader order buy|sell|close [50%]|breakeven|add|flatten|cancel|reverse --profile NAME``: one
+command through the
 same engine path as a keypress (warm-up, build, sign, send, answer), then exit.
 
 Prints the result line; the exit code is 0 only when the command succeeded (a fill, an accepted
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from traytrader.engine.api import Event
 
 # Action words, each a ``CommandKind`` value (the engine loads only when an order is sent).
-ACTIONS = ("buy", "sell", "close", "flatten", "cancel", "reverse")
+ACTIONS = ("buy", "sell", "close", "flatten", "cancel", "reverse", "breakeven", "add")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "order", help="send one order through the engine (for scripts and tests)",
         description="Warm up, send one command for the profile, print the result, exit (0 on success).")
     parser.add_argument("action", choices=sorted(ACTIONS), help="what to do")
+    parser.add_argument("part", nargs="?", default="",
+                        help="for close: the part of the position to close, such as 50%% (default: all)")
     parser.add_argument("--profile", help="profile name (default: the config's default profile)")
     parser.add_argument("--journal", metavar="PATH", help="journal file (default: the usual one)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for warm-up and answer")
@@ -51,6 +54,12 @@ def handler(args: argparse.Namespace) -> int:
     )
     from traytrader.engine.handle import Engine, run_engine_once
 
+    if args.part and args.action != "close":
+        raise TraytraderError(f"{args.action} takes no argument (got {args.part!r}); only close takes a part "
+                              "such as 50%.")
+    if args.part:
+        from traytrader.core.asl_toolkit import parse_fraction
+        parse_fraction(args.part)   # a part that is no part is refused before anything starts
     config = load_app_config(args)
     profile = config.profile(args.profile) if args.profile else None
     credentials = unlock_credentials(args, config)
@@ -63,7 +72,7 @@ def handler(args: argparse.Namespace) -> int:
     engine = Engine(config, credentials, journal_path=journal,
                     active_profile=profile.name if profile else None)
     try:
-        event = run_engine_once(engine, Command(CommandKind(args.action), source="cli"),
+        event = run_engine_once(engine, Command(CommandKind(args.action), args.part, source="cli"),
                                 timeout_s=args.timeout, on_event=show)
     finally:
         engine.stop(timeout=3.0)

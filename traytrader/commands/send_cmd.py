@@ -1,4 +1,5 @@
-"""``traytrader send buy|sell|close|flatten|cancel|profile NAME|status``: drive the running instance.
+"""``traytrader send buy|sell|close [50%]|breakeven|add|flatten|cancel|profile NAME|status``: drive
+the running instance.
 
 For Wayland (no global hotkeys), compositor shortcuts, window-manager bindings and macro pads:
 the request goes over the control channel to the already-warm engine. Prints the reply; exit 0
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Send one command to the running traytrader over its control channel "
                     "(for Wayland, compositor shortcuts, macro pads).")
     parser.add_argument("request", choices=list(control_wire.REQUEST_WORDS), help="what to do")
-    parser.add_argument("name", nargs="?", default="", help="the profile name (for `profile`)")
+    parser.add_argument("name", nargs="?", default="",
+                        help="the profile name (for `profile`), or the part to close (`close 50%%`)")
     parser.add_argument("--socket", metavar="PATH",
                         help="control socket or endpoint file (default: the per-user runtime dir)")
     parser.add_argument("--timeout", type=float, default=control_wire.DEFAULT_TIMEOUT_S, metavar="S",

@@ -34,6 +34,11 @@ with ``enabled = false`` the ladder protects nothing, and only cleans up after a
   update before protecting what may be left.
 * A closed or reversed position retires every stop of the ladder: each is cancelled (one still in
   flight as soon as it is confirmed), and snapshots catch the rest, so no stop is left behind.
+* Breakeven (``Floor``, the user's key): from then on no stop of the position is worse than the
+  floor (entry plus fees, ``core/asl_toolkit.py``); the desired stop is the tier's or the floor,
+  whichever is better, so later tiers only tighten from it. Its stops are ``ttasl-b…``; a recovery
+  restores the floor from them. A new position (or a reverse) starts without one.
+* Take-profits live beside the ladder (``core/asl_takeprofit.py``, driven by the same driver).
 * Recovery (start, reconnect): our stops (clientAlgoId prefix ``ttasl-``) are adopted, the tier is
   the highest of the adopted stops' and the current profit's, and the ladder goes on from there.
   A position is protected when the engine says it is ours, a stop of ours protects it, we
@@ -42,7 +47,9 @@ with ``enabled = false`` the ladder protects nothing, and only cleans up after a
   trailed, so an adopted one is estimated from the mark at recovery (conservative).
 
 The vocabulary (inputs, outputs) is ``core/asl_io.py``, the phase and stop tables
-``core/asl_table.py``, the wording ``core/asl_words.py``; they are re-exported here.
+``core/asl_table.py``, the wording ``core/asl_words.py``; they are re-exported here. What the ladder
+remembers is ``core/asl_state.py``, its recovery ``core/asl_recovery.py``, the toolkit's rules
+(breakeven level, sizes) ``core/asl_toolkit.py`` and the take-profits ``core/asl_takeprofit.py``.
 
 Phases, derived after each input and checked against ``TRANSITIONS``: every input is valid in every
 phase and is always applied; one that leads somewhere the table does not expect also asks for a fresh
@@ -58,9 +65,8 @@ snapshot of the open stops (reconciliation), and ``Ladder.unexpected`` says what
 
 from __future__ import annotations
 
-import re
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import ROUND_FLOOR, Decimal
 
 from traytrader.core.asl_io import *  # noqa: F403  (the ladder's vocabulary, re-exported)
@@ -76,7 +82,7 @@ from traytrader.core.asl_io import (
     CancelStop,
     ClosePosition,
     CloseResult,
-    ExistingStop,
+    Floor,
     MarkPrice,
     NoticeKind,
     Notify,
@@ -92,7 +98,14 @@ from traytrader.core.asl_io import (
     Tick,
     validate,
 )
-from traytrader.core.asl_table import EXISTING, STOP_TABLE, TRANSITIONS, StopEvent, StopPhase, StopStatus
+from traytrader.core.asl_recovery import LadderRecovery
+from traytrader.core.asl_state import CODES as _CODES
+from traytrader.core.asl_state import LadderState as _State
+from traytrader.core.asl_state import StopRecord as _Stop
+from traytrader.core.asl_state import favourable as _favourable
+from traytrader.core.asl_state import sign as _sign
+from traytrader.core.asl_state import trail as _trail
+from traytrader.core.asl_table import STOP_TABLE, TRANSITIONS, StopEvent, StopPhase, StopStatus
 from traytrader.core.asl_words import pct_text as _pct
 from traytrader.core.asl_words import price_text as _price
 from traytrader.core.decimals import Direction, format_decimal, round_to_tick
@@ -104,72 +117,13 @@ RETRY_BACKOFF_MS = (250, 500, 1000, 2000, 5000)
 _TOMBSTONES = 256
 _CB_STEP = Decimal("0.01")  # callbackRate precision is undocumented; two decimals (notes section 4)
 _HUNDRED = Decimal(100)
-_ID_RE = re.compile(rf"^{ASL_ID_PREFIX}-([hkts])(\d+)-")
-_LABELS = {"h": "hard", "k": "held", "t": "trailing", "s": "safety"}
-_CODES = {label: code for code, label in _LABELS.items()}
 _ZERO = Decimal(0)
 
 
 # --- the ladder ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Stop:
-    """One of our stops as the ladder knows it."""
-
-    spec: StopSpec
-    direction: int
-    sent_ms: int
-    extreme: Decimal | None = None   # trailing: most favourable mark since placement
-    status: StopStatus = StopStatus.PLACING   # moved only by ``Ladder._step`` (``STOP_TABLE``)
-    confirmed_ms: int = 0
-    retired: bool = False            # position closed or reversed: cancel as soon as possible
-
-    @property
-    def confirmed(self) -> bool:
-        return self.status in EXISTING
-
-    @property
-    def uncertain(self) -> bool:
-        return self.status is StopStatus.UNCERTAIN
-
-    @property
-    def cancel_sent(self) -> bool:
-        return self.status in (StopStatus.CANCELLING, StopStatus.CANCEL_UNCERTAIN)
-
-    @property
-    def cancel_uncertain(self) -> bool:
-        return self.status is StopStatus.CANCEL_UNCERTAIN
-
-    @property
-    def firing(self) -> bool:
-        return self.status is StopStatus.FIRING
-
-
-@dataclass(slots=True)
-class _State:
-    qty: Decimal = _ZERO
-    entry: Decimal = _ZERO
-    mark: Decimal | None = None
-    managed: bool = False
-    tier: int = 0
-    stops: dict[str, _Stop] = field(default_factory=dict)
-    active: str | None = None
-    closing: bool = False
-    attempts: int = 0
-    retry_at: int = 0
-    safety_retry_at: int = 0
-    unprotected_since: int | None = None
-    settle_until: int = 0
-    recovered_ms: int = -1   # snapshots older than the last recovery are stale: ignored
-    seq: int = 0
-    gone: dict[str, int] = field(default_factory=dict)  # tombstones: client id -> when it went
-
-    def copy(self) -> _State:
-        return replace(self, stops={k: replace(v) for k, v in self.stops.items()}, gone=dict(self.gone))
-
-
-class Ladder:
+class Ladder(LadderRecovery):
     """The stop ladder of one position. Feed it with ``handle(input)``; execute what it returns.
 
     ``tick_size`` rounds fixed triggers towards the market (a long's up, a short's down: never
@@ -216,6 +170,20 @@ class Ladder:
         """The active stop's effective price (see the module docstring), or None."""
         stop = self._s.stops.get(self._s.active or "")
         return self._effective(stop) if stop else None
+
+    @property
+    def entry(self) -> Decimal:
+        return self._s.entry
+
+    @property
+    def managed(self) -> bool:
+        """True while the ladder protects the position (ours, or external ones by setting)."""
+        return self._s.managed
+
+    @property
+    def floor(self) -> Decimal | None:
+        """The breakeven floor set by the user (``Floor``), or None."""
+        return self._s.floor
 
     def known_ids(self) -> frozenset[str]:
         return frozenset(self._s.stops)
@@ -285,6 +253,9 @@ class Ladder:
                 self._on_recover(event, out)
             case Tick():
                 pass
+            case Floor(price=price):
+                if s.managed and s.qty and (s.floor is None or self._better(price, s.floor)):
+                    s.floor = price
 
     def _on_position(self, event: PositionUpdate, out: list[AslAction]) -> None:
         s = self._s
@@ -292,7 +263,7 @@ class Ladder:
         if new_d != old_d:  # opened, closed or reversed: whatever we had belongs to the old position
             self._retire_all()
             s.tier, s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0, 0
-            s.closing, s.active = False, None
+            s.closing, s.active, s.floor = False, None, None
             s.managed = new_d != 0 and self.settings.enabled and (
                 event.ours or self.settings.protect_external_positions)
             s.unprotected_since = event.now_ms if s.managed else None
@@ -378,48 +349,6 @@ class Ladder:
                 orphan = self._adopt(existing, event.now_ms)
                 orphan.status = StopStatus.PLACING   # as if placed now: confirmed just below
                 self._confirm(orphan, event.now_ms, out)
-
-    def _on_recover(self, event: Recover, out: list[AslAction]) -> None:
-        s = self._s
-        mine = [e for e in event.stops if _ID_RE.match(e.client_algo_id)]
-        listed = {e.client_algo_id for e in mine}
-        # What a trailing stop has tracked survives a reconnect (known here) and a restart
-        # (persisted): the most favourable of what we know, the journal and the mark now.
-        known = dict(event.extremes)
-        for cid, stop in s.stops.items():
-            if stop.extreme is not None:
-                previous = known.get(cid)
-                known[cid] = stop.extreme if previous is None else _favourable(stop.direction, previous,
-                                                                               stop.extreme)
-        # Placements still in flight from before stay known (retired): cancelled once they land.
-        # What else we knew and the exchange no longer lists is gone (tombstoned).
-        for cid, stop in list(s.stops.items()):
-            if stop.confirmed or cid in listed:
-                self._forget(stop, event.now_ms)
-        s.stops = {cid: replace(stop, retired=True) for cid, stop in s.stops.items()}
-        s.recovered_ms = event.now_ms
-        s.active, s.closing = None, False
-        was_ours = s.managed and _sign(s.qty) == _sign(event.quantity)
-        unprotected_since = s.unprotected_since if was_ours else None
-        s.qty, s.entry, s.mark = event.quantity, event.entry_price, event.mark_price
-        s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0
-        d = _sign(event.quantity)
-        adopted = [self._adopt(e, event.now_ms, known.get(e.client_algo_id)) for e in mine]
-        protecting = [stop for stop in adopted if stop.direction == d]
-        for stop in adopted:
-            stop.retired = stop.direction != d or d == 0
-        # Ours: the engine says so, a stop of ours protects it, or we protected it before a reconnect.
-        s.managed = d != 0 and self.settings.enabled and (event.ours or bool(protecting) or was_ours or
-                                self.settings.protect_external_positions)
-        s.tier = min(max((stop.spec.tier for stop in protecting), default=0), len(self.tiers))
-        s.unprotected_since = None
-        if s.managed:
-            self._update_tier()
-            for stop in protecting:
-                if s.active is None or self._prefer(stop, s.stops[s.active]):
-                    s.active = stop.spec.client_algo_id
-            if s.active is None:  # unprotected since before the reconnect, if it was
-                s.unprotected_since = event.now_ms if unprotected_since is None else unprotected_since
 
     # --- stop bookkeeping
 
@@ -508,37 +437,6 @@ class Ladder:
             if stop.retired:
                 self._cancel(stop, out)
 
-    def _adopt(self, existing: ExistingStop, now_ms: int, extreme: Decimal | None = None) -> _Stop:
-        """One of our stops the exchange lists, taken over. A trailing stop's tracked extreme is
-        not reported by Binance: the most favourable of ``extreme`` (what we knew or persisted)
-        and the mark now, so the stop is never thought looser than it is (a replacement must beat
-        it). Without a valid callbackRate, the tightest tier's is assumed, for the same reason."""
-        match = _ID_RE.match(existing.client_algo_id)
-        tier = int(match.group(2)) if match else 0
-        label = _LABELS[match.group(1)] if match else "hard"
-        if label == "safety":
-            tier = -1
-        callback = existing.callback_pct
-        if existing.style is StopStyle.TRAILING and not (callback is not None and callback.is_finite()
-                                                         and callback > 0):
-            callback = min((t.callback_pct for t in self.tiers), default=Decimal("0.1"))
-        spec = StopSpec(self.symbol, self.position_side, existing.side, existing.style, existing.quantity,
-                        existing.client_algo_id, tier, label, existing.trigger_price, callback)
-        direction = 1 if existing.side is Side.SELL else -1
-        stop = _Stop(spec, direction, now_ms, status=StopStatus.LIVE, confirmed_ms=now_ms)
-        if existing.style is StopStyle.TRAILING:
-            seen = [x for x in (extreme, self._s.mark, existing.trigger_price) if x is not None and x > 0]
-            stop.extreme = seen[0] if seen else self._s.entry
-            for value in seen[1:]:
-                stop.extreme = _favourable(direction, stop.extreme, value)
-        self._s.stops[existing.client_algo_id] = stop
-        return stop
-
-    def extremes(self) -> dict[str, Decimal]:
-        """clientAlgoId -> tracked extreme of each live trailing stop (for the driver to persist)."""
-        return {cid: stop.extreme for cid, stop in self._s.stops.items()
-                if stop.extreme is not None and stop.spec.style is StopStyle.TRAILING}
-
     # --- deciding
 
     def _plan(self, now_ms: int, out: list[AslAction]) -> None:
@@ -582,9 +480,14 @@ class Ladder:
         s = self._s
         d = _sign(s.qty)
         if s.tier == 0 or s.mark is None:
-            return self._fixed(s.entry * (1 - d * self.settings.hard_stop_pct / _HUNDRED), 0, "hard")
-        callback = self.tiers[s.tier - 1].callback_pct.quantize(_CB_STEP, rounding=ROUND_FLOOR)
-        return self._spec(StopStyle.TRAILING, s.tier, "trailing", callback_pct=callback)
+            spec = self._fixed(s.entry * (1 - d * self.settings.hard_stop_pct / _HUNDRED), 0, "hard")
+        else:
+            callback = self.tiers[s.tier - 1].callback_pct.quantize(_CB_STEP, rounding=ROUND_FLOOR)
+            spec = self._spec(StopStyle.TRAILING, s.tier, "trailing", callback_pct=callback)
+        if s.floor is not None and ((spec.style is StopStyle.TRAILING and s.mark is None)
+                                    or self._better(s.floor, self._candidate_price(spec))):
+            return self._fixed(s.floor, s.tier, "breakeven")   # the floor: tiers only tighten from it
+        return spec
 
     def _fixed(self, price: Decimal, tier: int, label: str) -> StopSpec:
         up = _sign(self._s.qty) > 0
@@ -669,6 +572,8 @@ class Ladder:
         elif spec.label == "hard":
             what = f"{_price(spec.trigger_price)} (hard, {_pct(self.settings.hard_stop_pct)} " \
                    f"{'below' if d > 0 else 'above'} entry)"
+        elif spec.label == "breakeven":
+            what = f"{_price(spec.trigger_price)} (breakeven: entry plus fees)"
         elif spec.label == "held":
             what = f"{_price(spec.trigger_price)} held for {format_decimal(spec.quantity)} (tier {spec.tier})"
         else:
@@ -683,18 +588,3 @@ class Ladder:
         if spec is None:
             return Notify(text, kind, exit_price=exit_price)
         return Notify(text, kind, spec.tier, spec.style, spec.trigger_price, spec.callback_pct, exit_price)
-
-
-# --- small pure helpers ---------------------------------------------------------------------------
-
-
-def _sign(value: Decimal) -> int:
-    return (value > 0) - (value < 0)
-
-
-def _favourable(direction: int, a: Decimal, b: Decimal) -> Decimal:
-    return max(a, b) if direction > 0 else min(a, b)
-
-
-def _trail(extreme: Decimal, direction: int, callback_pct: Decimal) -> Decimal:
-    return extreme * (1 - direction * callback_pct / _HUNDRED)

@@ -20,7 +20,6 @@ ASL_ID_PREFIX = "ttasl"
 WOULD_TRIGGER = -2021
 UNKNOWN_ORDER = (-2011, -2013)
 _ZERO = Decimal(0)
-_ZERO = Decimal(0)
 
 
 class AlgoStatus(StrEnum):
@@ -138,6 +137,16 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class Floor:
+    """The user's breakeven command: from now on no stop of this position is worse than ``price``
+    (the ladder's floor; later tiers may only tighten from there). A floor never loosens either:
+    a worse one than the floor already set changes nothing."""
+
+    price: Decimal
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Recover:
     """Start or reconnect: the position and our open stops as the exchange reports them."""
 
@@ -153,7 +162,7 @@ class Recover:
 
 
 AslInput = (PositionUpdate | MarkPrice | AlgoUpdate | PlaceResult | CancelResult | CloseResult
-            | OpenStops | Tick | Recover)
+            | OpenStops | Tick | Recover | Floor)
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -220,8 +229,8 @@ AslAction = PlaceStop | CancelStop | QueryStops | ClosePosition | Notify
 def validate(event: AslInput) -> None:
     """Raise ``ValueError`` for an input that is not one (a price that is not a price)."""
     match event:
-        case MarkPrice(price=price) if not (price.is_finite() and price > 0):
-            raise ValueError(f"A mark price of {price} is not a price.")
+        case MarkPrice(price=price) | Floor(price=price) if not (price.is_finite() and price > 0):
+            raise ValueError(f"A price of {price} is not a price.")
         case PositionUpdate(quantity=qty, entry_price=entry) | Recover(quantity=qty, entry_price=entry) \
                 if not qty.is_finite() or (qty != 0 and not (entry.is_finite() and entry > 0)):
             raise ValueError(f"A position of {qty} at {entry} is not a position.")

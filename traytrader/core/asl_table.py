@@ -17,6 +17,7 @@ from traytrader.core.asl_io import (
     AlgoUpdate,
     CancelResult,
     CloseResult,
+    Floor,
     MarkPrice,
     OpenStops,
     PlaceResult,
@@ -77,6 +78,7 @@ TRANSITIONS: dict[tuple[StopPhase, type], frozenset[StopPhase]] = {}
 for _phase in StopPhase:
     TRANSITIONS[(_phase, MarkPrice)] = frozenset(_PLAN_FROM[_phase])
     TRANSITIONS[(_phase, Tick)] = frozenset(_PLAN_FROM[_phase])
+    TRANSITIONS[(_phase, Floor)] = frozenset(_PLAN_FROM[_phase])   # breakeven: a better stop to place
     TRANSITIONS[(_phase, PositionUpdate)] = frozenset(_POSITION_FROM[_phase])
     TRANSITIONS[(_phase, Recover)] = _ANY
     for _kind in (PlaceResult, AlgoUpdate, CancelResult):

@@ -97,6 +97,15 @@ DEFAULT_TIERS: tuple[AslTier, ...] = (
 
 
 @dataclass(frozen=True)
+class TakeProfit:
+    """At ``profit_pct`` of favourable move from the entry, close ``close_fraction`` of the position
+    (a reduce-only TAKE_PROFIT_MARKET algo order placed right after the stop)."""
+
+    profit_pct: Decimal
+    close_fraction: Decimal
+
+
+@dataclass(frozen=True)
 class AslSettings:
     """Advanced Stop Loss parameters (global defaults, overridable per profile)."""
 
@@ -108,11 +117,15 @@ class AslSettings:
     watchdog_ms: int = 500
     grace_ms: int = 2000
     protect_external_positions: bool = False
+    take_profit: tuple[TakeProfit, ...] = ()
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A preset order: what one keypress sends. Exactly one of ``notional_usdt`` and ``quantity``."""
+    """A preset order: what one keypress sends. Exactly one of ``notional_usdt``, ``quantity``,
+    ``risk_usdt`` and ``risk_pct`` (risk: the loss accepted at the hard stop, sized per keypress).
+    ``close_fractions``: the parts of the position the tray menu offers to close; ``add_fraction``:
+    what ``add`` adds, as a part of the position (None: the profile's own size)."""
 
     name: str
     symbol: str
@@ -124,6 +137,14 @@ class Profile:
     limit_offset_ticks: int = 0
     time_in_force: TimeInForce = TimeInForce.GTC
     asl: AslSettings = field(default_factory=AslSettings)
+    risk_usdt: Decimal | None = None
+    risk_pct: Decimal | None = None
+    close_fractions: tuple[Decimal, ...] = (Decimal("0.5"),)
+    add_fraction: Decimal | None = None
+
+    @property
+    def risk_sized(self) -> bool:
+        return self.risk_usdt is not None or self.risk_pct is not None
 
 
 @dataclass(frozen=True)
@@ -147,7 +168,11 @@ class HotkeySettings:
     close: str = ""
     cycle_profile: str = ""
     toggle_action_bar: str = ""
+    breakeven: str = ""
+    add: str = ""
     armed_on_start: bool = True
+    # ``close_25 = "<ctrl>+2"``: (percent, hotkey) pairs, each closing that part of the position.
+    close_parts: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -540,3 +540,35 @@ def build_stop_order(
     return AlgoOrderRequest(symbol=symbol, side=side, type="TRAILING_STOP_MARKET", quantity=quantity,
                             client_algo_id=client_algo_id, working_type=working_type, callback_rate=rate,
                             activate_price=activate, position_side=send_side, reduce_only=reduce_only)
+
+
+def build_take_profit_order(
+    symbol: str,
+    position_qty: Decimal,
+    quantity: Decimal,
+    position_side: PositionSide,
+    filters: SymbolFilters,
+    mode: PositionMode,
+    client_algo_id: str,
+    trigger_price: Decimal,
+    working_type: WorkingType = WorkingType.MARK_PRICE,
+) -> AlgoOrderRequest:
+    """A reduce-only TAKE_PROFIT_MARKET closing ``quantity`` (unsigned, floored to the step) of the
+    signed position ``position_qty`` at ``trigger_price``, rounded away from the entry side (a
+    long's up, a short's down: never less profit than asked)."""
+    if symbol != filters.symbol:
+        raise InvalidOrder(f"The filters given are for {filters.symbol}, not {symbol}.", filter_name="symbol")
+    filters.require_tradable(OrderType.MARKET)
+    side, send_side, reduce_only = _closing(position_qty, position_side, mode, symbol)
+    lot = filters.lot_for(OrderType.MARKET)
+    raw = min(abs(quantity), abs(position_qty))
+    size = floor_to_step(raw, lot.step_size, lot.min_qty) if raw >= lot.min_qty else raw
+    _check_quantity(size, raw, lot, filters)
+    _positive(trigger_price, "trigger price", symbol)
+    closes_long = side is Side.SELL
+    trigger = round_to_tick(trigger_price, filters.tick_size, Direction.UP if closes_long else Direction.DOWN,
+                            filters.min_price)
+    _check_price_range(trigger, filters, what="trigger price")
+    return AlgoOrderRequest(symbol=symbol, side=side, type="TAKE_PROFIT_MARKET", quantity=size,
+                            client_algo_id=client_algo_id, working_type=working_type, trigger_price=trigger,
+                            position_side=send_side, reduce_only=reduce_only)

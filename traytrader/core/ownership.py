@@ -10,7 +10,8 @@ order (``ORDER_TRADE_UPDATE.o.c``, ``order.status``, ``openOrders``, ``allOrders
 * ``tt-…``: an order the engine sent (``core.orders.ClientIds("tt", …)``): entries, and the closes
   of the close/flatten keys and the ASL. A fill of one that opens or adds to a position makes that
   part of the position ours; reduce-only fills only reduce.
-* ``ttasl-…``: a protective stop the ASL placed (``core.asl.ASL_ID_PREFIX``).
+* ``ttasl-…``: a protective stop the ASL placed (``core.asl.ASL_ID_PREFIX``); ``ttasl-p…`` is one of
+  a profile's take-profits (``core.asl_takeprofit``), reduce-only like the stops, never a stop.
 
 A position is ours when the order that last opened or added to it is ours (``position_is_ours``).
 Positions opened elsewhere are protected only with ``protect_external_positions``.
@@ -24,6 +25,7 @@ from typing import Any
 
 ORDER_PREFIX = "tt-"
 STOP_PREFIX = "ttasl-"
+TAKE_PROFIT_PREFIX = "ttasl-p"   # core.asl_takeprofit.TP_ID_PREFIX
 #: The statuses of an order that has traded at least once.
 _TRADED = frozenset({"FILLED", "PARTIALLY_FILLED"})
 _ZERO = Decimal(0)
@@ -35,7 +37,12 @@ def is_our_entry(client_id: str) -> bool:
 
 
 def is_our_stop(client_algo_id: str) -> bool:
+    """An algo order of ours: a stop, or a take-profit (``is_our_take_profit``)."""
     return isinstance(client_algo_id, str) and client_algo_id.startswith(STOP_PREFIX)
+
+
+def is_our_take_profit(client_algo_id: str) -> bool:
+    return isinstance(client_algo_id, str) and client_algo_id.startswith(TAKE_PROFIT_PREFIX)
 
 
 def _decimal(value: Any) -> Decimal:

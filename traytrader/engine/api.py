@@ -27,7 +27,9 @@ from traytrader.core.models import Side
 class CommandKind(StrEnum):
     BUY = "buy"
     SELL = "sell"
-    CLOSE = "close"            # reduce-only market order closing the active profile's position
+    CLOSE = "close"            # reduce-only market close of the position; ``argument`` "50%": that part
+    BREAKEVEN = "breakeven"    # move the stop to entry + fees (the ladder's floor)
+    ADD = "add"                # scale in: add_fraction of the position (or the profile's size)
     CANCEL_ALL = "cancel"      # cancel open orders and algo orders for the symbol
     FLATTEN = "flatten"        # cancel all + close
     REVERSE = "reverse"        # close and open the opposite side with the same profile

@@ -24,7 +24,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from traytrader.core import asl
+from traytrader.core import asl, display
+from traytrader.core.asl_takeprofit import (
+    CancelTakeProfit,
+    PlaceTakeProfit,
+    TakeProfits,
+    TpAction,
+    is_take_profit_id,
+)
 from traytrader.core.errors import (
     CommandRefused,
     ExchangeRejected,
@@ -35,7 +42,7 @@ from traytrader.core.errors import (
 )
 from traytrader.core.filters import LotSize, PriceFilter, SymbolFilters
 from traytrader.core.models import AppConfig, AslSettings, PositionSide, Side
-from traytrader.core.orders import build_stop_order
+from traytrader.core.orders import build_stop_order, build_take_profit_order
 from traytrader.engine.api import Event, Notice, SafetyAction, StopMoved, StoppedOut
 from traytrader.engine.asl_api import AslGateway
 
@@ -95,6 +102,8 @@ class AslDriver:
         self.min_query_interval_ms = min_query_interval_ms
         self.reconcile_interval_ms = reconcile_interval_ms
         self.ladders: dict[tuple[str, PositionSide], asl.Ladder] = {}
+        # Each ladder's take-profits (``core/asl_takeprofit.py``), placed once its stop is confirmed.
+        self.take_profits: dict[tuple[str, PositionSide], TakeProfits] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._query_due: dict[str, bool] = {}        # symbol -> a query was asked for
         self._query_busy: set[str] = set()
@@ -112,6 +121,7 @@ class AslDriver:
         if ladder is not None:
             if ladder.quantity == 0 and quantity != 0:
                 ladder.configure(self.settings_for(symbol))   # the profile that opened it governs
+                self._tp(ladder).configure(ladder.settings.take_profit)
             self._feed(ladder, asl.PositionUpdate(quantity, entry_price, self._seen(now_ms), ours))
 
     def on_mark_price(self, symbol: str, mark_price: Decimal, now_ms: int) -> None:
@@ -136,6 +146,18 @@ class AslDriver:
         except ValueError:
             return
         ladder = self.ladders.get((str(order.get("s", "")), side))
+        if ladder is not None and is_take_profit_id(client_id):
+            filled = _dec(order.get("aq"))
+            if status is asl.AlgoStatus.FINISHED and filled > 0:
+                tick = self.gateway.tick_size(ladder.symbol)
+                text = (f"{ladder.symbol}: take-profit filled, {str(order.get('S', '')).lower()} "
+                        f"{display.quantity(filled)} at {display.price(_dec(order.get('ap')), tick)}; the "
+                        "stop follows the smaller position.")
+                self.emit(Notice(text))
+                self._record("asl", text, ladder.symbol, client_algo_id=client_id)
+            self._run_tp(ladder, self._tp(ladder).on_update(client_id, status, filled))
+            self._sync_tp(ladder)
+            return
         if ladder is not None:
             self._feed(ladder, asl.AlgoUpdate(client_id, status, self._seen(now_ms), _dec(order.get("ap")),
                                               _dec(order.get("aq")), str(order.get("rm") or "")))
@@ -161,8 +183,15 @@ class AslDriver:
         now = self._seen(now_ms)
         ours = set(ours)
         stops: dict[tuple[str, PositionSide], list[asl.ExistingStop]] = {}
+        tps: dict[tuple[str, PositionSide], dict[str, tuple[Decimal, Decimal]]] = {}
         for row in open_algo_orders:
             if not isinstance(row, Mapping):
+                continue
+            client_id = str(row.get("clientAlgoId", ""))
+            if is_take_profit_id(client_id):
+                key = (str(row.get("symbol", "")), self._side(row.get("positionSide")))
+                listed = tps.setdefault(key, {})
+                listed[client_id] = (_dec(row.get("quantity")), _dec(row.get("triggerPrice")))
                 continue
             stop = existing_stop(row)
             if stop is None or not stop.client_algo_id.startswith(asl.ASL_ID_PREFIX):
@@ -173,7 +202,7 @@ class AslDriver:
         for row in positions:
             if isinstance(row, Mapping) and _dec(row.get("positionAmt")) != 0:
                 rows[(str(row.get("symbol", "")), self._side(row.get("positionSide")))] = row
-        for key in set(rows) | set(stops) | set(self.ladders):
+        for key in set(rows) | set(stops) | set(tps) | set(self.ladders):
             row = rows.get(key, {})
             ladder = self._ladder(*key, create=True)
             if ladder is None:
@@ -185,6 +214,9 @@ class AslDriver:
             event = asl.Recover(_dec(row.get("positionAmt")), _dec(row.get("entryPrice")), mark,
                                 tuple(stops.get(key, ())), now, ours=key in ours,
                                 extremes=dict(extremes or {}))
+            tp = self._tp(ladder)
+            tp.configure(ladder.settings.take_profit)
+            self._run_tp(ladder, tp.recover(tps.get(key, {}), event.quantity, now))
             self._feed(ladder, event)
             self._last_query_ms[key[0]] = now
         self._record("asl", f"ASL recovered {len(rows)} position(s) and {sum(map(len, stops.values()))} "
@@ -207,6 +239,64 @@ class AslDriver:
             self._record("asl", ladder.unexpected, ladder.symbol)
         for action in actions:
             self._run(ladder, action)
+        self._sync_tp(ladder)
+
+    # --- take-profits (``core/asl_takeprofit.py``) ------------------------------------------------
+
+    def _tp(self, ladder: asl.Ladder) -> TakeProfits:
+        key = (ladder.symbol, ladder.position_side)
+        tp = self.take_profits.get(key)
+        if tp is None:
+            tp = self.take_profits[key] = TakeProfits(ladder.symbol, ladder.position_side,
+                                                      ladder.settings.take_profit, salt=ladder.salt)
+        return tp
+
+    def _sync_tp(self, ladder: asl.Ladder) -> None:
+        """After every ladder input: the take-profits follow the position (placed once its stop
+        is confirmed, resized with it, cancelled with it)."""
+        tp = self._tp(ladder)
+        if not tp.targets and not tp.orders:
+            return
+        protected = ladder.managed and ladder.active_stop is not None
+        try:
+            filters = self._filters(ladder.symbol)
+        except TraytraderError:
+            return
+        self._run_tp(ladder, tp.sync(ladder.quantity, ladder.entry, protected, filters, self._now()))
+
+    def _run_tp(self, ladder: asl.Ladder, actions: list[TpAction]) -> None:
+        for action in actions:
+            if isinstance(action, PlaceTakeProfit):
+                self._spawn(self._place_tp(ladder, action), f"asl-tp-{action.client_algo_id}")
+            elif isinstance(action, CancelTakeProfit):
+                self._spawn(self._cancel_tp(ladder, action.client_algo_id),
+                            f"asl-tp-cancel-{action.client_algo_id}")
+
+    async def _place_tp(self, ladder: asl.Ladder, action: PlaceTakeProfit) -> None:
+        tp = self._tp(ladder)
+        try:
+            request = build_take_profit_order(
+                ladder.symbol, action.position_qty, action.quantity, ladder.position_side,
+                self._filters(ladder.symbol), self.gateway.position_mode, action.client_algo_id,
+                action.trigger_price, ladder.settings.working_type)
+        except TraytraderError as exc:
+            self._record("asl", f"take-profit {action.level} not placed: {exc}", ladder.symbol)
+            self._run_tp(ladder, tp.on_place_result(action.client_algo_id, asl.Outcome.REJECTED))
+            return
+        self.requests_sent += 1
+        outcome = await self._outcome(self.gateway.place_algo(request.params()))
+        if outcome[0] is asl.Outcome.REJECTED:
+            self.emit(Notice(f"{ladder.symbol}: take-profit {action.level} at {action.trigger_price} was "
+                             f"refused ({outcome[2] or outcome[1]}); the stop still protects the position.",
+                             level="warning"))
+        self._run_tp(ladder, tp.on_place_result(action.client_algo_id, outcome[0]))
+        self._sync_tp(ladder)
+
+    async def _cancel_tp(self, ladder: asl.Ladder, client_id: str) -> None:
+        self.requests_sent += 1
+        outcome = await self._outcome(self.gateway.cancel_algo(ladder.symbol, client_id))
+        self._run_tp(ladder, self._tp(ladder).on_cancel_result(client_id, outcome[0], outcome[1]))
+        self._sync_tp(ladder)
 
     def _persist_extremes(self, ladder: asl.Ladder, now: int) -> None:
         """Journal a trailing stop's tracked extreme when it moved, at most once a second per stop,
@@ -220,6 +310,34 @@ class AslDriver:
                          extreme=extreme)
         if len(self._persisted) > 256:
             del self._persisted[next(iter(self._persisted))]
+
+    # --- the toolkit's breakeven (``engine/position_commands.py``) ------------------------------
+
+    def stop_price(self, symbol: str, position_side: PositionSide) -> Decimal | None:
+        """Where the confirmed stop of that position would close it now (its effective price)."""
+        ladder = self.ladders.get((symbol, position_side))
+        return ladder.effective_price() if ladder is not None else None
+
+    def manages(self, symbol: str, position_side: PositionSide) -> bool:
+        """True when the ladder protects that position (ours, or external ones by setting)."""
+        ladder = self.ladders.get((symbol, position_side))
+        return ladder is not None and ladder.managed and ladder.quantity != 0
+
+    def set_floor(self, symbol: str, position_side: PositionSide, price: Decimal) -> None:
+        """Breakeven: no stop of that position worse than ``price`` from now on (``asl.Floor``)."""
+        ladder = self.ladders.get((symbol, position_side))
+        if ladder is not None:
+            self._feed(ladder, asl.Floor(price, self._now()))
+
+    def stop_at_least(self, symbol: str, position_side: PositionSide, price: Decimal) -> bool:
+        """True when a confirmed stop of ours, sized to the position, is at ``price`` or better."""
+        ladder = self.ladders.get((symbol, position_side))
+        if ladder is None or ladder.active_stop is None or ladder.quantity == 0:
+            return False
+        effective = ladder.effective_price()
+        d = 1 if ladder.quantity > 0 else -1
+        return effective is not None and d * (effective - price) >= 0 and \
+            ladder.active_stop.quantity == abs(ladder.quantity)
 
     def protects(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> str | None:
         """None when a confirmed stop of ours covers ``quantity`` of that position, else why not."""
@@ -314,7 +432,11 @@ class AslDriver:
         finally:
             self._query_busy.discard(symbol)
         by_side: dict[PositionSide, list[asl.ExistingStop]] = {}
+        tp_ids: dict[PositionSide, set[str]] = {}
         for row in rows:
+            if isinstance(row, Mapping) and is_take_profit_id(str(row.get("clientAlgoId", ""))) and \
+                    str(row.get("symbol", symbol)) == symbol:
+                tp_ids.setdefault(self._side(row.get("positionSide")), set()).add(str(row["clientAlgoId"]))
             stop = existing_stop(row) if isinstance(row, Mapping) else None
             if stop is not None and stop.client_algo_id.startswith(asl.ASL_ID_PREFIX) and \
                     str(row.get("symbol", symbol)) == symbol:
@@ -322,6 +444,7 @@ class AslDriver:
         now = self._now()
         for (name, side), ladder in list(self.ladders.items()):
             if name == symbol:
+                self._run_tp(ladder, self._tp(ladder).on_snapshot(tp_ids.get(side, set()), requested_ms))
                 self._feed(ladder, asl.OpenStops(tuple(by_side.get(side, ())), requested_ms, now))
 
     # --- words out -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from traytrader.core.asl_toolkit import DEFAULT_TAKER_FEE_RATE
 from traytrader.core.errors import (
     CommandRefused,
     ExchangeRejected,
@@ -47,22 +48,25 @@ from traytrader.engine.armed import ArmedEntry, EntryPath, max_age_ms
 from traytrader.engine.entry_arming import STALE_PRICE_S, EntryArming
 from traytrader.engine.fill_reports import FillReporting, _dec
 from traytrader.engine.order_sending import OrderSending
+from traytrader.engine.position_commands import PositionCommands
 from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
 
 #: Commands that can only reduce exposure: admitted whatever else is in flight for the symbol.
-REDUCE_ONLY_KINDS = frozenset({CommandKind.CLOSE, CommandKind.FLATTEN, CommandKind.CANCEL_ALL})
+REDUCE_ONLY_KINDS = frozenset({CommandKind.CLOSE, CommandKind.FLATTEN, CommandKind.CANCEL_ALL,
+                               CommandKind.BREAKEVEN})
 #: A command older than this when the engine takes it up is refused: an order the user no
 #: longer expects is the worst kind (a key's command reaches the engine in well under 1 ms).
 MAX_COMMAND_AGE_MS = 2_000
 ORDER_KINDS = frozenset({CommandKind.BUY, CommandKind.SELL, CommandKind.CLOSE, CommandKind.FLATTEN,
-                         CommandKind.REVERSE, CommandKind.CANCEL_ALL})
+                         CommandKind.REVERSE, CommandKind.CANCEL_ALL, CommandKind.BREAKEVEN, CommandKind.ADD})
 
 
-class Dispatcher(EntryArming, OrderSending, FillReporting):
+class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
     """Executes order commands for the active profile on the engine loop. Its jobs by file:
     admission and the commands here; armed entries (``entry_arming``), sending one order
-    (``order_sending``), fills and their sentences (``fill_reports``)."""
+    (``order_sending``), fills and their sentences (``fill_reports``), breakeven, partial close,
+    add and risk sizing (``position_commands``)."""
 
     def __init__(self, session: Session, emit: Callable[[Event], None], *,
                  on_filled: Callable[[OrderRequest, dict[str, Any]], None] | None = None) -> None:
@@ -92,10 +96,16 @@ class Dispatcher(EntryArming, OrderSending, FillReporting):
         self._fill_waiters: dict[str, asyncio.Future[Decimal]] = {}
         self._recent_fills: dict[str, Decimal] = {}   # the stream may be faster than the answer
         self._fees: dict[str, tuple[Decimal, str]] = {}   # client id → (commission, asset), from trades
+        self.asl: Any = None                      # the ASL driver, set by the engine (breakeven)
+        self._fee_rate = DEFAULT_TAKER_FEE_RATE   # the account's taker rate, once a fill tells it
+        self._wallet: Decimal | None = None       # USDT wallet balance (risk_pct)
+        self._sized_profiles: dict[str, tuple[Profile, Decimal | None, Profile]] = {}
         self._realized: dict[str, tuple[Decimal, Decimal]] = {}  # client id → (realised PnL, its quantity)
         self._entries: dict[tuple[str, PositionSide], Decimal] = {}  # last entry of each open position
         session.user_listeners.append(self._on_user_message)
         session.ready_listeners.append(lambda: self.prime(session.config.profiles))
+        if any(p.risk_pct is not None for p in session.config.profiles):
+            session.ready_listeners.append(lambda: session.spawn(self.read_wallet(), "read-wallet"))
         session.market_listeners.append(self._on_market_message)
 
     # -- admission -------------------------------------------------------------------------------
@@ -146,7 +156,12 @@ class Dispatcher(EntryArming, OrderSending, FillReporting):
             elif command.kind is CommandKind.SELL:
                 await self._entry(command, profile, Side.SELL)
             elif command.kind is CommandKind.CLOSE:
-                await self._close(command, profile)
+                if not command.argument or not await self._close_part(command, profile, command.argument):
+                    await self._close(command, profile)
+            elif command.kind is CommandKind.BREAKEVEN:
+                await self._breakeven(command, profile)
+            elif command.kind is CommandKind.ADD:
+                await self._add(command, profile)
             elif command.kind is CommandKind.CANCEL_ALL:
                 await self._cancel_all(command, profile)
             elif command.kind is CommandKind.FLATTEN:
@@ -186,12 +201,16 @@ class Dispatcher(EntryArming, OrderSending, FillReporting):
         if age is not None and age > STALE_PRICE_S:
             raise CommandRefused(f"The {profile.symbol} price is {age:.0f} s old (the market stream "
                                  "stalled); nothing was sent, try again in a moment.")
-        return build_entry_order(profile, side, session.filters(profile.symbol), book[0], book[1], mark,
-                                 session.mode, client_id)
+        if profile.risk_sized:   # the risk sentence when the size is below the minimum
+            self.check_risk_minimum(profile, book[1] if side is Side.BUY else book[0])
+        return build_entry_order(self.sized_profile(profile), side, session.filters(profile.symbol), book[0],
+                                 book[1], mark, session.mode, client_id)
 
     async def _entry(self, command: Command, profile: Profile, side: Side) -> None:
         """The entry armed for this keypress if nothing changed since, else one armed now; the
         full builder when neither can be (it raises the sentence saying why)."""
+        if profile.risk_pct is not None and self._wallet is None:
+            await self.read_wallet()   # the first key before the start's read answered
         try:
             armed = self._armed_for(profile, side)
         except TraytraderError:

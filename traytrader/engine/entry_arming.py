@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traytrader.core.entry_plan import SizedEntry
 from traytrader.core.errors import (
@@ -43,6 +43,9 @@ class EntryArming:
     _warm: asyncio.TimerHandle | None
     _max_age_ms: int
 
+    if TYPE_CHECKING:   # ``position_commands.PositionCommands``, after this mixin in the bases
+        def sized_profile(self, profile: Profile) -> Profile: ...
+
     def prime(self, profiles: tuple[Profile, ...] | list[Profile]) -> None:
         """Prepare every profile's BUY and SELL entry now (the session just became ready), so the
         first keypress finds its plan and frame template made; arm the active profile's."""
@@ -64,6 +67,10 @@ class EntryArming:
         session = self.session
         ws = session.ws
         if ws is None:
+            return None
+        try:   # a risk-based profile: the notional its risk buys (one object while nothing changes)
+            profile = self.sized_profile(profile)
+        except TraytraderError:
             return None
         filters = session.filters(profile.symbol)
         key = (profile.name, side)

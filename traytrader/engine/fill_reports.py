@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traytrader.core import display
 from traytrader.core.errors import TraytraderError
@@ -62,13 +62,21 @@ class FillReporting:
 
     FILL_PRICE_WAIT_S = 1.0
 
+    if TYPE_CHECKING:   # ``position_commands.PositionCommands``, after this mixin in the bases
+        def note_wallet(self, message: dict[str, Any]) -> None: ...
+
+        def note_fee(self, order: dict[str, Any]) -> None: ...
+
     def _on_user_message(self, message: dict[str, Any]) -> None:
         self._remember_entries()
         order = message.get("o")
+        if message.get("e") == "ACCOUNT_UPDATE":
+            self.note_wallet(message)
         if message.get("e") != "ORDER_TRADE_UPDATE" or not isinstance(order, dict):
             return
         client_id = str(order.get("c", ""))
         if order.get("x") == "TRADE" and isinstance(order.get("N"), str):
+            self.note_fee(order)
             # Commission per trade ("n", in asset "N"): an order's fee is the sum of its trades'.
             paid, asset = self._fees.get(client_id, (Decimal(0), order["N"]))
             self._fees[client_id] = (paid + _dec(order.get("n")), asset)

@@ -157,6 +157,7 @@ class Engine:
         dispatcher.set_active(self._profile)
         self.dispatcher = dispatcher
         self.asl = self._make_asl(session, dispatcher, journal) if self.enable_asl else None
+        dispatcher.asl = self.asl   # breakeven moves the ladder's floor
         session.user_listeners.append(self._on_user_message)
         session.market_listeners.append(self._on_market_message)
         # trade review (issue 18): the mark-price path of open positions at a bounded rate, and

@@ -10,10 +10,12 @@ now, or the one sentence saying why it cannot.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from traytrader.core.asl_toolkit import risk_amount, risk_notional, risk_quantity
 from traytrader.core.decimals import format_decimal
 from traytrader.core.errors import ExchangeRejected, InvalidOrder, TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig, KeyType, Side
@@ -64,8 +66,9 @@ async def collect_online_checks(config: AppConfig, credentials: ApiCredentials) 
             await load_books(session, [s for s in symbols if session.info and s in session.info])
         except TraytraderError as exc:
             lines.append(f"{FAIL}prices could not be read: {exc}")
+        wallet = await _wallet(session) if any(p.risk_pct is not None for p in config.profiles) else None
         for profile in config.profiles:
-            lines.append(_profile_line(session, profile.name))
+            lines.append(_profile_line(session, profile.name, wallet))
     finally:
         await session.close()
     return lines
@@ -94,7 +97,19 @@ async def _ws_checks(session: Session) -> list[str]:
     return lines
 
 
-def _profile_line(session: Session, name: str) -> str:
+async def _wallet(session: Session) -> Decimal | None:
+    """The USDT wallet balance (for ``risk_pct`` profiles), or None when it cannot be read."""
+    try:
+        rows = await session.rest_call("GET", "/fapi/v2/balance")
+    except TraytraderError:
+        return None
+    for row in rows if isinstance(rows, list) else ():
+        if isinstance(row, dict) and row.get("asset") == "USDT":
+            return Decimal(str(row.get("balance")))
+    return None
+
+
+def _profile_line(session: Session, name: str, wallet: Decimal | None = None) -> str:
     profile = session.config.profile(name)
     head = f"profile {profile.name} ({profile.symbol}, {profile.leverage}x {profile.margin_type.value}):"
     book, mark = session.book(profile.symbol), session.mark(profile.symbol)
@@ -103,9 +118,20 @@ def _profile_line(session: Session, name: str) -> str:
     if book is None or mark is None:
         return f"{FAIL}{head} cannot trade: no price for {profile.symbol}."
     parts = []
+    sized, risk_text = profile, ""
+    if profile.risk_sized:   # the size its risk buys now (the keypress's own rule)
+        try:
+            risk = risk_amount(profile.risk_usdt, profile.risk_pct, wallet)
+            risk_quantity(risk, profile.asl.hard_stop_pct, book[1], session.filters(profile.symbol),
+                          session.config.safety.max_notional_usdt, profile.order_type)
+        except TraytraderError as exc:
+            return f"{FAIL}{head} cannot trade: {exc}"
+        notional = risk_notional(risk, profile.asl.hard_stop_pct, session.config.safety.max_notional_usdt)
+        sized = dataclasses.replace(profile, notional_usdt=notional, risk_usdt=None, risk_pct=None)
+        risk_text = (f" (risk {risk:.2f} USDT at the {format_decimal(profile.asl.hard_stop_pct)}% hard stop)")
     for side in (Side.BUY, Side.SELL):
         try:
-            order = build_entry_order(profile, side, session.filters(profile.symbol), book[0], book[1], mark,
+            order = build_entry_order(sized, side, session.filters(profile.symbol), book[0], book[1], mark,
                                       session.mode, "tt-check")
         except InvalidOrder as exc:
             return f"{FAIL}{head} cannot trade: {exc}"
@@ -114,4 +140,4 @@ def _profile_line(session: Session, name: str) -> str:
         where = f"at {format_decimal(price)}" if order.price is not None else f"≈{format_decimal(price)}"
         parts.append(f"{side.value} {format_decimal(order.quantity)} {order.type.value} {where} "
                      f"(≈{notional} USDT)")
-    return f"{OK}{head} would send " + "; ".join(parts)
+    return f"{OK}{head} would send " + "; ".join(parts) + risk_text

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from traytrader.core import display
+from traytrader.core.asl_toolkit import fraction_text
 from traytrader.core.errors import TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.engine.api import (
@@ -50,7 +51,13 @@ from traytrader.engine.api import (
 )
 from traytrader.ui.app_memory import Forgetful, Memory, Remembered
 from traytrader.ui.control_socket import format_reply
-from traytrader.ui.hotkey_gate import ORDER_ACTIONS, HotkeyGate, armed_at_start, human_combo
+from traytrader.ui.hotkey_gate import (
+    ORDER_ACTIONS,
+    HotkeyGate,
+    armed_at_start,
+    hotkey_arguments,
+    human_combo,
+)
 from traytrader.ui.menu_model import (
     Action,
     UiState,
@@ -71,6 +78,8 @@ COMMAND_FOR: dict[Action, CommandKind] = {
     Action.BUY: CommandKind.BUY,
     Action.SELL: CommandKind.SELL,
     Action.CLOSE: CommandKind.CLOSE,
+    Action.BREAKEVEN: CommandKind.BREAKEVEN,
+    Action.ADD: CommandKind.ADD,
     Action.FLATTEN: CommandKind.FLATTEN,
     Action.CANCEL_ALL: CommandKind.CANCEL_ALL,
     Action.SELECT_PROFILE: CommandKind.SELECT_PROFILE,
@@ -166,6 +175,8 @@ class DesktopApp:
             environment=config.exchange.environment.value,
             armed=armed_at_start(config.exchange.environment, config.hotkeys),
             profiles=names, active_profile=active, demo=demo,
+            close_parts=tuple((p.name, tuple(fraction_text(f) for f in p.close_fractions if f < 1))
+                              for p in config.profiles),
         )
         self.gate = HotkeyGate(config.safety.cooldown_ms)
         self.engine: EngineHandle | None = None
@@ -237,8 +248,13 @@ class DesktopApp:
         if not decision.send:
             return False
         self._repeating = None
-        self._submit(chord.action, "", "hotkey")
+        self._submit(chord.action, self._hotkey_argument(chord.combo), "hotkey")
         return True
+
+    def _hotkey_argument(self, combo: str) -> str:
+        """The argument a key carries (``close_25`` → "25%"); "" for the others."""
+        parts = self.config.hotkeys.close_parts
+        return hotkey_arguments(self.config.hotkeys).get(combo, "") if parts else ""
 
     def socket_request(self, action: Action | None, argument: str) -> str:
         """Control-socket handler (runs on the connection's thread): waits for the reply line."""
@@ -412,7 +428,7 @@ class DesktopApp:
         if chord.action is Action.TOGGLE_ACTION_BAR:
             self._on_do(_Do(Action.TOGGLE_ACTION_BAR, source="hotkey"))
         else:
-            self._submit(chord.action, "", "hotkey")
+            self._submit(chord.action, self._hotkey_argument(chord.combo), "hotkey")
 
     def _on_socket(self, request: _SocketRequest) -> None:
         with request.claim:

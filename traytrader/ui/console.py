@@ -55,14 +55,15 @@ SIMPLE_COMMANDS = {
     "buy": CommandKind.BUY, "b": CommandKind.BUY, "sell": CommandKind.SELL, "s": CommandKind.SELL,
     "close": CommandKind.CLOSE, "flatten": CommandKind.FLATTEN, "cancel": CommandKind.CANCEL_ALL,
     "reverse": CommandKind.REVERSE, "cycle": CommandKind.CYCLE_PROFILE,
+    "breakeven": CommandKind.BREAKEVEN, "be": CommandKind.BREAKEVEN, "add": CommandKind.ADD,
 }
 
 STARTED_STATES = (EngineState.READY, EngineState.ERROR, EngineState.STOPPED)
 START_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 30.0
 
-HELP = ("commands: buy (b), sell (s), close, flatten, cancel, reverse, profile NAME, cycle, status, "
-        "help, quit")
+HELP = ("commands: buy (b), sell (s), close, close 50%, breakeven (be), add, flatten, cancel, reverse, "
+        "profile NAME, cycle, status, help, quit")
 
 
 def tag_for(event: Event) -> str:
@@ -107,6 +108,8 @@ NO_ARGUMENT = {
     CommandKind.FLATTEN: "cancels the symbol's orders and closes its position",
     CommandKind.CANCEL_ALL: "cancels the symbol's open orders",
     CommandKind.REVERSE: "reverses the whole position", CommandKind.CYCLE_PROFILE: "picks the next profile",
+    CommandKind.BREAKEVEN: "moves the stop to entry plus fees",
+    CommandKind.ADD: "adds the profile's add_fraction of the position (or its size)",
 }
 SIZE_HINT = " Set the size in the profile, or switch profiles with `profile NAME`."
 
@@ -128,6 +131,11 @@ def parse_line(line: str) -> Command | str | None:
     kind = SIMPLE_COMMANDS.get(word)
     if kind is None:
         return f"error: unknown command {words[0]!r}; {HELP}"
+    if kind is CommandKind.CLOSE and len(words) > 1:   # close 50%: that part of the position
+        part = "".join(words[1:])
+        if len(words) > 3 or not part.rstrip("%").replace(".", "", 1).isdigit():
+            return f"error: usage: close, or close 50% (a part of the position), not {line.strip()!r}"
+        return Command(kind, argument=part, source="console")
     if len(words) > 1 and kind in NO_ARGUMENT:
         hint = SIZE_HINT if kind in (CommandKind.BUY, CommandKind.SELL) else ""
         return (f"error: nothing was sent: {word} takes no argument ({' '.join(words[1:])!r}); it "

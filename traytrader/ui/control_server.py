@@ -65,6 +65,7 @@ REFUSAL = "Only the user running traytrader may control it."
 ACTIONS: dict[str, Action | None] = {
     "buy": Action.BUY, "sell": Action.SELL, "close": Action.CLOSE, "flatten": Action.FLATTEN,
     "cancel": Action.CANCEL_ALL, "profile": Action.SELECT_PROFILE, "status": None,
+    "breakeven": Action.BREAKEVEN, "add": Action.ADD,
 }
 Handler = Callable[[Action | None, str], str]
 

@@ -35,9 +35,11 @@ DEFAULT_TIMEOUT_S = 12.0  # a little above the app's own wait (10 s), so its sen
 
 # request word → whether it takes an argument (a profile name)
 REQUEST_WORDS: dict[str, bool] = {
-    "buy": False, "sell": False, "close": False, "flatten": False, "cancel": False,
-    "profile": True, "status": False,
+    "buy": False, "sell": False, "close": False, "breakeven": False, "add": False, "flatten": False,
+    "cancel": False, "profile": True, "status": False,
 }
+#: Words whose argument may be given or not: ``close`` (the whole position) or ``close 50%``.
+OPTIONAL_ARGUMENT = frozenset({"close"})
 
 
 class SendFailed(Exception):
@@ -64,6 +66,10 @@ def split_request(line: str) -> tuple[str, str]:
     argument = words[1].strip() if len(words) > 1 else ""
     if REQUEST_WORDS[word] and not argument:
         raise BadRequest(f"{word!r} needs a name, for example: {word} scalp.")
+    if word in OPTIONAL_ARGUMENT and argument:
+        if not argument.rstrip("%").strip().replace(".", "", 1).isdigit():
+            raise BadRequest(f"{word!r} takes a part of the position such as 50% (got {argument!r}).")
+        return word, argument.replace(" ", "")
     if not REQUEST_WORDS[word] and argument:
         raise BadRequest(f"{word!r} takes no argument (got {argument!r}).")
     return word, argument

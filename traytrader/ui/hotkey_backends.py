@@ -36,10 +36,13 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.FLATTEN: "Flatten: close everything and cancel orders",
     Action.CYCLE_PROFILE: "Switch to the next profile",
     Action.TOGGLE_ACTION_BAR: "Show or hide the action bar",
+    Action.BREAKEVEN: "Move the stop to breakeven (entry plus fees)",
+    Action.ADD: "Add to the position",
 }
 
 # ``traytrader send`` words (ui/control_socket.py); actions without one have no compositor binding.
-SEND_WORDS: dict[Action, str] = {Action.BUY: "buy", Action.SELL: "sell", Action.CLOSE: "close",
+SEND_WORDS: dict[Action, str] = {Action.BREAKEVEN: "breakeven", Action.ADD: "add",
+                                 Action.BUY: "buy", Action.SELL: "sell", Action.CLOSE: "close",
                                  Action.FLATTEN: "flatten", Action.CANCEL_ALL: "cancel"}
 
 _PORTAL_MODIFIERS = {"ctrl": "CTRL", "alt": "ALT", "alt_gr": "ALT", "shift": "SHIFT", "cmd": "LOGO",

@@ -21,7 +21,8 @@ from traytrader.core.models import Environment, HotkeySettings
 from traytrader.engine.api import EngineState
 from traytrader.ui.menu_model import Action
 
-ORDER_ACTIONS = frozenset({Action.BUY, Action.SELL, Action.CLOSE, Action.FLATTEN, Action.CANCEL_ALL})
+ORDER_ACTIONS = frozenset({Action.BUY, Action.SELL, Action.CLOSE, Action.FLATTEN, Action.CANCEL_ALL,
+                           Action.BREAKEVEN, Action.ADD})
 
 # Which HotkeySettings field binds which action; an empty string leaves it unbound.
 HOTKEY_FIELDS: tuple[tuple[str, Action], ...] = (
@@ -31,6 +32,8 @@ HOTKEY_FIELDS: tuple[tuple[str, Action], ...] = (
     ("close", Action.CLOSE),
     ("cycle_profile", Action.CYCLE_PROFILE),
     ("toggle_action_bar", Action.TOGGLE_ACTION_BAR),
+    ("breakeven", Action.BREAKEVEN),
+    ("add", Action.ADD),
 )
 
 # The defaults are Ctrl+B / Ctrl+S; on macOS users expect Cmd (issue 7).
@@ -48,7 +51,14 @@ def bindings(settings: HotkeySettings, platform: str = sys.platform) -> dict[str
         if platform == "darwin" and combo == getattr(defaults, name) and combo in _MAC_DEFAULTS:
             combo = _MAC_DEFAULTS[combo]
         result[combo] = action
+    for _, combo in settings.close_parts:   # close_25 = "<ctrl>+2": close 25% of the position
+        result[combo.strip().lower()] = Action.CLOSE
     return result
+
+
+def hotkey_arguments(settings: HotkeySettings) -> dict[str, str]:
+    """pynput combination → the command's argument, for the keys that carry one (``close_25``)."""
+    return {combo.strip().lower(): f"{percent}%" for percent, combo in settings.close_parts}
 
 
 def human_combo(combo: str) -> str:

@@ -28,7 +28,7 @@ class HotkeyListener:
         self._on_chord = on_chord
         self._listener: Any = None
         self._tracker: ChordTracker | None = None
-        self._labels: dict[Action, str] = {}
+        self._actions: dict[object, Action] = {}   # chord → action (close_25 and close_50 are both CLOSE)
 
     def start(self) -> None:
         """Start the listener thread and wait until it receives events (~40 ms on X)."""
@@ -36,8 +36,9 @@ class HotkeyListener:
 
         chords: dict[frozenset[object], Action] = {}
         for combo, action in self._combos.items():
-            chords[frozenset(keyboard.HotKey.parse(combo))] = action
-            self._labels[action] = combo
+            chord = frozenset(keyboard.HotKey.parse(combo))
+            chords[chord] = combo  # type: ignore[assignment]   # the tracker reports the combo
+            self._actions[combo] = action
         self._tracker = ChordTracker(chords)
         self._listener = keyboard.Listener(on_press=self._press, on_release=self._release)
         self._listener.daemon = True
@@ -49,8 +50,8 @@ class HotkeyListener:
             return
         hit = self._tracker.press(self._listener.canonical(key))
         if hit is not None:
-            action, repeat = hit
-            self._on_chord(action, self._labels[action], repeat)
+            combo, repeat = hit
+            self._on_chord(self._actions[combo], str(combo), repeat)
 
     def _release(self, key: Any) -> None:
         if self._tracker is not None and key is not None:

@@ -25,7 +25,9 @@ class Action(StrEnum):
     TOGGLE_ACTION_BAR = "action-bar"
     BUY = "buy"
     SELL = "sell"
-    CLOSE = "close"
+    CLOSE = "close"            # argument "50%": close that part of the position
+    BREAKEVEN = "breakeven"
+    ADD = "add"
     CANCEL_ALL = "cancel"
     FLATTEN = "flatten"
     CYCLE_PROFILE = "cycle"
@@ -60,6 +62,8 @@ class UiState:
     demo: bool = False
     notifications_ok: bool = True
     last_message: str = ""
+    # profile name -> the parts of its position the menu offers to close ("25%", "50%")
+    close_parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ def build_menu(ui: UiState) -> tuple[MenuEntry, ...]:
         MenuEntry("Action bar", Action.TOGGLE_ACTION_BAR, checked=ui.action_bar, default=not locked),
         SEPARATOR,
         MenuEntry("Close position", Action.CLOSE, enabled=trading and has_position),
+        *(MenuEntry(f"Close {part}", Action.CLOSE, argument=part, enabled=trading and has_position)
+          for part in dict(ui.close_parts).get(ui.active_profile, ())),
+        MenuEntry("Stop to breakeven", Action.BREAKEVEN, enabled=trading and has_position),
+        MenuEntry("Add to position", Action.ADD, enabled=trading and has_position),
         MenuEntry("Cancel all orders", Action.CANCEL_ALL, enabled=trading),
         MenuEntry("Flatten", Action.FLATTEN, enabled=trading),
         SEPARATOR,
