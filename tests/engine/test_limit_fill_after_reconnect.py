@@ -1,16 +1,13 @@
-"""Found by the protection model test while adding the toolkit rules (issue 16), reproduced
-without any toolkit command: a LIMIT entry rests, every connection drops (the simulator's
-``close_all`` fault) and the engine reconnects, then the price fills the resting order. The
-position is never protected (no stop after 30 s either; the fill is never announced). The same
-happens on the commit this branch started from (a85b5a2). Marked xfail(strict) so the suite
-says when it is fixed; the fix belongs to the protection work (session / user stream resync)."""
+"""A LIMIT entry rests, every connection drops (the simulator's ``close_all`` fault) and the
+engine reconnects, then the market trades through the resting order: its fill is announced and
+the position protected. (Suspected broken while the toolkit was built: the move used then, 3%,
+went through the new position's 2% hard stop too, and the engine rightly closed it at market.)"""
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
 
-import pytest
 from engine_kit import SimControl, make_config
 
 from traytrader.core.models import OrderType, Profile
@@ -20,7 +17,7 @@ D = Decimal
 BOUND_S = 4.5   # the protection model's bound (watchdog grace plus a placement round trip)
 
 
-@pytest.mark.xfail(strict=True, reason="a LIMIT entry filled after a full reconnect is never protected")
+
 def test_a_limit_entry_filled_after_a_reconnect_is_protected(sim: SimControl, run_engine) -> None:
     sim.set_price("BTCUSDT", "100000")
     profile = Profile(name="lim", symbol="BTCUSDT", leverage=5, notional_usdt=D("200"),
@@ -34,7 +31,8 @@ def test_a_limit_entry_filled_after_a_reconnect_is_protected(sim: SimControl, ru
     sim.fault("close_all")
     log.wait_for(lambda e: isinstance(e, Notice) and "Reconnected" in e.text, 15, after=mark)
     log.wait_until(lambda: engine.status().state.value == "ready", 15)
-    sim.set_price("BTCUSDT", "97000")   # fills the resting buy
+    sim.set_price("BTCUSDT", "99900")   # fills the resting buy (20 ticks below 100,000)
+    log.wait_for(lambda e: "the resting order filled" in e.text, BOUND_S, after=mark)
     deadline = time.monotonic() + BOUND_S
     while time.monotonic() < deadline:
         state = sim.state()

@@ -79,7 +79,7 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         self._more_legs: set[int] = set()        # ids of commands whose next answer is not final
         self._flattened_ns: dict[str, int] = {}  # symbol -> when a flatten last started
         self._awaiting_answer: set[str] = set()  # client ids sent and not yet answered
-        self._resting: dict[str, None] = {}      # client ids answered as resting (not yet filled)
+        self._resting: dict[str, str] = {}       # client id -> symbol, answered as resting (not filled)
         self._last: dict[tuple[str, CommandKind], int] = {}
         self._client_ids = ClientIds("tt", session.clock.now_ms(), session_tag(os.urandom(4)))
         self._entry_paths: dict[tuple[str, Side], EntryPath] = {}

@@ -50,7 +50,7 @@ class FillReporting:
     emit: Callable[[Event], None]
     on_filled: Callable[[OrderRequest, dict[str, Any]], None] | None
     _awaiting_answer: set[str]
-    _resting: dict[str, None]
+    _resting: dict[str, str]
     _fill_waiters: dict[str, asyncio.Future[Decimal]]
     _recent_fills: dict[str, Decimal]
     _fees: dict[str, tuple[Decimal, str]]
@@ -129,6 +129,31 @@ class FillReporting:
                     f"{display.price(average, tick)} on average.")
             self.session.journal.record("event", text, symbol=symbol, client_id=client_id)
             self.emit(Notice(text))
+
+    async def check_resting_after_resync(self) -> None:
+        """After a resync (a reconnect of either connection): a resting order of ours that is no
+        longer open may have filled while the user stream was down, its events lost. The resync
+        already protects the position (ownership comes from the exchange's order list); this asks
+        each such order's status so that its fill is announced too."""
+        open_ids = {cid for orders in self.session.open_orders.values() for cid in orders}
+        for client_id, symbol in list(self._resting.items()):
+            if client_id in open_ids:
+                continue
+            try:
+                reply = await self.session.call(
+                    "order.status", {"symbol": symbol, "origClientOrderId": client_id},
+                    symbol=symbol, client_id=client_id)
+            except TraytraderError:
+                continue   # asked again after the next resync
+            order = reply.result if isinstance(reply.result, dict) else {}
+            status = str(order.get("status", ""))
+            if status in ("NEW", "PARTIALLY_FILLED"):
+                continue   # still resting: its stream events will tell
+            self._resting.pop(client_id, None)
+            if _dec(order.get("executedQty")) > 0:
+                as_event = {"s": symbol, "S": order.get("side"), "X": status,
+                            "z": order.get("executedQty"), "q": order.get("origQty")}
+                self._report_later_fill(as_event, client_id, _dec(order.get("avgPrice")))
 
     async def _complete_price(self, request: OrderRequest, outcome: SendOutcome) -> None:
         """Fill in ``avgPrice`` from the user stream when the answer lacks it."""
@@ -251,7 +276,7 @@ class FillReporting:
             text = f"The {request.side.value.lower()} order for {request.symbol} expired unfilled ({status})."
             self._answer(command, CommandRejected(text, command=command.kind))
             return
-        self._resting[request.client_order_id] = None   # its fills are announced as they come
+        self._resting[request.client_order_id] = request.symbol   # its fills are announced as they come
         if len(self._resting) > 256:
             del self._resting[next(iter(self._resting))]
         at = f" at {display.price(request.price, tick)}" if request.price is not None else ""

@@ -235,6 +235,8 @@ class Engine:
         positions, algos = await load_account(session)
         if self.asl is not None:
             await self._recover_asl(session, positions, algos)
+        if self.dispatcher is not None:   # a resting order that filled in the gap: announce it
+            session.spawn(self.dispatcher.check_resting_after_resync(), "resting-orders")
 
     async def _recover_asl(self, session: Session, positions: list[dict[str, Any]],
                            algos: list[dict[str, Any]]) -> None:
