@@ -192,7 +192,7 @@ def test_hard_stop_on_fill_two_percent_against_entry(qty, side, trigger):
     out = confirm(lad, spec, 1010)
     assert lad.phase is asl.StopPhase.PROTECTED
     (note,) = [a for a in out if isinstance(a, asl.Notify)]
-    assert note.text == f"BTCUSDT {'long' if qty > 0 else 'short'}: stop → {trigger:,} (hard, 2% " \
+    assert note.text == f"BTCUSDT {'long' if qty > 0 else 'short'}: stop → {trigger:,.1f} (hard, 2% " \
         f"{'below' if qty > 0 else 'above'} entry)"
 
 

@@ -288,7 +288,7 @@ class Ladder(LadderRecovery):
             if status is AlgoStatus.FINISHED and event.filled_qty > 0:
                 s.settle_until = event.now_ms + self.settings.grace_ms
                 out.append(self._notify(
-                    f"{self._name(stop.direction)}: stopped out at {_price(event.avg_price)} "
+                    f"{self._name(stop.direction)}: stopped out at {_price(event.avg_price, self.tick_size)} "
                     f"({stop.spec.label} stop).", NoticeKind.STOPPED_OUT, spec=stop.spec,
                     exit_price=event.avg_price))
             elif status is AlgoStatus.REJECTED and not stop.confirmed:
@@ -388,7 +388,8 @@ class Ladder(LadderRecovery):
             out.append(ClosePosition(self.symbol, self.position_side, abs(s.qty)))
             out.append(self._notify(
                 f"{self._name()}: the price is already through the {stop.spec.label} stop at "
-                f"{_price(stop.spec.trigger_price)}, so the position is being closed at market.",
+                f"{_price(stop.spec.trigger_price, self.tick_size)}, so the position is being closed "
+                "at market.",
                 NoticeKind.SAFETY))
             return
         if safety:
@@ -570,16 +571,18 @@ class Ladder(LadderRecovery):
         if spec.label == "trailing":
             what = f"trailing {_pct(spec.callback_pct)} (tier {spec.tier})"
         elif spec.label == "hard":
-            what = f"{_price(spec.trigger_price)} (hard, {_pct(self.settings.hard_stop_pct)} " \
-                   f"{'below' if d > 0 else 'above'} entry)"
+            trigger = _price(spec.trigger_price, self.tick_size)
+            side = "below" if d > 0 else "above"
+            what = f"{trigger} (hard, {_pct(self.settings.hard_stop_pct)} {side} entry)"
         elif spec.label == "breakeven":
-            what = f"{_price(spec.trigger_price)} (breakeven: entry plus fees)"
+            what = f"{_price(spec.trigger_price, self.tick_size)} (breakeven: entry plus fees)"
         elif spec.label == "held":
-            what = f"{_price(spec.trigger_price)} held for {format_decimal(spec.quantity)} (tier {spec.tier})"
+            trigger = _price(spec.trigger_price, self.tick_size)
+            what = f"{trigger} held for {format_decimal(spec.quantity)} (tier {spec.tier})"
         else:
             return self._notify(
                 f"{self._name(d)}: no confirmed stop for {self.settings.grace_ms / 1000:g} s, safety stop → "
-                f"{_price(spec.trigger_price)} ({_pct(self.settings.safety_stop_pct)} "
+                f"{_price(spec.trigger_price, self.tick_size)} ({_pct(self.settings.safety_stop_pct)} "
                 f"{'below' if d > 0 else 'above'} entry).", NoticeKind.SAFETY, spec=spec)
         return self._notify(f"{self._name(d)}: stop → {what}", NoticeKind.STOP_MOVED, spec=spec)
 
