@@ -20,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,10 @@ def running(desktop) -> Iterator[Running]:
     notes_start = len(desktop.notifications.received)
     config = demo_config(sim.rest_url, sim.ws_api_url, sim.stream_url)
     config = dataclasses.replace(config, safety=dataclasses.replace(config.safety, cooldown_ms=COOLDOWN_MS))
+    # The trader's toolkit on keys of its own (issue 16): breakeven, add, close half.
+    toolkit_keys = {"breakeven": "<ctrl>+<alt>+e", "add": "<ctrl>+<alt>+a",
+                    "close_parts": ((50, "<ctrl>+<alt>+5"),)}
+    config = dataclasses.replace(config, hotkeys=dataclasses.replace(config.hotkeys, **toolkit_keys))
     journal = desktop.tmp / "journal.sqlite3"
     socket_path = desktop.tmp / "ctl" / "control.sock"
     app = DesktopApp(config, engine_factory(config, journal), preset_credentials=demo_credentials(),
@@ -312,6 +317,62 @@ def test_traytrader_send_round_trip(running: Running) -> None:
     assert bad.returncode == 1 and bad.stderr.startswith("traytrader: There is no profile named 'nope'")
 
 
+def set_price(running: Running, price: str) -> None:
+    request = urllib.request.Request(running.sim.rest_url + "/sim/price", method="POST",
+                                     data=json.dumps({"symbol": "BTCUSDT", "price": price}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def our_stops(running: Running) -> list[dict]:
+    return [o for o in running.sim_state()["orders"] if o["kind"] == "algo" and o["status"] == "NEW"
+            and o["clientAlgoId"].startswith("ttasl") and o["symbol"] == "BTCUSDT"]
+
+
+def test_the_toolkit_keys_add_close_half_and_move_the_stop_to_breakeven(running: Running) -> None:
+    """Issue 16: the new hotkeys, pressed as a trader would under Xvfb, change the exchange as
+    stated (read back from the simulator) and each says so in a notification."""
+    notes = running.desktop.notifications
+    btc = next(p.name for p in running.app.config.profiles if p.symbol == "BTCUSDT")
+    assert send(running, "profile", btc).returncode == 0
+    after_cooldown()
+    assert send(running, "flatten").returncode == 0          # start flat, whatever came before
+    wait_until(lambda: (Decimal(running.position()) == 0 and not our_stops(running)) or None, what="flat")
+    after_cooldown()
+    start = len(notes.received)
+    running.desktop.xdotool("key", "ctrl+b")
+    notes.wait_for(lambda r: r.summary.startswith("Bought "), start=start)
+    base = Decimal(wait_until(lambda: running.position() if Decimal(running.position()) > 0 else None,
+                              what="a long position"))
+    after_cooldown()
+    running.desktop.xdotool("key", "ctrl+alt+a")          # add: the profile's size again
+    grown = Decimal(wait_until(lambda: running.position() if Decimal(running.position()) > base else None,
+                               what="the added size"))
+    after_cooldown()
+    start = len(notes.received)
+    running.desktop.xdotool("key", "ctrl+alt+5")          # close half
+    half = Decimal(wait_until(lambda: running.position() if Decimal(running.position()) < grown else None,
+                              what="half closed"))
+    assert 0 < half < grown
+    notes.wait_for(lambda r: r.summary.startswith("Reduced "), start=start)
+    wait_until(lambda: [o for o in our_stops(running) if Decimal(o["quantity"]) == half] or None,
+               what="the stop resized to the remainder")
+    entry = next(Decimal(p["entryPrice"]) for p in running.sim_state()["accounts"][0]["positions"]
+                 if p["symbol"] == "BTCUSDT")
+    above = (entry * Decimal("1.015")).quantize(Decimal("0.1"))
+    set_price(running, str(above))                         # past breakeven (entry plus fees)
+    running.watcher.wait(lambda ui: (ui.status.mark_price or 0) >= above)   # the mark comes once a second
+    after_cooldown()
+    start = len(notes.received)
+    running.desktop.xdotool("key", "ctrl+alt+e")
+    note = notes.wait_for(lambda r: "breakeven" in (r.summary + r.body).lower(), start=start)
+    assert "refused" not in (note.summary + note.body).lower(), (note.summary, note.body)
+    stops = wait_until(lambda: [o for o in our_stops(running) if o["type"] == "STOP_MARKET"
+                                and Decimal(o["triggerPrice"]) >= entry] or None,
+                       what=f"a stop at or above the entry (said: {note.summary} | {note.body})")
+    assert Decimal(stops[0]["quantity"]) == half
+
+
 def test_lock_refuses_hotkeys_and_unlock_warms_up_again(running: Running) -> None:
     tray, notes = running.tray_app.tray, running.desktop.notifications
     start = len(notes.received)
@@ -343,3 +404,4 @@ def test_quit_stops_everything_within_a_second(running: Running) -> None:
                 if t.is_alive() and t is not threading.current_thread()]
     assert leftover == []  # engine, dispatcher, pynput, control socket, notifier, Tk: all gone
     assert not running.socket_path.exists()
+
