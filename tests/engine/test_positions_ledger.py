@@ -373,3 +373,28 @@ def test_exchange_clock_jumps_still_end_at_the_exchange_position(
         else:
             tracker.on_order_update(message)
     assert tracker.get(SYMBOL).quantity == amount
+
+
+def test_a_snapshot_older_than_a_reported_fill_does_not_undo_it():
+    """Found by the protection model test: a resync's position snapshot, computed before a fill
+    the stream reported meanwhile, reset the position to the older amount (the stop then covered
+    too little until the next update). A row older than what the streams said is not applied."""
+    from traytrader.engine.positions import PositionTracker
+
+    tracker = PositionTracker()
+    tracker.load([{"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "0.002",
+                   "entryPrice": "100000", "unRealizedProfit": "0", "updateTime": 1_000}], 0)
+    tracker.apply_fill("BTCUSDT", PositionSide.BOTH, Side.BUY, Decimal("0.001"), Decimal("100100"), 2_000,
+                       order_id=7)
+    assert tracker.get("BTCUSDT").quantity == Decimal("0.003")
+    stale = [{"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "0.002", "entryPrice": "100000",
+              "unRealizedProfit": "0", "updateTime": 1_000}]
+    tracker.load(stale, 0)
+    assert tracker.get("BTCUSDT").quantity == Decimal("0.003")
+    fresh = [{"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "0.003", "entryPrice": "100033.3",
+              "unRealizedProfit": "0", "updateTime": 2_000}]
+    tracker.load(fresh, 0)
+    assert tracker.get("BTCUSDT").quantity == Decimal("0.003")
+    tracker.apply_fill("BTCUSDT", PositionSide.BOTH, Side.BUY, Decimal("0.001"), Decimal("100100"), 2_000,
+                       order_id=7)   # the same fill reported again: inside the snapshot, not added
+    assert tracker.get("BTCUSDT").quantity == Decimal("0.003")

@@ -135,6 +135,10 @@ class PositionLedger:
         self.pending.append(_Part(rest, at_ms, price))
         return True
 
+    def newest_ms(self, updated_ms: int = 0) -> int:
+        """The latest exchange time this ledger knows of: its last absolute update or a fill since."""
+        return max([updated_ms, self.base_ms, *(part.at_ms for part in self.pending)])
+
     def reset(self, amount: Decimal, entry: Decimal, updated_ms: int = 0) -> None:
         """A snapshot (warm-up or recovery): the amount is the exchange's and includes every fill
         reported so far, and every fill up to ``updated_ms`` (the row's ``updateTime``, its last

@@ -127,7 +127,10 @@ class PositionTracker:
 
         All or nothing: a response that is not a list of well-formed rows raises ``ValueError``
         and changes nothing (a garbled answer must never flatten a real position). ``now_ms`` is
-        not stored: ``updated_ms`` holds exchange times only (see the module docstring)."""
+        not stored: ``updated_ms`` holds exchange times only (see the module docstring). A row
+        whose ``updateTime`` is older than what the streams already told of that position (an
+        update or a fill that came while the snapshot was on its way) leaves that position as
+        it is: the snapshot is stale there, and applying it would undo a fill."""
         if not isinstance(rows, list):
             raise ValueError("the position list is not a list")
         parsed = []
@@ -142,12 +145,15 @@ class PositionTracker:
         seen = set()
         for symbol, side, quantity, entry, pnl, updated_ms in parsed:
             position = self.get(symbol, side)
-            self._ledger(position).reset(quantity, entry, updated_ms)
+            seen.add((symbol, side))
+            ledger = self._ledger(position)
+            if updated_ms and updated_ms < ledger.newest_ms(position.updated_ms):
+                continue   # older than what the streams already said: the snapshot is stale here
+            ledger.reset(quantity, entry, updated_ms)
             position.quantity, position.entry_price, position.unrealized_pnl = quantity, entry, pnl
             if quantity == 0:
                 position.ours = False
             position.pending_ours = 0
-            seen.add((symbol, side))
         for key, position in self._positions.items():
             if key not in seen:
                 self._ledgers[key].reset(ZERO, ZERO)
