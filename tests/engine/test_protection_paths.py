@@ -168,3 +168,15 @@ def test_switching_profiles_on_one_symbol_switches_the_stop_settings(sim: SimCon
         assert f"{pct}% below entry" in moved.text
         assert not isinstance(answer(engine, log, CommandKind.FLATTEN), CommandRejected)
         wait_exchange(lambda: position(sim) == 0 and not our_algos(sim))
+
+
+def test_an_order_that_never_reached_the_exchange_is_not_sent_late(sim: SimControl, run_engine) -> None:
+    """Found by the reliability harness (F15): with the default recvWindow (5 s) an order lost
+    before the exchange executed it was sent again 5.2 s after its key. Now the key gets a definite
+    answer instead, and the exchange never sees the order."""
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, recv_window_ms=5000, timeout_ms=600))
+    sim.fault("drop_before_execute", "order.place", count=1)
+    refused = answer(engine, log, CommandKind.BUY, timeout=20)
+    assert isinstance(refused, CommandRejected), refused.text
+    assert "never reached the exchange" in refused.text and "not sent again" in refused.text
+    assert not [o for o in sim.state()["orders"] if o.get("kind") == "order"]

@@ -275,7 +275,7 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
             refusal = session.limiter.refuse_order(session.clock.now_ms(), None, reduce_only=True)
             if refusal is not None:
                 raise CommandRefused(refusal)
-            outcome = await self.place(request, command.accepted_ns,
+            outcome = await self.place(request, command.accepted_ns, resend_late=True,
                                        rebuild=self._close_rebuilder(profile.symbol, client_id),
                                        first_row=lambda client_id=client_id: session.journal.record(
                                            "command", command.kind.value, symbol=profile.symbol,
@@ -305,7 +305,7 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         short = position.quantity < 0 or position_side is PositionSide.SHORT
         client_id = self.next_client_id()
         request = self._close_request(symbol, -quantity if short else quantity, position_side, client_id)
-        outcome = await self.place(request, time.perf_counter_ns(),
+        outcome = await self.place(request, time.perf_counter_ns(), resend_late=True,
                                    rebuild=self._close_rebuilder(symbol, client_id))
         self._apply_fill(request, outcome.result)
         return outcome.result

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from traytrader.core.errors import (
+    CommandRefused,
     ExchangeRejected,
     OutcomeUnknown,
     TransportError,
@@ -28,6 +29,9 @@ from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
 
 MAX_RESENDS = 2
+#: An order that never reached the exchange is sent again only this soon after its key (the same
+#: age past which the engine refuses a command: ``dispatch.MAX_COMMAND_AGE_MS``).
+RESEND_WITHIN_MS = 2_000
 
 
 @dataclass
@@ -50,8 +54,12 @@ class OrderSending:
     async def place(self, request: OrderRequest, accepted_ns: int,
                     rebuild: Callable[[], OrderRequest] | None = None,
                     first_row: Callable[[], None] | None = None,
-                    first: tuple[str, str, int, bytes | None] | None = None) -> SendOutcome:
+                    first: tuple[str, str, int, bytes | None] | None = None,
+                    resend_late: bool = False) -> SendOutcome:
         """Send ``request`` (once; at most one order per client id) and return its answer.
+        An order that turns out never to have reached the exchange is sent again only while its
+        command is younger than ``RESEND_WITHIN_MS`` — an entry the user no longer expects is
+        worse than none — unless ``resend_late`` (a close: reducing is still what was asked).
         ``first_row`` journals the command: after the first write, or when nothing was sent.
         ``first`` (request id, frame, timestamp, encoded frame) is the first attempt already framed
         (an armed entry: its request id comes from the current connection); its params for the
@@ -118,6 +126,14 @@ class OrderSending:
                         session.journal.record("resolution", "order exists", symbol=request.symbol,
                                                client_id=client_id, data=resolution.order)
                         return SendOutcome(resolution.order or {}, now, now)
+                    age_ms = (time.perf_counter_ns() - accepted_ns) / 1e6
+                    if not resend_late and age_ms > RESEND_WITHIN_MS:
+                        session.journal.record("resolution", "order does not exist (-2013); too late to send "
+                                               "again", symbol=request.symbol, client_id=client_id)
+                        raise CommandRefused(
+                            f"The {request.side.value.lower()} order for {request.symbol} never reached the "
+                            f"exchange, and {age_ms / 1000:.1f} s have passed since the key: it was not sent "
+                            "again. Press again if you still want it.") from None
                     session.journal.record("resolution", "order does not exist (-2013); sending it again",
                                            symbol=request.symbol, client_id=client_id)
                     resends += 1

@@ -202,7 +202,7 @@ class PositionCommands:
             return build_close_order(symbol, size if now > 0 else -size, position.position_side,
                                      session.filters(symbol), session.mode, client_id)
 
-        outcome = await self.place(request, command.accepted_ns, rebuild=rebuild,
+        outcome = await self.place(request, command.accepted_ns, rebuild=rebuild, resend_late=True,
                                    first_row=lambda: session.journal.record(
                                        "command", f"{command.kind.value} {fraction_text(fraction)}",
                                        symbol=symbol, client_id=client_id, data={"source": command.source}))
