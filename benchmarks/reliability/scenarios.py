@@ -281,6 +281,14 @@ PROTECTION: tuple[Scenario, ...] = (
         "-1006/-1007 execution status unknown (executed now, later, or never)",
         protection.status_unknown,
         fast_runs=2,
+        measures="key → the traded order created on the exchange (resends included)",
+    ),
+    Scenario(
+        "drop-on-receipt-recv5000",
+        "(a') dropped on receipt, not executed, with the default recvWindow (5000 ms): resent late?",
+        _fault_then_press("drop_before_execute"),
+        engine=EngineOptions(recv_window_ms=5000),
+        runs=10,
     ),
 )
 
