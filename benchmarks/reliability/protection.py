@@ -263,15 +263,24 @@ def cli_reverse(h: Harness, rng: random.Random) -> None:
 
 
 def crash_before_stop(h: Harness, rng: random.Random) -> None:
-    """The stop's placement is in flight (its answer delayed 2–5 s) when the app stops; the next
-    start on the same journal must know the position is ours and hold a stop for it (adopted or
-    placed), within the grace window of being ready, with exactly one stop of ours on the exchange."""
-    h.sim.fault("delay", "algoOrder.place", 1, rng.randint(2000, 5000))
+    """The app stops after the fill, before its stop is confirmed: in half the runs the stop's
+    placement is in flight (executed, its answer delayed 2–5 s: the next start must adopt it, not
+    add a second one), in the other half it never lands (every ``algoOrder.place`` dropped before it
+    executes until the app stops: the next start must place it). The next start on the same journal
+    must know the position is ours (our client id on the order that opened it) and hold exactly one
+    stop of ours for it, within the grace window of being ready. ``measured``: ready → protected."""
+    landed = rng.random() < 0.5
+    if landed:
+        h.sim.fault("delay", "algoOrder.place", 1, rng.randint(2000, 5000))
+    else:
+        h.sim.fault("drop_before_execute", "algoOrder.place", 1000)
     filled = h.press(_side(rng))
     if not h.check(isinstance(filled.event, OrderFilled), f"the entry did not fill: {filled.text}"):
         return
     time.sleep(rng.uniform(0, 0.1))
     h.stop_engine()
+    if not landed:
+        h.check(not our_stops(h.sim.state()), "a stop landed although every placement was dropped")
     h.sim.clear_faults()
     h.check(position(h) != 0, "the position vanished while the engine was stopped")
     h.start_engine()
