@@ -98,16 +98,20 @@ def base_price(h: Harness) -> Decimal:
 
 def at_base_price(h: Harness, rng: random.Random) -> None:
     """Every run starts from the same level, the path paused (only the scenario moves it), once the
-    engine's mark price shows it (the mark stream ticks every second; an order sized or checked on
-    the old mark would be refused by PERCENT_PRICE)."""
+    engine's book and mark price both show it. Both matter and arrive apart (book ticker and mark
+    price are separate streams; the mark ticks every second): a LIMIT priced off the previous run's
+    book would cross at once or be refused by PERCENT_PRICE (mark × 1.05), which is the harness's
+    doing, not a path a trader takes (a live book is never 5 % off for seconds)."""
     base = base_price(h)
     h.sim.set_price(SYMBOL, str(base))
 
     def engine_sees_it() -> bool:
+        session = h.engine.session
+        book = session.book(SYMBOL) if session is not None else None
         mark = h.engine.status().mark_price
-        return mark is not None and abs(mark - base) <= base * D("0.001")
+        return book is not None and book[0] == base and mark is not None and abs(mark - base) <= TICK
 
-    h.check(h.poll(engine_sees_it, 5.0, 0.02), f"the engine's mark price never reached {base}")
+    h.check(h.poll(engine_sees_it, 5.0, 0.01), f"the engine's book and mark never reached {base}")
 
 
 # -- (1) a LIMIT entry rests and fills later ------------------------------------------------------------
@@ -203,17 +207,10 @@ def cli_order(h: Harness, action: str, timeout_s: float = 30.0) -> subprocess.Co
     )
     h.key_windows.append((launched, time.time() * 1000))
     kind = CommandKind(action)
-    answered = done.returncode == 0 and bool(done.stdout.strip())
-    h.presses.append(
-        PressResult(
-            kind,
-            None,
-            True,
-            answered=answered,
-            text=(done.stdout or done.stderr).strip().splitlines()[0] if answered else "",
-        )
-    )
-    if answered:  # the user read the outcome of every order the command sent
+    # One sentence either way: the result on stdout (exit 0) or the reason on stderr (exit 1).
+    said = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
+    h.presses.append(PressResult(kind, None, True, answered=bool(said), text=said[0] if said else ""))
+    if done.returncode == 0 and said:  # the user read the outcome of every order the command sent
         for order in h.sim.state()["orders"]:
             cid = order.get("clientOrderId")
             if order.get("kind") != "algo" and cid not in before and str(cid).startswith("tt-"):

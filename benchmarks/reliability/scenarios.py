@@ -245,6 +245,9 @@ PROTECTION: tuple[Scenario, ...] = (
         "cli-reverse",
         "`traytrader order reverse`: returns after both legs, the new position protected",
         protection.cli_reverse,
+        # Three warm-ups a run (two CLI processes, the app's restart): 20 runs a minute would spend
+        # Binance's 2400 request weight a minute, and every order would be held (rightly).
+        sim=SimOptions(seed=7, tick_ms=100, weight_limit_1m=24_000),
         fast_runs=1,
     ),
     Scenario(
