@@ -459,7 +459,11 @@ class Harness:
             self.notes.append(f"{figures.late_orders} order(s) sent > {LATE_AFTER_MS} ms after any key")
         figures.looser_stops = metrics.looser_replacements(window, STOP_PREFIX)
         if figures.looser_stops:
-            self.notes.append(f"{figures.looser_stops} stop(s) replaced by a looser STOP_MARKET")
+            stops = [f"{a.get('clientAlgoId')} {a.get('side')} {a.get('type')} @{a.get('triggerPrice')} "
+                     f"{a.get('status')} {a.get('createTime')}→{a.get('updateTime')}"
+                     for a in metrics.algo_orders(window)]
+            self.notes.append(f"{figures.looser_stops} stop(s) replaced by a looser STOP_MARKET: "
+                              + "; ".join(stops))
         figures.failed_checks = self.failed_checks
         figures.reconnect_ms = self.recorder.outage_ms[outage_mark:] + self.extra_reconnects
         figures.measured_ms = self.measured_ms
@@ -486,7 +490,9 @@ class Harness:
         if not self.poll(
             lambda: not self._open_algos(self.sim.state()), 3.0 if self.asl_installed else 0, 0.05
         ):
-            figures.orphans = len(self._open_algos(self.sim.state()))
+            left = self._open_algos(self.sim.state())
+            figures.orphans = len(left)
+            self.notes.append(f"orphan stops (algoId): {left}")
             self.press(CommandKind.CANCEL_ALL, counted=False)
 
     def _undetermined(self, presses: list[PressResult], window: list[Any], safety_seen: bool) -> int:

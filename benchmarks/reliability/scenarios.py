@@ -254,6 +254,8 @@ PROTECTION: tuple[Scenario, ...] = (
         "crash-before-stop",
         "the app stops with the stop in flight: the next start protects",
         protection.crash_before_stop,
+        # A warm-up a run, and a reconnect + resync for every dropped stop placement: see cli-reverse.
+        sim=SimOptions(seed=7, tick_ms=100, weight_limit_1m=24_000),
         fast_runs=1,
         measures="engine ready → position protected",
     ),
