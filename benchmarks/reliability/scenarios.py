@@ -245,17 +245,14 @@ PROTECTION: tuple[Scenario, ...] = (
         "cli-reverse",
         "`traytrader order reverse`: returns after both legs, the new position protected",
         protection.cli_reverse,
-        # Three warm-ups a run (two CLI processes, the app's restart): 20 runs a minute would spend
-        # Binance's 2400 request weight a minute, and every order would be held (rightly).
-        sim=SimOptions(seed=7, tick_ms=100, weight_limit_1m=24_000),
+        prepare=protection.within_weight,
         fast_runs=1,
     ),
     Scenario(
         "crash-before-stop",
         "the app stops with the stop in flight: the next start protects",
         protection.crash_before_stop,
-        # A warm-up a run, and a reconnect + resync for every dropped stop placement: see cli-reverse.
-        sim=SimOptions(seed=7, tick_ms=100, weight_limit_1m=24_000),
+        prepare=protection.within_weight,
         fast_runs=1,
         measures="engine ready → position protected",
     ),
