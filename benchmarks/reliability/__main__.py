@@ -40,6 +40,8 @@ HIDDEN_FILL = frozenset(
         "unknown-503",
         "reply-delayed",
         "ed25519-drop-before-reply",
+        "flatten-during-unknown",
+        "status-unknown",
         "soak",
     }
 )
@@ -158,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     if soak is not None and "soak_market_s" in soak:
         print(f"Soak: {soak['soak_market_s']:.0f} s of market replayed at {soak['soak_speed']:g}× "
               f"in {soak['soak_wall_s']:.0f} s")
+    for scenario in chosen:
+        totals = results[scenario.name]
+        if scenario.measures and totals.get("measured_max_ms") is not None:
+            print(f"{scenario.name}: {scenario.measures}: p50 {totals['measured_p50_ms']:.0f} ms, "
+                  f"max {totals['measured_max_ms']:.0f} ms")
     for name, totals in results.items():
         for note in totals["notes"][:8]:
             print(f"  note {name}: {note}")

@@ -13,6 +13,7 @@ figure never depends on what the engine *believes* happened:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import os
@@ -155,6 +156,107 @@ def exposures(orders: Sequence[Mapping[str, Any]], end_ms: int, start_ms: int = 
 
 def max_unprotected_ms(orders: Sequence[Mapping[str, Any]], end_ms: int, start_ms: int = 0) -> float:
     return max((e.max_gap_ms for e in exposures(orders, end_ms, start_ms)), default=0.0)
+
+
+def late_orders(
+    orders: Iterable[Mapping[str, Any]],
+    key_windows_ms: Sequence[tuple[float, float]],
+    skew_ms: int = 0,
+    allowance_ms: float = 2000,
+    prefix: str = "tt-",
+    *,
+    exempt_reduce_only: bool = False,
+) -> int:
+    """Orders of ours that reached the exchange more than ``allowance_ms`` after every key.
+
+    ``key_windows_ms``: wall-clock ``(from, to)`` per key: a hotkey's press (from = to), a CLI
+    command's launch to exit. An order is on time when its ``createTime`` (the exchange clock, minus
+    ``skew_ms``, the simulator's injected skew) lies in some ``[from, to + allowance_ms]``: the engine
+    refuses a command that reaches it more than 2 s after its key, so an order outside every window
+    is one the user no longer expects. Stops (algo orders) and what a triggered stop creates are not
+    keys' orders; ``exempt_reduce_only`` leaves out reduce-only closes when the engine announced a
+    safety action of its own (a close at market after -2021), which no key asked for.
+    """
+    windows = sorted(key_windows_ms)
+    begins = [begin for begin, _ in windows]
+    latest_end = list(itertools.accumulate((end for _, end in windows), max))  # over windows begun so far
+    late = 0
+    for order in user_orders(orders, prefix):
+        if exempt_reduce_only and order.get("reduceOnly") in (True, "true"):
+            continue
+        at = int(order.get("createTime") or 0) - skew_ms
+        begun = bisect.bisect_right(begins, at + 5)  # 5 ms: the two clocks round differently
+        if not begun or latest_end[begun - 1] + allowance_ms < at:
+            late += 1
+    return late
+
+
+Key = tuple[str, str, str]
+
+
+def _position_key(order: Mapping[str, Any]) -> Key:
+    """(account, symbol, positionSide): one position on the exchange."""
+    return str(order.get("apiKey", "")), str(order.get("symbol", "")), str(order.get("positionSide", "BOTH"))
+
+
+def _fills_by_key(orders: Sequence[Mapping[str, Any]]) -> dict[Key, list[tuple[int, Decimal]]]:
+    fills: dict[Key, list[tuple[int, Decimal]]] = {}
+    for order in plain_orders(orders):
+        executed = _dec(order.get("executedQty"))
+        if executed <= 0:
+            continue
+        at = int(order.get("updateTime") or order.get("createTime") or 0)
+        signed = executed if order.get("side") == "BUY" else -executed
+        fills.setdefault(_position_key(order), []).append((at, signed))
+    for rows in fills.values():
+        rows.sort(key=lambda r: r[0])
+    return fills
+
+
+def _episode(rows: Sequence[tuple[int, Decimal]], at: int) -> tuple[int, int]:
+    """(episode number, sign) of the position at ``at``: the number changes whenever the position
+    goes flat or flips side, so two stops of one episode protect the same position."""
+    qty = Decimal(0)
+    episode, sign = 0, 0
+    for t, signed in rows:
+        if t > at:
+            break
+        qty += signed
+        now = (qty > 0) - (qty < 0)
+        if now != sign:
+            episode += 1
+            sign = now
+    return episode, sign
+
+
+def looser_replacements(orders: Sequence[Mapping[str, Any]], prefix: str = "ttasl-") -> int:
+    """STOP_MARKET stops of ours placed looser than the STOP_MARKET stop of ours before them for the
+    same position ("a stop never loosens"): for a long (SELL stops) a lower trigger, for a short
+    (BUY stops) a higher one. Same position = same account, symbol and positionSide, and the
+    position neither went flat nor flipped between the two placements (from the fills on record).
+    Trailing stops are not compared (their trigger moves with the market)."""
+    orders = list(orders)
+    fills = _fills_by_key(orders)
+    stops: dict[Key, list[Mapping[str, Any]]] = {}
+    for algo in algo_orders(orders):
+        ours = str(algo.get("clientAlgoId", "")).startswith(prefix)
+        if ours and str(algo.get("type")) == "STOP_MARKET":
+            stops.setdefault(_position_key(algo), []).append(algo)
+    looser = 0
+    for key, rows in stops.items():
+        rows.sort(key=lambda a: (int(a.get("createTime") or 0), int(a.get("algoId") or 0)))
+        history = fills.get(key, [])
+        for before, after in itertools.pairwise(rows):
+            if before.get("side") != after.get("side"):
+                continue
+            first = _episode(history, int(before.get("createTime") or 0))
+            second = _episode(history, int(after.get("createTime") or 0))
+            if first != second or first[1] == 0:
+                continue
+            old, new = _dec(before.get("triggerPrice")), _dec(after.get("triggerPrice"))
+            if (after.get("side") == "SELL" and new < old) or (after.get("side") == "BUY" and new > old):
+                looser += 1
+    return looser
 
 
 def percentile(values: Sequence[float], pct: float) -> float | None:

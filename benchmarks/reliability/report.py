@@ -16,6 +16,9 @@ COLUMNS = (
     "undetermined",
     "orphan stops",
     "max unprotected ms",
+    "late orders",
+    "looser stops",
+    "failed checks",
     "reconnect p50 / p99 ms",
 )
 
@@ -34,6 +37,9 @@ def row(name: str, totals: Mapping[str, Any]) -> list[str]:
         str(totals["undetermined"]),
         str(totals.get("orphans", 0)),
         _ms(totals["max_unprotected_ms"]),
+        str(totals.get("late_orders", 0)),
+        str(totals.get("looser_stops", 0)),
+        str(totals.get("failed_checks", 0)),
         f"{_ms(totals['reconnect_p50_ms'])} / {_ms(totals['reconnect_p99_ms'])}",
     ]
 
@@ -63,7 +69,7 @@ def header(command: str) -> str:
 
 def failures(results: Mapping[str, Mapping[str, Any]], bounds: Mapping[str, float]) -> list[str]:
     """Invariant violations, one sentence each: duplicates, undetermined, orphan stops, unprotected
-    beyond the bound."""
+    beyond the bound, late orders, looser replacements, and each scenario's own failed checks."""
     out = []
     for name, totals in results.items():
         if totals["duplicates"]:
@@ -72,6 +78,15 @@ def failures(results: Mapping[str, Mapping[str, Any]], bounds: Mapping[str, floa
             out.append(f"{name}: {totals['undetermined']} command(s) without a definite outcome.")
         if totals.get("orphans"):
             out.append(f"{name}: {totals['orphans']} stop(s) left open after the position closed.")
+        if totals.get("late_orders"):
+            out.append(f"{name}: {totals['late_orders']} order(s) reached the exchange more than 2 s after "
+                       "their key.")
+        if totals.get("looser_stops"):
+            out.append(f"{name}: {totals['looser_stops']} stop(s) replaced by a looser one.")
+        if totals.get("failed_checks"):
+            checks = [n for n in totals.get("notes", []) if n.startswith("CHECK failed")]
+            out.append(f"{name}: {totals['failed_checks']} scenario check(s) failed"
+                       + (f" (first: {checks[0][len('CHECK failed: '):]})." if checks else "."))
         for note in totals.get("notes", []):
             if "not detected" in note or "not refused" in note:
                 out.append(f"{name}: {note}.")

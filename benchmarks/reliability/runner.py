@@ -32,6 +32,7 @@ from traytrader.core.models import (
     ExchangeSettings,
     HotkeySettings,
     KeyType,
+    OrderType,
     Profile,
     SafetySettings,
 )
@@ -46,6 +47,7 @@ from traytrader.engine.api import (
     OrderFilled,
     SafetyAction,
     StateChanged,
+    is_final_answer,
 )
 from traytrader.engine.handle import Engine
 from traytrader.sim import (
@@ -61,6 +63,9 @@ TERMINAL = (OrderFilled, OrderAccepted, CommandRejected, CommandDone)
 # Sentences that leave the user without a definite outcome (engine/outcome.py, handle.run_engine_once).
 UNDETERMINED_WORDS = ("could not learn whether", "no answer in time", "check the exchange")
 CLIENT_PREFIX = "tt-"
+STOP_PREFIX = "ttasl-"
+#: A key's order must reach the exchange within this long (the engine refuses older commands).
+LATE_AFTER_MS = 2000
 
 
 def poll(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
@@ -88,6 +93,8 @@ class EngineOptions:
     key_type: KeyType = KeyType.HMAC
     via_proxy: bool = False
     asl: AslSettings = field(default_factory=AslSettings)
+    order_type: OrderType = OrderType.MARKET
+    limit_offset_ticks: int = 0  # a LIMIT entry rests this many ticks away from the touch
 
 
 class Recorder:
@@ -177,8 +184,12 @@ class RunFigures:
     undetermined: int = 0
     orphans: int = 0
     max_unprotected_ms: float = 0.0
+    late_orders: int = 0
+    looser_stops: int = 0
+    failed_checks: int = 0
     reconnect_ms: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    measured_ms: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -224,16 +235,26 @@ class Harness:
         self.recorder = Recorder()
         self.credentials = credentials or self._credentials()
         self.config = self._config()
-        kwargs: dict[str, Any] = {}
-        if engine_options.rollover_after_s is not None:
-            kwargs["rollover_after_s"] = engine_options.rollover_after_s
-        self.engine = Engine(
-            self.config, self.credentials, journal_path=self.journal_path, enable_asl=True, **kwargs
-        )
-        self.engine.subscribe(self.recorder)
+        self.engine = self._new_engine()
         self.presses: list[PressResult] = []
         self.extra_reconnects: list[float] = []
         self.notes: list[str] = []
+        # Wall-clock windows (ms) in which a key may make an order: [pressed, pressed] for a hotkey,
+        # [launched, exited] for a CLI process; an order outside every window + 2 s came late.
+        self.key_windows: list[tuple[float, float]] = []
+        self.failed_checks = 0
+        self.measured_ms: list[float] = []  # a scenario's own figure (e.g. fill → close at market)
+        self.last_command: Command | None = None
+
+    def _new_engine(self) -> Engine:
+        kwargs: dict[str, Any] = {}
+        if self.options.rollover_after_s is not None:
+            kwargs["rollover_after_s"] = self.options.rollover_after_s
+        engine = Engine(
+            self.config, self.credentials, journal_path=self.journal_path, enable_asl=True, **kwargs
+        )
+        engine.subscribe(self.recorder)
+        return engine
 
     # -- setup -------------------------------------------------------------------------------------
     def _credentials(self) -> ApiCredentials:
@@ -262,7 +283,8 @@ class Harness:
             recv_window_ms=o.recv_window_ms,
             request_timeout_ms=o.request_timeout_ms,
         )
-        profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=o.notional_usdt, asl=o.asl)
+        profile = Profile(name="btc", symbol="BTCUSDT", leverage=5, notional_usdt=o.notional_usdt, asl=o.asl,
+                          order_type=o.order_type, limit_offset_ticks=o.limit_offset_ticks)
         return AppConfig(
             path="<reliability>",
             exchange=exchange,
@@ -278,10 +300,12 @@ class Harness:
         )
 
     def start(self, timeout: float = 20.0) -> None:
+        mark = self.recorder.mark()
         self.engine.start()
         event = self.recorder.wait(
             lambda e: isinstance(e, StateChanged) and e.state in (EngineState.READY, EngineState.ERROR),
             timeout,
+            after=mark,
         )
         if not isinstance(event, StateChanged) or event.state is not EngineState.READY:
             raise RuntimeError(f"the engine did not become ready: {getattr(event, 'text', 'no event')}")
@@ -298,17 +322,44 @@ class Harness:
         if self._tmp is not None:
             self._tmp.cleanup()
 
+    def stop_engine(self) -> None:
+        """Stop the engine as the app stops (its journal closed); ``start_engine`` starts the next."""
+        self.engine.stop(3.0)
+
+    def start_engine(self, timeout: float = 20.0) -> None:
+        """A new engine on the same journal and account, as the next start of the app."""
+        self.engine = self._new_engine()
+        self.start(timeout)
+
+    def check(self, ok: bool, what: str) -> bool:
+        """A scenario's own promise: when it does not hold, a failed check (an invariant failure)."""
+        if not ok:
+            self.failed_checks += 1
+            self.notes.append(f"CHECK failed: {what}")
+        return ok
+
     # -- actions -----------------------------------------------------------------------------------
     def submit(self, kind: CommandKind, *, counted: bool = True) -> int:
-        """Submit a keypress without waiting; returns the event index it was submitted at."""
+        """Submit a keypress without waiting; returns the event index it was submitted at (the
+        command is ``last_command``: its ``id`` names its one final answer)."""
         mark = self.recorder.mark()
-        self.engine.submit(Command(kind, source="hotkey" if counted else "reliability"))
+        command = Command(kind, source="hotkey" if counted else "reliability")
+        now = time.time() * 1000
+        self.key_windows.append((now, now))
+        self.last_command = command
+        self.engine.submit(command)
         return mark
 
+    def answer_of(self, command: Command, timeout: float = 30.0, after: int = 0) -> Event | None:
+        """The command's one final answer (a reverse's first leg and a resting order's later fill
+        are not it)."""
+        return self.recorder.wait(lambda e: is_final_answer(e, command.id), timeout, after=after)
+
     def press(self, kind: CommandKind, *, counted: bool = True, timeout: float = 30.0) -> PressResult:
-        """One keypress, waiting for its terminal event (presses are sequential here)."""
+        """One keypress, waiting for its final answer."""
         mark = self.submit(kind, counted=counted)
-        event = self.recorder.wait(lambda e: isinstance(e, TERMINAL), timeout, after=mark)
+        assert self.last_command is not None
+        event = self.answer_of(self.last_command, timeout, after=mark)
         result = PressResult(kind, event, counted)
         self.presses.append(result)
         return result
@@ -367,6 +418,8 @@ class Harness:
         start_ms = int(before["serverTime"])
         known = {_order_key(o) for o in before["orders"]}
         press_mark = len(self.presses)
+        key_mark = len(self.key_windows)
+        self.failed_checks = 0
         safety_mark = self.recorder.safety_actions
         outage_mark = len(self.recorder.outage_ms)
         act(self, rng)
@@ -397,9 +450,26 @@ class Harness:
         figures.undetermined = self._undetermined(counted, window, self.recorder.safety_actions > safety_mark)
         first = min((int(o.get("createTime") or end_ms) for o in window), default=start_ms)
         figures.max_unprotected_ms = metrics.max_unprotected_ms(window, end_ms, min(first, start_ms))
+        skew_ms = int(state.get("clockSkewMs") or 0)
+        figures.late_orders = metrics.late_orders(
+            window, self.key_windows[key_mark:], skew_ms, LATE_AFTER_MS, CLIENT_PREFIX,
+            exempt_reduce_only=self.recorder.safety_actions > safety_mark,
+        )
+        if figures.late_orders:
+            self.notes.append(f"{figures.late_orders} order(s) sent > {LATE_AFTER_MS} ms after any key")
+        figures.looser_stops = metrics.looser_replacements(window, STOP_PREFIX)
+        if figures.looser_stops:
+            stops = [f"{a.get('clientAlgoId')} {a.get('side')} {a.get('type')} @{a.get('triggerPrice')} "
+                     f"{a.get('status')} {a.get('createTime')}→{a.get('updateTime')}"
+                     for a in metrics.algo_orders(window)]
+            self.notes.append(f"{figures.looser_stops} stop(s) replaced by a looser STOP_MARKET: "
+                              + "; ".join(stops))
+        figures.failed_checks = self.failed_checks
         figures.reconnect_ms = self.recorder.outage_ms[outage_mark:] + self.extra_reconnects
+        figures.measured_ms = self.measured_ms
         figures.notes = self.notes
-        self.extra_reconnects, self.notes = [], []
+        self.extra_reconnects, self.notes, self.measured_ms = [], [], []
+        del self.key_windows[:key_mark]
         return figures
 
     def _flatten(self, figures: RunFigures) -> None:
@@ -420,7 +490,9 @@ class Harness:
         if not self.poll(
             lambda: not self._open_algos(self.sim.state()), 3.0 if self.asl_installed else 0, 0.05
         ):
-            figures.orphans = len(self._open_algos(self.sim.state()))
+            left = self._open_algos(self.sim.state())
+            figures.orphans = len(left)
+            self.notes.append(f"orphan stops (algoId): {left}")
             self.press(CommandKind.CANCEL_ALL, counted=False)
 
     def _undetermined(self, presses: list[PressResult], window: list[Any], safety_seen: bool) -> int:
@@ -461,6 +533,11 @@ def merge(figures: list[RunFigures]) -> dict[str, Any]:
         "undetermined": sum(f.undetermined for f in figures),
         "orphans": sum(f.orphans for f in figures),
         "max_unprotected_ms": max((f.max_unprotected_ms for f in figures), default=0.0),
+        "late_orders": sum(f.late_orders for f in figures),
+        "looser_stops": sum(f.looser_stops for f in figures),
+        "failed_checks": sum(f.failed_checks for f in figures),
+        "measured_p50_ms": metrics.percentile([ms for f in figures for ms in f.measured_ms], 50),
+        "measured_max_ms": max((ms for f in figures for ms in f.measured_ms), default=None),
         "reconnect_p50_ms": metrics.percentile(reconnects, 50),
         "reconnect_p99_ms": metrics.percentile(reconnects, 99),
         "reconnects": len(reconnects),

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from benchmarks.reliability import protection
 from benchmarks.reliability.runner import EngineOptions, Harness, PressResult
-from traytrader.core.models import KeyType
+from traytrader.core.models import KeyType, OrderType
 from traytrader.engine.api import CommandKind, Event
 from traytrader.sim import SimOptions
 
@@ -33,6 +34,7 @@ class Scenario:
     runs: int = 20  # full run
     fast_runs: int = 0  # 0: not in the --fast subset
     hold_s: float = 6.0
+    measures: str = ""  # what ``Harness.measured_ms`` holds for this scenario, if anything
 
 
 def _side(rng: random.Random) -> CommandKind:
@@ -76,9 +78,8 @@ def _restart_around_press(h: Harness, rng: random.Random) -> None:
 
 
 def _wait_terminal(h: Harness, mark: int, kind: CommandKind, timeout: float = 30.0) -> None:
-    from benchmarks.reliability.runner import TERMINAL
-
-    event = h.recorder.wait(lambda e: isinstance(e, TERMINAL), timeout, after=mark)
+    assert h.last_command is not None
+    event = h.answer_of(h.last_command, timeout, after=mark)
     h.presses.append(PressResult(kind, event, True))
 
 
@@ -228,6 +229,70 @@ def _limited_then_trade(kind: str) -> Act:
 
 
 ROLLOVER_LIMIT_S = 3.0
+LIMIT_ENTRY = EngineOptions(order_type=OrderType.LIMIT, limit_offset_ticks=50)
+
+# Issue 12: the paths a trader takes, each with its own promise checked (protection.py).
+PROTECTION: tuple[Scenario, ...] = (
+    Scenario(
+        "limit-filled-later",
+        "LIMIT entry rests, fills later: announced and protected",
+        protection.limit_filled_later,
+        prepare=protection.at_base_price,
+        engine=LIMIT_ENTRY,
+        fast_runs=2,
+    ),
+    Scenario(
+        "cli-reverse",
+        "`traytrader order reverse`: returns after both legs, the new position protected",
+        protection.cli_reverse,
+        prepare=protection.within_weight,
+        fast_runs=1,
+    ),
+    Scenario(
+        "crash-before-stop",
+        "the app stops with the stop in flight: the next start protects",
+        protection.crash_before_stop,
+        prepare=protection.within_weight,
+        fast_runs=1,
+        measures="engine ready → position protected",
+    ),
+    Scenario(
+        "stream-drop-stop-fires",
+        "user stream down while the hard stop fires: no stop left, no safety stop",
+        protection.stream_drop_stop_fires,
+        prepare=protection.at_base_price,
+        fast_runs=1,
+    ),
+    Scenario(
+        "gap-through-hard-stop",
+        "LIMIT filled by a 4–6% gap through its hard stop: closed at market",
+        protection.gap_through_hard_stop,
+        prepare=protection.at_base_price,
+        engine=LIMIT_ENTRY,
+        fast_runs=2,
+        measures="fill → close at market (exchange clock)",
+    ),
+    Scenario(
+        "flatten-during-unknown",
+        "flatten while the entry's outcome is unknown: answered first, ends flat",
+        protection.flatten_during_unknown,
+        fast_runs=2,
+    ),
+    Scenario(
+        "status-unknown",
+        "-1006/-1007 execution status unknown (executed now, later, or never)",
+        protection.status_unknown,
+        fast_runs=2,
+        measures="key → the traded order created on the exchange (resends included)",
+    ),
+    Scenario(
+        "drop-on-receipt-recv5000",
+        "(a') dropped on receipt, not executed, with the default recvWindow (5000 ms): resent late?",
+        _fault_then_press("drop_before_execute"),
+        engine=EngineOptions(recv_window_ms=5000),
+        runs=10,
+    ),
+)
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -326,6 +391,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         runs=10,
         fast_runs=1,
     ),
+    *PROTECTION,
 )
 
 

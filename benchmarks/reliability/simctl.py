@@ -79,8 +79,11 @@ class SimControl:
             raise RuntimeError(f"/sim control {method} {path} failed: {exc.read().decode()}") from None
         return json.loads(text) if text else None
 
-    def fault(self, kind: str, method: str = "*", count: int = 1, ms: int = 0) -> Any:
-        return self.request("POST", "/sim/fault", {"kind": kind, "method": method, "count": count, "ms": ms})
+    def fault(self, kind: str, method: str = "*", count: int = 1, ms: int = 0, **extra: Any) -> Any:
+        """``POST /sim/fault``; ``extra``: the fields only some kinds take (``status_unknown``: code,
+        executed)."""
+        body = {"kind": kind, "method": method, "count": count, "ms": ms, **extra}
+        return self.request("POST", "/sim/fault", body)
 
     def clear_faults(self) -> Any:
         return self.request("DELETE", "/sim/fault")

@@ -22,7 +22,15 @@ from typing import Any
 
 from benchmarks.reliability import metrics
 from benchmarks.reliability.engine_proc import SETATTR_ENV, EngineProcess, undetermined
-from benchmarks.reliability.runner import CLIENT_PREFIX, EngineOptions, RunFigures, merge, poll
+from benchmarks.reliability.runner import (
+    CLIENT_PREFIX,
+    LATE_AFTER_MS,
+    STOP_PREFIX,
+    EngineOptions,
+    RunFigures,
+    merge,
+    poll,
+)
 from benchmarks.reliability.simctl import SimControl
 from traytrader.sim import DEMO_API_KEY, SimOptions
 
@@ -129,6 +137,7 @@ class Soak:
     def __init__(self, sim: SimControl, engine: EngineProcess, rng: random.Random, fault_rate: float,
                  request_timeout_ms: int) -> None:
         self.sim, self.engine, self.rng = sim, engine, rng
+        self.key_windows: list[tuple[float, float]] = []  # late orders (~16 B a key: bounded by the soak)
         self.fault_rate = fault_rate
         self.request_timeout_ms = request_timeout_ms
         self.keys = self.answered_undetermined = self.checks = self.violations = 0
@@ -147,6 +156,8 @@ class Soak:
             self.rss["engine_anon"].add(at, metrics.rss_anon_bytes(self.engine.pid) / 2**20)
 
     def press(self, word: str, *, counted: bool = True) -> Any:
+        now_ms = time.time() * 1000   # the key's moment on the wall clock (the simulator's, unskewed)
+        self.key_windows.append((now_ms, now_ms))
         answer = self.engine.press(word)
         if counted:
             self.keys += 1
@@ -212,6 +223,16 @@ class Soak:
         figures.duplicates = metrics.duplicates(orders) + self.violations
         first = min((int(o.get("createTime") or 0) for o in orders), default=0)
         figures.max_unprotected_ms = metrics.max_unprotected_ms(orders, int(state["serverTime"]), first)
+        with self.engine.cond:
+            safety_seen = self.engine.tags["SAFETY"] > 0
+        skew_ms = int(state.get("clockSkewMs") or 0)
+        figures.late_orders = metrics.late_orders(orders, self.key_windows, skew_ms, LATE_AFTER_MS,
+                                                  CLIENT_PREFIX, exempt_reduce_only=safety_seen)
+        figures.looser_stops = metrics.looser_replacements(orders, STOP_PREFIX)
+        if figures.late_orders:
+            self.note(f"{figures.late_orders} order(s) sent > {LATE_AFTER_MS} ms after any key")
+        if figures.looser_stops:
+            self.note(f"{figures.looser_stops} stop(s) replaced by a looser STOP_MARKET")
         with self.engine.cond:
             told = self.engine.tags["FILL"] + self.engine.tags["ACCEPT"]
             safety = self.engine.tags["SAFETY"] > 0

@@ -1,7 +1,8 @@
 """The CI subset of ``python -m benchmarks.reliability --fast``: every fast scenario, a few seeded runs,
-a real engine (with the ASL) against the simulator over loopback, and the invariants of issue 8
-asserted from the exchange's own record: 0 duplicates, 0 undetermined outcomes, no position left
-without a stop beyond the documented bound, and no orphan stops."""
+a real engine (with the ASL) against the simulator over loopback, and the invariants of issues 8 and
+12 asserted from the exchange's own record: 0 duplicates, 0 undetermined outcomes, no position left
+without a stop beyond the documented bound, no orphan stops, no late order, no looser stop, and each
+protection scenario's own checks (``benchmarks/reliability/protection.py``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def test_scenario_invariants(scenario) -> None:
     bound = unprotected_bound_ms(scenario, scenario.name)
     assert totals["max_unprotected_ms"] <= bound, (totals["max_unprotected_ms"], bound, notes)
     assert totals["orphans"] == 0, notes
+    assert totals["late_orders"] == 0, notes      # no order more than 2 s after its key
+    assert totals["looser_stops"] == 0, notes     # no stop replaced by a looser one
+    assert totals["failed_checks"] == 0, notes    # the scenario's own promise (protection.py)
     if scenario.name in ("rate-limit-429", "ban-418"):  # said until when, and traded again after
         assert not any(w in n for n in totals["notes"] for w in ("until when", "still held")), notes
         assert totals["orders"] >= scenario.fast_runs, totals

@@ -126,3 +126,40 @@ def test_recorder_keeps_absolute_indexes_and_running_figures_across_trim() -> No
     assert rec.mark() == 4 and len(rec.since(3)) == 1 and len(rec.outage_ms) == 1
     assert rec.wait(lambda e: isinstance(e, StateChanged), 0.1, after=3) is not None
     assert rec.wait(lambda e: isinstance(e, OrderFilled), 0.01, after=0) is None  # trimmed away
+
+
+def stop(t0: int, side: str, trigger: str, cid: str, kind: str = "STOP_MARKET") -> dict[str, Any]:
+    return {**algo(t0, side, cid=cid), "type": kind, "triggerPrice": trigger}
+
+
+@pytest.mark.parametrize(
+    ("orders", "expected"),
+    [
+        # long: hard stop 98, then a tighter 99 (trailing up), then back to a looser 97.5
+        ([fill(100, "BUY"), stop(101, "SELL", "98", "ttasl-1"), stop(200, "SELL", "99", "ttasl-2"),
+          stop(300, "SELL", "97.5", "ttasl-3")], 1),
+        # short: a stop replaced by a higher (looser) one
+        ([fill(100, "SELL"), stop(101, "BUY", "102", "ttasl-1"), stop(200, "BUY", "103", "ttasl-2")], 1),
+        # only tighter: none
+        ([fill(100, "SELL"), stop(101, "BUY", "102", "ttasl-1"), stop(200, "BUY", "101", "ttasl-2")], 0),
+        # a new position after going flat may have any stop
+        ([fill(100, "BUY"), stop(101, "SELL", "98", "ttasl-1"), fill(150, "SELL", cid="tt-2"),
+          fill(160, "BUY", cid="tt-3"), stop(161, "SELL", "90", "ttasl-2")], 0),
+        # not ours, or trailing stops: not compared
+        ([fill(100, "BUY"), stop(101, "SELL", "98", "ttasl-1"), stop(200, "SELL", "90", "other-2")], 0),
+        ([fill(100, "BUY"), stop(101, "SELL", "98", "ttasl-1"),
+          stop(200, "SELL", "0", "ttasl-2", "TRAILING_STOP_MARKET")], 0),
+    ],
+)
+def test_looser_replacements(orders: list[dict[str, Any]], expected: int) -> None:
+    assert metrics.looser_replacements(orders, "ttasl-") == expected
+
+
+def test_late_orders_are_those_outside_every_key_window() -> None:
+    orders = [fill(1_000, "BUY", cid="tt-1"), fill(3_500, "BUY", cid="tt-2"),
+              fill(9_000, "SELL", cid="tt-3", reduceOnly=True), fill(9_000, "BUY", cid="other")]
+    keys = [(900.0, 900.0), (1_400.0, 1_400.0)]   # tt-2 is 2100 ms after the last key
+    assert metrics.late_orders(orders, keys, 0, 2000, "tt-") == 2   # tt-2 and the unasked close
+    assert metrics.late_orders(orders, keys, 0, 2000, "tt-", exempt_reduce_only=True) == 1
+    assert metrics.late_orders(orders, [*keys, (3_000.0, 8_000.0)], 0, 2000, "tt-") == 0  # a CLI's lifetime
+    assert metrics.late_orders(orders, [(k - 500, k - 500) for k, _ in keys], 500, 2000, "tt-") == 2  # skew
