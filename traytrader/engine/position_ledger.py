@@ -143,10 +143,13 @@ class PositionLedger:
         """A snapshot (warm-up or recovery): the amount is the exchange's and includes every fill
         reported so far, and every fill up to ``updated_ms`` (the row's ``updateTime``, its last
         change), even one reported only later (an order's answer lost in the same reconnect):
-        such a report must not count again. Credits stay: their reports may still come."""
+        such a report must not count again. Credits from before the snapshot go too: whatever
+        they stood for is inside it, and a stale credit would swallow a later fill (F16)."""
         self.base, self.base_entry = amount, entry
         self.snapshot_ms = max(updated_ms, 0)
         self.pending.clear()
+        if updated_ms > 0:
+            self.credits = [part for part in self.credits if part.at_ms > updated_ms]
 
 
 @dataclass
