@@ -122,6 +122,7 @@ class ProtectionModel(RuleBasedStateMachine):
         self.entries = 0            # entry orders the keys may have made (buy, sell, reverse)
         self.best_fixed: tuple[int, Decimal] | None = None   # (direction, best trigger) this position
         self.reductions = 0         # reduce-only fills seen: each may end a position's life
+        self.history: list[str] = []   # the steps so far, said when the promise breaks
         self._start_engine()
 
     # --- plumbing --------------------------------------------------------------------------
@@ -143,6 +144,10 @@ class ProtectionModel(RuleBasedStateMachine):
         self.price = price.quantize(D("0.1"))
         self.sim.set_price(SYMBOL, str(self.price))
 
+    @staticmethod
+    def _args(values: dict[str, Any]) -> str:
+        return "(" + ", ".join(f"{k}={v!r}" for k, v in values.items() if k != "self") + ")"
+
     def teardown(self) -> None:
         try:
             if self.engine is not None:
@@ -154,15 +159,18 @@ class ProtectionModel(RuleBasedStateMachine):
 
     @rule(side=st.sampled_from([CommandKind.BUY, CommandKind.SELL]))
     def enter(self, side: CommandKind) -> None:
+        self.history.append(f"enter{self._args(locals())}")
         self.entries += 1
         self._command(side)
 
     @rule(name=st.sampled_from(["mkt", "lim"]))
     def switch_profile(self, name: str) -> None:
+        self.history.append(f"switch_profile{self._args(locals())}")
         self._command(CommandKind.SELECT_PROFILE, name)
 
     @rule(kind=st.sampled_from([CommandKind.CLOSE, CommandKind.FLATTEN, CommandKind.REVERSE]))
     def reduce_or_reverse(self, kind: CommandKind) -> None:
+        self.history.append(f"reduce_or_reverse{self._args(locals())}")
         if kind is CommandKind.REVERSE:
             self.entries += 1
         self._command(kind)
@@ -171,6 +179,7 @@ class ProtectionModel(RuleBasedStateMachine):
     def toolkit(self, kind: str) -> None:
         """The trader's keys (issue 16): breakeven moves the stop's floor, a partial close and an
         add resize the position; the stop follows, never looser, never absent."""
+        self.history.append(f"toolkit{self._args(locals())}")
         if kind == "add":
             self.entries += 1
             self._command(CommandKind.ADD)
@@ -182,12 +191,14 @@ class ProtectionModel(RuleBasedStateMachine):
     @rule(pct=st.sampled_from([-3, -1.5, -0.6, 0.6, 1.5, 3]))
     def move_price(self, pct: float) -> None:
         """Small moves fill resting LIMITs and climb the tiers; 3% gaps jump through a hard stop."""
+        self.history.append(f"move_price{self._args(locals())}")
         self._move(self.price * (1 + D(str(pct)) / 100))
 
     @rule(kind=st.sampled_from(["drop_after_reply", "drop_before_reply", "unknown_503", "delay"]),
           side=st.sampled_from([CommandKind.BUY, CommandKind.SELL]))
     def entry_with_a_fault(self, kind: str, side: CommandKind) -> None:
         """The order's answer is lost, unknown, or later than the timeout: resolved, never doubled."""
+        self.history.append(f"entry_with_a_fault{self._args(locals())}")
         self.sim.fault(kind, "order.place", count=1, ms=1500 if kind == "delay" else 0)
         self.entries += 1
         self._command(side)
@@ -199,6 +210,7 @@ class ProtectionModel(RuleBasedStateMachine):
     def entry_with_unknown_status(self, code: int, executed: bool, method: str, side: CommandKind) -> None:
         """-1006/-1007 ("execution status unknown") on the order or on its stop, executed or not:
         resolved by asking, protected either way, never doubled."""
+        self.history.append(f"entry_with_unknown_status{self._args(locals())}")
         self.sim._request("POST", "/sim/fault", {"kind": "status_unknown", "method": method, "code": code,
                                                  "executed": executed, "count": 1})
         self.entries += 1
@@ -207,6 +219,7 @@ class ProtectionModel(RuleBasedStateMachine):
 
     @rule(side=st.sampled_from([CommandKind.BUY, CommandKind.SELL]))
     def listen_key_expires_during_the_fill(self, side: CommandKind) -> None:
+        self.history.append(f"listen_key_expires_during_the_fill{self._args(locals())}")
         self.sim._request("POST", "/sim/fault", {"kind": "expire_listen_key_in_fill", "method": "order.place",
                                                  "events": 1, "count": 1})
         self.entries += 1
@@ -217,6 +230,7 @@ class ProtectionModel(RuleBasedStateMachine):
     def connections_drop(self, kind: str) -> None:
         """The user-data stream (listenKey expiry, a drop of it alone) or every connection drops;
         the engine resyncs."""
+        self.history.append(f"connections_drop{self._args(locals())}")
         self.sim.fault(kind)
         assert self.engine is not None
         self.log.wait_until(lambda: self.engine is not None and self.engine.status().state.value == "ready",
@@ -227,6 +241,7 @@ class ProtectionModel(RuleBasedStateMachine):
     def crash_and_restart(self, lose_stop: bool) -> None:
         """The engine stops (with its stop placement possibly still in flight) and a new one starts
         on the same journal: whatever is open is ours and gets protected."""
+        self.history.append(f"crash_and_restart{self._args(locals())}")
         assert self.engine is not None
         if lose_stop:   # every stop placement lost before it executes: the fill lands, its stop never
             self.sim.fault("drop_before_execute", "algoOrder.place", count=1000)
@@ -253,7 +268,7 @@ class ProtectionModel(RuleBasedStateMachine):
             time.sleep(0.05)   # polling the exchange's state: the condition is on the exchange
             state = self.sim.state()
             gap = _gap(state)
-        assert gap is None, f"{gap} after {time.monotonic() - start:.1f} s"
+        assert gap is None, f"{gap} after {time.monotonic() - start:.1f} s; steps: {self.history}"
         assert _entry_orders(state) <= self.entries, "a key made more than one entry order"
         self._never_looser(state)
 
