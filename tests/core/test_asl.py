@@ -589,3 +589,20 @@ def test_an_addition_that_puts_the_average_entry_past_its_stop_closes_the_whole_
     assert [a for a in out if isinstance(a, asl.ClosePosition)] == [
         asl.ClosePosition("BTCUSDT", PositionSide.BOTH, D("0.004"))]
     assert lad.phase is asl.StopPhase.CLOSING
+
+
+def test_a_reconnect_during_a_better_replacement_lets_it_land_and_keeps_the_better_stop():
+    """F16 (the reliability harness): a resync while a better stop was on its way retired it and
+    kept the worse one; the better was cancelled when it landed and placed again, over and over.
+    A placement still in flight for the same position now goes on."""
+    lad = ladder()
+    old = opened(lad, "0.01", "100000", now=1000)
+    confirm(lad, old, 1010)
+    (better,) = places(lad.handle(asl.PositionUpdate(D("0.01"), D("100050"), 1100)))
+    assert better.trigger_price > old.trigger_price
+    listed = asl.ExistingStop(old.client_algo_id, Side.SELL, asl.StopStyle.STOP_MARKET, D("0.01"),
+                              old.trigger_price)
+    out = lad.handle(asl.Recover(D("0.01"), D("100050"), D("100050"), (listed,), 1200, ours=True))
+    assert places(out) == [] and cancels(out) == []          # nothing placed twice, nothing dropped
+    out = confirm(lad, better, 1210)
+    assert cancels(out) == [old.client_algo_id] and lad.active_stop.client_algo_id == better.client_algo_id

@@ -49,15 +49,20 @@ class LadderRecovery:
                 previous = known.get(cid)
                 known[cid] = stop.extreme if previous is None else _favourable(stop.direction, previous,
                                                                                stop.extreme)
-        # Placements still in flight from before stay known (retired): cancelled once they land.
-        # What else we knew and the exchange no longer lists is gone (tombstoned).
+        # Placements still in flight from before stay known: for the same position of ours they
+        # go on (confirmed when they land, they replace the adopted stop if better); for another,
+        # they are retired and cancelled once they land (a better stop retired here and the worse
+        # one kept was F16's "looser" replacement). What else we knew and the exchange no longer
+        # lists is gone (tombstoned).
+        was_ours = s.managed and _sign(s.qty) == _sign(event.quantity)
         for cid, stop in list(s.stops.items()):
             if stop.confirmed or cid in listed:
                 self._forget(stop, event.now_ms)
-        s.stops = {cid: replace(stop, retired=True) for cid, stop in s.stops.items()}
+        going_on = {cid for cid, stop in s.stops.items() if was_ours and not stop.retired
+                    and stop.status is StopStatus.PLACING and stop.direction == _sign(event.quantity)}
+        s.stops = {cid: replace(stop, retired=cid not in going_on) for cid, stop in s.stops.items()}
         s.recovered_ms = event.now_ms
         s.active, s.closing = None, False
-        was_ours = s.managed and _sign(s.qty) == _sign(event.quantity)
         unprotected_since = s.unprotected_since if was_ours else None
         s.qty, s.entry, s.mark = event.quantity, event.entry_price, event.mark_price
         s.attempts, s.retry_at, s.safety_retry_at, s.settle_until = 0, 0, 0, 0
