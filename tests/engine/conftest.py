@@ -4,34 +4,24 @@ The helpers live in ``engine_kit`` and are re-exported here for tests that impor
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_kit import (  # noqa: F401  (re-exported)
+    HOME_LINE,
     EventLog,
     SimControl,
     ed25519_credentials,
     hmac_credentials,
     make_config,
     order_count,
+    sim_latency,
 )
 
 from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.engine.handle import Engine
-
-#: ``TT_SIM_LATENCY=150±50`` runs every engine test against a home line's latency (issue 13).
-HOME_LINE = os.environ.get("TT_SIM_LATENCY", "")
-
-
-def sim_latency(spec: str) -> tuple[float, float]:
-    """``"150±50"`` (or ``150+-50``, ``150``) as (ms, jitter ms); ``""`` is loopback."""
-    if not spec:
-        return 0.0, 0.0
-    ms, _, jitter = spec.replace("+-", "±").partition("±")
-    return float(ms), float(jitter or 0)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ never picks up another directory's ``conftest``."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.request
@@ -25,6 +26,17 @@ from traytrader.core.models import (
     SafetySettings,
 )
 from traytrader.engine.api import EngineState, Event, StateChanged
+
+#: ``TT_SIM_LATENCY=150±50`` runs every engine test against a home line's latency (issue 13).
+HOME_LINE = os.environ.get("TT_SIM_LATENCY", "")
+
+
+def sim_latency(spec: str) -> tuple[float, float]:
+    """``"150±50"`` (or ``150+-50``, ``150``) as (ms, jitter ms); ``""`` is loopback."""
+    if not spec:
+        return 0.0, 0.0
+    ms, _, jitter = spec.replace("+-", "±").partition("±")
+    return float(ms), float(jitter or 0)
 
 
 class SimControl:

@@ -10,8 +10,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from conftest import HOME_LINE
-from engine_kit import EventLog, SimControl, make_config, order_count, our_algos, position
+from engine_kit import HOME_LINE, EventLog, SimControl, make_config, order_count, our_algos, position
 
 from traytrader.core.requests import WsResponse, parse_response
 from traytrader.engine.api import (

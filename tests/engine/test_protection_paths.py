@@ -180,3 +180,20 @@ def test_an_order_that_never_reached_the_exchange_is_not_sent_late(sim: SimContr
     assert isinstance(refused, CommandRejected), refused.text
     assert "never reached the exchange" in refused.text and "not sent again" in refused.text
     assert not [o for o in sim.state()["orders"] if o.get("kind") == "order"]
+
+
+def test_a_listen_key_that_expires_while_the_stream_is_down_is_replaced(sim: SimControl, run_engine) -> None:
+    """Found by the model test: the user stream dropped, then its listenKey expired while it was
+    down (so ``listenKeyExpired`` never arrived). Every reconnect with the dead key was refused,
+    the resting LIMIT's fill was never heard of, and the position stayed unprotected. A refused
+    handshake now makes a new key."""
+    sim.set_price("BTCUSDT", "100000")
+    engine, log = run_engine(make_config(sim, cooldown_ms=0, profiles=limit_profiles()))
+    resting = answer(engine, log, CommandKind.BUY)
+    assert isinstance(resting, OrderAccepted)
+    sim.fault("drop_user_stream")
+    sim.fault("expire_listen_key")
+    mark = log.mark()
+    sim.set_price("BTCUSDT", str(resting.price - 10))      # fills the resting buy
+    log.wait_for(lambda e: "the resting order filled" in e.text, 8, after=mark)
+    wait_exchange(lambda: covered(sim))

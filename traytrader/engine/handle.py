@@ -268,7 +268,7 @@ class Engine:
 
     async def _check_positions(self, session: Session) -> None:
         try:
-            if await load_positions(session, fresh_only=True, ownership=False) is not None:
+            if await load_positions(session, fresh_only=True) is not None:
                 self._feed_positions()
         except TraytraderError as exc:
             log.info("periodic position check failed: %s", exc)

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from traytrader.core.errors import TraytraderError
 from traytrader.core.retry import backoff
@@ -196,8 +196,9 @@ class UserStream:
         self.keepalive_s = keepalive_s
         self.listen_key: str | None = None
         self.keys_created = 0
+        self._on_disconnected_cb = on_disconnected
         self.connection = StreamConnection("user", self._url, self._on_message, on_connected=on_connected,
-                                           on_disconnected=on_disconnected)
+                                           on_disconnected=self._on_disconnected)
         self._keepalive: asyncio.Task[None] | None = None
         self._chores: set[asyncio.Task[None]] = set()   # keeps fire-and-forget tasks referenced
 
@@ -206,6 +207,15 @@ class UserStream:
             self.listen_key = await self._start_key()
             self.keys_created += 1
         return f"{self.stream_url}/private/ws/{self.listen_key}"
+
+    def _on_disconnected(self, error: BaseException | None) -> None:
+        """A refused handshake means the listenKey is no longer valid: it expired while the stream
+        was down, so its ``listenKeyExpired`` never arrived. Drop it: the next attempt makes a new
+        one (else every reconnect would be refused until the keepalive noticed, minutes later)."""
+        if isinstance(error, InvalidStatus):
+            self.listen_key = None
+        if self._on_disconnected_cb is not None:
+            self._on_disconnected_cb(error)
 
     def start(self) -> None:
         self.connection.start()
