@@ -147,6 +147,14 @@ def ed25519_credentials() -> ApiCredentials:
 VAULT_PASSWORD = "correct horse battery staple"
 
 
+def sim_config_head(sim: SimControl) -> str:
+    """The start of a config file pointed at ``sim`` with the demo key (``default_profile = "btc"``);
+    the test appends its own sections and profiles."""
+    return (f'default_profile = "btc"\n[exchange]\nenvironment = "sim"\nkey = "demo"\n'
+            f'rest_url = "{sim.rest_url}"\nws_api_url = "{sim.ws_api_url}"\n'
+            f'stream_url = "{sim.stream_url}"\n')
+
+
 def write_demo_vault(directory: Path) -> tuple[Path, Path]:
     """``vault.bin`` holding the demo HMAC key (cheap KDF: a test, not a secret) and ``pw``, the
     password file that unlocks it, both in ``directory``; returns their paths."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_kit import SimControl, write_demo_vault
+from engine_kit import SimControl, sim_config_head, write_demo_vault
 
 D = Decimal
 SERIES = Path(__file__).resolve().parents[1].joinpath(
@@ -53,14 +53,7 @@ def replay(tmp_path: Path):
 def write_setup(sim: SimControl, tmp_path: Path) -> list[str]:
     vault, password_file = write_demo_vault(tmp_path)
     config = tmp_path / "config.toml"
-    config.write_text(f'''default_profile = "btc"
-[exchange]
-environment = "sim"
-key = "demo"
-rest_url = "{sim.rest_url}"
-ws_api_url = "{sim.ws_api_url}"
-stream_url = "{sim.stream_url}"
-[safety]
+    config.write_text(sim_config_head(sim) + '''[safety]
 cooldown_ms = 0
 [[profiles]]
 name = "btc"

@@ -20,6 +20,7 @@ from engine_kit import (
     hmac_credentials,
     make_config,
     order_count,
+    sim_config_head,
     write_demo_vault,
 )
 
@@ -72,14 +73,7 @@ def names(lines: list[str], status: str) -> list[str]:
 def setup(sim: SimControl, tmp_path: Path) -> dict[str, Path]:
     vault, password_file = write_demo_vault(tmp_path)
     config = tmp_path / "config.toml"
-    config.write_text(f'''default_profile = "btc"
-[exchange]
-environment = "sim"
-key = "demo"
-rest_url = "{sim.rest_url}"
-ws_api_url = "{sim.ws_api_url}"
-stream_url = "{sim.stream_url}"
-[[profiles]]
+    config.write_text(sim_config_head(sim) + '''[[profiles]]
 name = "btc"
 symbol = "BTCUSDT"
 leverage = 5

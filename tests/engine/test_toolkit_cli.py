@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_kit import SimControl, our_algos, position, write_demo_vault
+from engine_kit import SimControl, our_algos, position, sim_config_head, write_demo_vault
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,14 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def setup(sim: SimControl, tmp_path: Path) -> dict[str, Any]:
     vault, password_file = write_demo_vault(tmp_path)
     config = tmp_path / "config.toml"
-    config.write_text(f'''default_profile = "btc"
-[exchange]
-environment = "sim"
-key = "demo"
-rest_url = "{sim.rest_url}"
-ws_api_url = "{sim.ws_api_url}"
-stream_url = "{sim.stream_url}"
-[safety]
+    config.write_text(sim_config_head(sim) + '''[safety]
 max_notional_usdt = 5000
 cooldown_ms = 0
 [[profiles]]
@@ -42,7 +35,7 @@ symbol = "BTCUSDT"
 leverage = 5
 risk_usdt = 12
 add_fraction = 0.5
-take_profit = [{{ profit_pct = 1, close_fraction = 0.5 }}]
+take_profit = [{ profit_pct = 1, close_fraction = 0.5 }]
 [[profiles]]
 name = "tiny-risk"
 symbol = "BTCUSDT"
