@@ -91,8 +91,8 @@ class Session:
         self.last_changed: list[Position] = []   # positions the last user-data event may have changed
         self.user_events = 0   # user-data events seen: a snapshot read across one is stale
         self.user_stream_seen = False   # the user stream connected once (later: reconnects)
-        # (symbol, side, amount) of positions whose owner was looked up (``warmup.load_ownership``)
-        self.ownership_asked: set[tuple[str, Any, Decimal]] = set()
+        # (symbol, side, amount, entry) of positions whose owner was looked up (``load_ownership``)
+        self.ownership_asked: set[tuple[str, Any, Decimal, Decimal]] = set()
         self.resync_when_ready: Callable[[], Any] | None = None   # a resync owed once READY again
         self.user_stream: UserStream | None = None
         self.market_streams: list[StreamConnection] = []

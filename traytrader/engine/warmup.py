@@ -95,7 +95,7 @@ async def load_positions(session: Session, *, fresh_only: bool = False,
     reported, then an answer computed before it): it is read again, or with ``fresh_only`` not
     applied at all (None), so a stale snapshot never makes an open position look flat.
     ``ownership``: also work out which unknown positions are ours (``load_ownership``: a REST
-    query and a journal read per position, once per position and amount)."""
+    query and a journal read per position, once per position: side, amount and entry)."""
     for attempt in range(SNAPSHOT_ATTEMPTS):
         seen = session.user_events
         positions = await session.rest_call("GET", "/fapi/v2/positionRisk")
@@ -118,7 +118,8 @@ async def load_ownership(session: Session) -> None:
     latest order that opened each carries our client id (``core.ownership``), as the exchange's
     ``allOrders`` lists it, else as the journal recorded it."""
     for position in session.tracker.open_positions():
-        key = (position.symbol, position.position_side, position.quantity)
+        # A new position of the same size is another position: its entry price tells them apart.
+        key = (position.symbol, position.position_side, position.quantity, position.entry_price)
         if position.ours or key in session.ownership_asked:
             continue   # known, or asked already for this very position (the periodic check)
         session.ownership_asked.add(key)
