@@ -58,8 +58,6 @@ REDUCE_ONLY_KINDS = frozenset({CommandKind.CLOSE, CommandKind.FLATTEN, CommandKi
 #: A command older than this when the engine takes it up is refused: an order the user no
 #: longer expects is the worst kind (a key's command reaches the engine in well under 1 ms).
 MAX_COMMAND_AGE_MS = 2_000
-ORDER_KINDS = frozenset({CommandKind.BUY, CommandKind.SELL, CommandKind.CLOSE, CommandKind.FLATTEN,
-                         CommandKind.REVERSE, CommandKind.CANCEL_ALL, CommandKind.BREAKEVEN, CommandKind.ADD})
 
 
 class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):

@@ -390,9 +390,11 @@ class Session:
             ours = isinstance(order, dict) and is_our_entry(str(order.get("c", "")))
             self.tracker.on_order_update(message, ours=ours)
             if isinstance(order, dict) and isinstance(order.get("s"), str):
-                # Whether or not the shown amount moved, ownership may have: the engine feeds
-                # the symbol's positions to the ASL (a LIMIT of ours filled, a late report).
-                self.last_changed = self.tracker.positions_of(order["s"])
+                if order.get("x") in ("TRADE", "CALCULATED"):
+                    # A fill: whether or not the shown amount moved, ownership may have, so the
+                    # engine feeds the symbol's positions to the ASL (a LIMIT of ours filled, a
+                    # late report). NEW, CANCELED and EXPIRED reports change neither.
+                    self.last_changed = self.tracker.positions_of(order["s"])
                 symbol, client_id = order["s"], str(order.get("c", ""))
                 book = self.open_orders.setdefault(symbol, {})
                 if order.get("X") in ("NEW", "PARTIALLY_FILLED"):
