@@ -4,9 +4,12 @@
 
 * keypress → order on the wire: ``xdotool key`` spawned → the engine wrote the order frame, split
   at the pynput callback; pynput callback → frame written (µs), split at the command's acceptance
-  (gate passed, submitted) and at the engine loop starting to run it; beside it the floor: what a
-  bare hop from the same callback to a callback on the engine loop costs on this machine while
-  ``xdotool`` and Xvfb deliver the key (the simulator runs in its own process);
+  (gate passed, submitted), at the command starting to run (on the listener thread, borrowing the
+  idle engine loop, or on the loop after a hop: ``engine/loop_borrow.py``; how many of each is
+  printed) and at the write; beside it what a bare hop from the same callback to a callback on the
+  engine loop costs on this machine while ``xdotool`` and Xvfb deliver the key (the simulator runs
+  in its own process). ``xdotool key ctrl+b`` presses Ctrl ~6 ms before B, so the engine walks the
+  key path in between, as it does for a trader's slower Ctrl (``EntryArming.prime_key_path``);
 * ``traytrader send``: an in-process client's connect → command accepted; and the console script
   as a compositor starts it, a process per key: exec → command accepted, and whole process, beside
   a bare interpreter start (``python -c pass``) of the same interpreter, interleaved; in this
@@ -50,13 +53,16 @@ class Probe:
     def __init__(self) -> None:
         self.callback_ns: int | None = None   # pynput called the app
         self.accepted_ns: int | None = None   # the command was made (gate passed) and submitted
-        self.loop_ns: int | None = None       # the engine's loop began to run it
+        self.loop_ns: int | None = None       # the command began to run (borrowed loop, or after a hop)
+        self.ready_ns: int | None = None      # the checks were done, the write began
         self.wire_ns: int | None = None       # the order frame was written
+        self.on_listener = False              # it ran on the thread that had the key
         self.filled = threading.Event()
         self.ping_only = False   # the floor: the bare hop to the engine loop, no app, no command
 
     def reset(self) -> None:
-        self.callback_ns = self.accepted_ns = self.loop_ns = self.wire_ns = None
+        self.callback_ns = self.accepted_ns = self.loop_ns = self.ready_ns = self.wire_ns = None
+        self.on_listener = False
         self.filled.clear()
 
 
@@ -97,11 +103,13 @@ def in_process_figures(desktop: Any, samples: int, parts: set[str]) -> list[str]
 
         def timed_on_command(command: Any) -> None:
             probe.loop_ns = time.perf_counter_ns()
+            probe.on_listener = threading.current_thread().name != "traytrader-engine"
             on_command(command)
 
         def on_event(event: Any) -> None:
             if isinstance(event, OrderFilled) and probe.accepted_ns is not None:
                 probe.wire_ns = probe.accepted_ns + int(event.to_wire_us * 1000)
+                probe.ready_ns = engine.dispatcher.frame_ready_ns
                 probe.filled.set()
 
         engine.submit = timed_submit
@@ -145,7 +153,8 @@ def in_process_figures(desktop: Any, samples: int, parts: set[str]) -> list[str]
 
 def key_figures(probe: Probe, app: Any, samples: int) -> list[str]:
     key_to_wire, key_to_callback, callback_to_wire = [], [], []
-    callback_to_accepted, accepted_to_loop, loop_to_wire = [], [], []
+    callback_to_accepted, accepted_to_loop, loop_to_ready, ready_to_wire = [], [], [], []
+    on_listener = 0
     for i in range(samples):
         probe.reset()
         key = "ctrl+b" if i % 2 == 0 else "ctrl+s"
@@ -156,14 +165,17 @@ def key_figures(probe: Probe, app: Any, samples: int) -> list[str]:
         filled = probe.filled.wait(5)
         if xdotool.wait(5) != 0 or not filled:
             raise RuntimeError(f"no fill for sample {i}: {app.refused[-1:]}")
-        assert None not in (probe.wire_ns, probe.callback_ns, probe.accepted_ns, probe.loop_ns)
-        wire, callback, accepted, loop = probe.wire_ns, probe.callback_ns, probe.accepted_ns, probe.loop_ns
+        stamps = (probe.wire_ns, probe.callback_ns, probe.accepted_ns, probe.loop_ns, probe.ready_ns)
+        assert None not in stamps
+        wire, callback, accepted, loop, ready = stamps
+        on_listener += probe.on_listener
         key_to_wire.append((wire - started) / 1e6)  # type: ignore[operator]
         key_to_callback.append((callback - started) / 1e6)  # type: ignore[operator]
         callback_to_wire.append((wire - callback) / 1e3)  # type: ignore[operator]
         callback_to_accepted.append((accepted - callback) / 1e3)  # type: ignore[operator]
         accepted_to_loop.append((loop - accepted) / 1e3)  # type: ignore[operator]
-        loop_to_wire.append((wire - loop) / 1e3)  # type: ignore[operator]
+        loop_to_ready.append((ready - loop) / 1e3)  # type: ignore[operator]
+        ready_to_wire.append((wire - ready) / 1e3)  # type: ignore[operator]
     floor = []
     probe.ping_only = True
     try:
@@ -179,9 +191,11 @@ def key_figures(probe: Probe, app: Any, samples: int) -> list[str]:
             line("  of which xdotool + X + pynput → callback", key_to_callback),
             line("  of which pynput callback → frame written", callback_to_wire, "µs"),
             line("    callback → command accepted (chord, gate, submit)", callback_to_accepted, "µs"),
-            line("    accepted → engine loop runs it (thread → loop hop)", accepted_to_loop, "µs"),
-            line("    engine loop → frame written (validate, sign, write)", loop_to_wire, "µs"),
-            line("  floor: pynput callback → a callback runs on the engine loop, bare", floor, "µs")]
+            line("    accepted → the command runs (borrowed loop, or hop)", accepted_to_loop, "µs"),
+            line("    the command's checks (admission, armed entry, caps)", loop_to_ready, "µs"),
+            line("    the write (transport → kernel, to the simulator's process)", ready_to_wire, "µs"),
+            f"  ran on the listener thread (borrowed loop): {on_listener} of {samples}; the others hopped",
+            line("  beside it: pynput callback → a callback on the engine loop (a bare hop)", floor, "µs")]
 
 
 def socket_figures(probe: Probe, socket_path: Path, samples: int, send_request: Any) -> list[str]:

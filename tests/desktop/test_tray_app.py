@@ -134,6 +134,24 @@ def test_ctrl_b_sends_an_order_and_a_fill_notification_arrives(running: Running)
                         position), position
 
 
+def test_holding_ctrl_walks_the_key_path_until_it_goes_up_and_sends_nothing(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl is the first key of Ctrl+B: while it is held the engine walks the key path every
+    millisecond (``EntryArming.prime_key_path``); when it goes up the walks stop."""
+    from traytrader.engine import entry_arming
+
+    monkeypatch.setattr(entry_arming, "PRIMED_FOR_S", 600.0)   # only Ctrl going up can stop them
+    dispatcher = running.app.engine.dispatcher
+    orders_before = len(running.orders())
+    running.desktop.xdotool("keydown", "ctrl")
+    try:
+        wait_until(lambda: dispatcher._priming is not None, what="walks while Ctrl is held")
+    finally:
+        running.desktop.xdotool("keyup", "ctrl")
+    wait_until(lambda: dispatcher._priming is None, what="the walks stopped when Ctrl went up")
+    assert len(running.orders()) == orders_before
+
+
 def test_a_stop_follows_the_fill(running: Running) -> None:
     """The newcomer's promise: within seconds of the fill, a stop-loss sits on the exchange and a
     notification says so (the ASL driver, engine/asl_driver.py, places it)."""

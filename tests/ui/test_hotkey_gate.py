@@ -176,3 +176,23 @@ def test_bindings_include_breakeven_add_and_close_parts() -> None:
     assert combos["<ctrl>+e"] is Action.BREAKEVEN and combos["<ctrl>+a"] is Action.ADD
     assert combos["<ctrl>+2"] is Action.CLOSE and combos["<ctrl>+5"] is Action.CLOSE
     assert hotkey_arguments(settings) == {"<ctrl>+2": "25%", "<ctrl>+5": "50%"}
+
+
+def test_a_chord_starts_with_the_first_press_of_one_of_its_keys() -> None:
+    tracker = ChordTracker(CHORDS)
+    assert tracker.starts_chord("ctrl")
+    tracker.press("ctrl")
+    assert not tracker.starts_chord("ctrl")   # held: key repeat starts nothing
+    assert not tracker.starts_chord("x")      # in no chord
+    tracker.release("ctrl")
+    assert tracker.starts_chord("ctrl")
+    assert not ChordTracker({}).starts_chord("ctrl")
+
+
+def test_a_walk_through_the_gate_records_nothing() -> None:
+    gate = HotkeyGate(500)
+    assert press(gate, 0, record=False).send
+    assert press(gate, 1).send            # no cooldown was started by the walk
+    assert not press(gate, 2, record=False).send   # and a walk sees the real cooldown
+    gate.settled()
+    assert press(gate, 501).send

@@ -228,7 +228,16 @@ class EngineHandle(Protocol):
         """Thread-safe, non-blocking; see the module docstring."""
 
     def subscribe(self, callback: EventCallback) -> None:
-        """Register a callback run on the engine thread for every event: enqueue and return."""
+        """Register a callback run for every event on the engine thread (or on the thread that
+        submitted the command, while it ran there: ``engine/loop_borrow.py``): enqueue and return."""
+
+    def prime(self, walk: Callable[[], None] | None = None) -> None:
+        """A key is about to come (a hotkey's modifier went down): get the key path ready, walking
+        the front end's part (``walk``, on any thread; it must not block) with the engine's.
+        Thread-safe, sends nothing, may do nothing."""
+
+    def unprime(self) -> None:
+        """The key did not come (the modifier went up): stop getting ready. Thread-safe."""
 
     def status(self) -> Status:
         """The latest snapshot."""

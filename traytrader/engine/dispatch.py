@@ -47,7 +47,7 @@ from traytrader.engine.api import (
 from traytrader.engine.armed import ArmedEntry, EntryPath, max_age_ms
 from traytrader.engine.entry_arming import STALE_PRICE_S, EntryArming
 from traytrader.engine.fill_reports import FillReporting, _dec
-from traytrader.engine.order_sending import OrderSending
+from traytrader.engine.order_sending import Fired, OrderSending
 from traytrader.engine.position_commands import PositionCommands
 from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
@@ -85,6 +85,9 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         self._arm_pending = False
         self._refresh: asyncio.TimerHandle | None = None
         self._warm: asyncio.TimerHandle | None = None
+        self._priming: asyncio.TimerHandle | None = None   # see EntryArming.prime_key_path
+        self._primed_until = 0.0
+        self._walk_also: Callable[[], None] | None = None
         self._max_age_ms = max_age_ms(session.config.exchange.recv_window_ms)
         self.active: Profile | None = None   # the profile whose entries are kept armed
         self.last_latency_us: float | None = None
@@ -134,25 +137,31 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
                     f"for {symbol}; nothing was sent.")
         return None
 
+    def take_up(self, command: Command, symbol: str) -> None:
+        """An admitted command is in flight from now (what ``admit`` checks for the next one)."""
+        self._in_flight.setdefault(symbol, []).append(command.kind)
+        self._last[(symbol, command.kind)] = time.monotonic_ns() // 1_000_000
+
     def next_client_id(self) -> str:
         return self._client_ids.next()
 
-    async def execute(self, command: Command, profile: Profile) -> None:
-        """Run one command to its end, emitting exactly one final answer for it (``_answer``)."""
-        refusal = self.admit(command, profile)
-        if refusal is not None:
-            self.session.journal.record("command", f"{command.kind.value} refused: {refusal}",
-                                        symbol=profile.symbol)
-            self._answer(command, CommandRejected(refusal, command=command.kind))
-            return
+    async def execute(self, command: Command, profile: Profile, fired: Fired | None = None) -> None:
+        """Run one command to its end, emitting exactly one final answer for it (``_answer``).
+        ``fired``: an entry already admitted and written on the key path (``fire``)."""
         symbol = profile.symbol
-        self._in_flight.setdefault(symbol, []).append(command.kind)
-        self._last[(symbol, command.kind)] = time.monotonic_ns() // 1_000_000
+        if fired is None:
+            refusal = self.admit(command, profile)
+            if refusal is not None:
+                self.session.journal.record("command", f"{command.kind.value} refused: {refusal}",
+                                            symbol=symbol)
+                self._answer(command, CommandRejected(refusal, command=command.kind))
+                return
+            self.take_up(command, symbol)
         try:
             if command.kind is CommandKind.BUY:
-                await self._entry(command, profile, Side.BUY)
+                await self._entry(command, profile, Side.BUY, fired)
             elif command.kind is CommandKind.SELL:
-                await self._entry(command, profile, Side.SELL)
+                await self._entry(command, profile, Side.SELL, fired)
             elif command.kind is CommandKind.CLOSE:
                 if not command.argument or not await self._close_part(command, profile, command.argument):
                     await self._close(command, profile)
@@ -204,38 +213,49 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         return build_entry_order(self.sized_profile(profile), side, session.filters(profile.symbol), book[0],
                                  book[1], mark, session.mode, client_id)
 
-    async def _entry(self, command: Command, profile: Profile, side: Side) -> None:
+    async def _entry(self, command: Command, profile: Profile, side: Side,
+                     fired: Fired | None = None) -> None:
         """The entry armed for this keypress if nothing changed since, else one armed now; the
-        full builder when neither can be (it raises the sentence saying why)."""
-        if profile.risk_pct is not None and self._wallet is None:
-            await self.read_wallet()   # the first key before the start's read answered
-        try:
-            armed = self._armed_for(profile, side)
-        except TraytraderError:
-            self.schedule_arming()
-            raise
-        if armed is None:
-            self.schedule_arming()
-            await self._entry_slow(command, profile, side)
-            return
-        session = self.session
-        request = armed.request
-        symbol, client_id = request.symbol, request.client_order_id
-
-        def command_row() -> None:
-            session.journal.record("command", command.kind.value, symbol=symbol, client_id=client_id,
-                                   data={"profile": profile.name, "source": command.source})
-
+        full builder when neither can be (it raises the sentence saying why). ``fired``: the
+        armed entry was already written on the key path (``fire``); its answer is awaited."""
+        if fired is not None:
+            request = fired.request
+            kwargs: dict[str, Any] = {"fired": fired}
+        else:
+            if profile.risk_pct is not None and self._wallet is None:
+                await self.read_wallet()   # the first key before the start's read answered
+            try:
+                armed = self._armed_for(profile, side)
+            except TraytraderError:
+                self.schedule_arming()
+                raise
+            if armed is None:
+                self.schedule_arming()
+                await self._entry_slow(command, profile, side)
+                return
+            request = armed.request
+            kwargs = {"first_row": self.command_row(command, profile, request.client_order_id),
+                      "first": (armed.request_id, armed.frame, armed.timestamp, armed.encoded)}
+        client_id = request.client_order_id
         try:
             outcome = await self.place(request, command.accepted_ns,
-                                       rebuild=lambda: self._build_entry(profile, side, client_id),
-                                       first_row=command_row,
-                                       first=(armed.request_id, armed.frame, armed.timestamp, armed.encoded))
+                                       rebuild=lambda: self._build_entry(profile, side, client_id), **kwargs)
         finally:
             self.schedule_arming()   # the next keypress finds its entry armed again
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
         await self._after_flatten(command, request, outcome.result)
+
+    def command_row(self, command: Command, profile: Profile, client_id: str) -> Callable[[], None]:
+        """The command's journal row, written once its order is on the wire (or nothing was sent)."""
+        journal = self.session.journal
+
+        def row() -> None:
+            journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id,
+                           data={"profile": profile.name, "source": command.source})
+
+        return row
+
     async def _entry_slow(self, command: Command, profile: Profile, side: Side) -> None:
         """The full builder: every check with its sentence (a refused entry, a stale price, or an
         entry the plan does not cover)."""
@@ -248,13 +268,9 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         if refusal is not None:
             raise CommandRefused(refusal)
 
-        def command_row() -> None:
-            session.journal.record("command", command.kind.value, symbol=profile.symbol, client_id=client_id,
-                                   data={"profile": profile.name, "source": command.source})
-
         outcome = await self.place(request, command.accepted_ns,
                                    rebuild=lambda: self._build_entry(profile, side, client_id),
-                                   first_row=command_row)
+                                   first_row=self.command_row(command, profile, client_id))
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
         await self._after_flatten(command, request, outcome.result)

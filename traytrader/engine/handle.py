@@ -1,10 +1,13 @@
 """``Engine``: the engine thread and its asyncio loop behind the ``EngineHandle`` protocol.
 
 Front ends call ``start``, ``subscribe``, ``submit``, ``status`` and ``stop`` from any thread.
-``submit`` hands the command to the loop with ``call_soon_threadsafe`` and returns at once; the
-loop owns every piece of exchange state, so the hot path takes no lock. Subscriber callbacks run
-on the engine thread (they must only enqueue). The thread is not a daemon: ``stop()`` closes the
-connections and joins it (about a second at most), and positions and stops on the exchange stay.
+``submit`` runs the command's first step on the calling thread when the loop is parked with nothing
+to do (``engine/loop_borrow.py``: the engine thread is then provably idle, so the engine's state is
+still touched by one thread at a time), else hands it to the loop with ``call_soon_threadsafe``;
+either way it returns without waiting for the exchange. Subscriber callbacks run on the engine
+thread, or on the submitting thread while its command runs there (they must only enqueue). The
+thread is not a daemon: ``stop()`` closes the connections and joins it (about a second at most),
+and positions and stops on the exchange stay.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from traytrader.engine.dispatch import Dispatcher
 from traytrader.engine.eager import EagerStart
 from traytrader.engine.gateway import EngineGateway
 from traytrader.engine.journal import FillRecorder, Journal, MarkRecorder  # recorders: issue 18
+from traytrader.engine.loop_borrow import LoopBorrow, new_engine_loop
 from traytrader.engine.session import ROLLOVER_AFTER_S, Session
 from traytrader.engine.warmup import apply_profile_settings, load_account, load_positions, warm_up
 
@@ -73,6 +77,7 @@ class Engine:
         self._profile: Profile = config.profile(name)
         self._subscribers: list[EventCallback] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._borrow: LoopBorrow | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._loop_ready = threading.Event()
@@ -101,11 +106,34 @@ class Engine:
             self._emit(CommandRejected("The engine is not running.", command=command.kind,
                                        command_id=command.id))
             return
+        borrow = self._borrow
+        if borrow is not None and borrow.run(self._on_command, command):
+            return
         try:
             loop.call_soon_threadsafe(self._on_command, command)
         except RuntimeError:  # the loop closed between the check and the call
             self._emit(CommandRejected("The engine is not running.", command=command.kind,
                                        command_id=command.id))
+
+    def prime(self, walk: Callable[[], None] | None = None) -> None:
+        """A hotkey's first key went down: walk the key path now, on this thread if the loop can
+        be borrowed, then every millisecond on the loop until ``unprime`` or a command
+        (``EntryArming.prime_key_path``), with the front end's ``walk``. Nothing is sent."""
+        self._call_dispatcher("prime_key_path", walk)
+
+    def unprime(self) -> None:
+        """That key went up without a chord: stop the walks."""
+        self._call_dispatcher("unprime_key_path")
+
+    def _call_dispatcher(self, name: str, *args: object) -> None:
+        loop, borrow, dispatcher = self._loop, self._borrow, self.dispatcher
+        if loop is None or dispatcher is None:
+            return
+        method = getattr(dispatcher, name)
+        if borrow is not None and borrow.run(method, *args):
+            return
+        with contextlib.suppress(RuntimeError):   # the loop closed meanwhile
+            loop.call_soon_threadsafe(method, *args)
 
     def status(self) -> Status:
         return self._status
@@ -126,15 +154,16 @@ class Engine:
 
     # -- the engine thread -------------------------------------------------------------------------
     def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-            self._loop_ready.set()
+        loop, borrow = new_engine_loop()
+        self._loop, self._borrow = loop, borrow
+        with borrow.owned() if borrow is not None else contextlib.nullcontext():
+            try:
+                loop.run_until_complete(self._main())
+            finally:
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+                self._loop_ready.set()
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
@@ -310,9 +339,14 @@ class Engine:
         if command.kind in (CommandKind.SELECT_PROFILE, CommandKind.CYCLE_PROFILE):
             self._switch_profile(command)
             return
-        # its first step now: an armed entry is written in this callback, not an iteration later
+        name = f"command-{command.kind.value}"
+        fired = dispatcher.fire(command, self._profile)   # an armed entry: written here and now
+        if fired is not None:
+            session.spawn(dispatcher.execute(command, self._profile, fired), name)
+            return
+        # its first step now: what it sends is written in this callback, not an iteration later
         execution = EagerStart(dispatcher.execute(command, self._profile))
-        execution.first_step(session.spawn(execution, f"command-{command.kind.value}"))
+        execution.first_step(session.spawn(execution, name))
 
     def _switch_profile(self, command: Command) -> None:
         profiles = self.config.profiles

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from traytrader.core.errors import (
     CommandRefused,
@@ -27,11 +27,21 @@ from traytrader.engine.api import (
 from traytrader.engine.outcome import resolve
 from traytrader.engine.session import Session
 from traytrader.engine.shield import Shield
+from traytrader.exchange.ws_api import Written, WsApi
 
 MAX_RESENDS = 2
 #: An order that never reached the exchange is sent again only this soon after its key (the same
 #: age past which the engine refuses a command: ``dispatch.MAX_COMMAND_AGE_MS``).
 RESEND_WITHIN_MS = 2_000
+
+
+class Fired(NamedTuple):
+    """An entry's first attempt, written on the key path before its command's task existed."""
+
+    request: OrderRequest
+    ws: WsApi          # the connection it was written on (its answer comes there)
+    written: Written
+    timestamp: int     # the frame's timestamp (an unknown outcome is resolved from it)
 
 
 @dataclass
@@ -55,7 +65,7 @@ class OrderSending:
                     rebuild: Callable[[], OrderRequest] | None = None,
                     first_row: Callable[[], None] | None = None,
                     first: tuple[str, str, int, bytes | None] | None = None,
-                    resend_late: bool = False) -> SendOutcome:
+                    resend_late: bool = False, fired: Fired | None = None) -> SendOutcome:
         """Send ``request`` (once; at most one order per client id) and return its answer.
         An order that turns out never to have reached the exchange is sent again only while its
         command is younger than ``RESEND_WITHIN_MS`` — an entry the user no longer expects is
@@ -63,7 +73,8 @@ class OrderSending:
         ``first_row`` journals the command: after the first write, or when nothing was sent.
         ``first`` (request id, frame, timestamp, encoded frame) is the first attempt already framed
         (an armed entry: its request id comes from the current connection); its params for the
-        journal are computed after the write."""
+        journal are computed after the write. ``fired``: the first attempt is already on the wire
+        and recorded (``Dispatcher.fire``); its answer is awaited here."""
         session = self.session
         client_id = request.client_order_id
         retried = False
@@ -71,37 +82,37 @@ class OrderSending:
         self._awaiting_answer.add(client_id)
         try:
             while True:
-                ws = session.ws
-                if ws is None or not ws.connected:
-                    raise TransportError("Not connected to the exchange; nothing was sent.")
-                encoded = None
-                if first is not None:
-                    request_id, frame, timestamp, encoded = first
-                    first = None
-                    params = None
+                if fired is not None:   # written and recorded by the key path: await its answer
+                    request_id, timestamp = fired.written.request_id, fired.timestamp
+                    answer = fired.ws.answer(fired.written)
+                    fired = None
+                    first_row = None
                 else:
-                    request_id = ws.ids.next()
-                    params = request.params()
-                    timestamp = session.clock.now_ms()
-                    frame = ws.frames.build(request_id, "order.place", params, timestamp)
+                    ws = session.ws
+                    if ws is None or not ws.connected:
+                        raise TransportError("Not connected to the exchange; nothing was sent.")
+                    encoded = None
+                    if first is not None:
+                        request_id, frame, timestamp, encoded = first
+                        first = None
+                        params = None
+                    else:
+                        request_id = ws.ids.next()
+                        params = request.params()
+                        timestamp = session.clock.now_ms()
+                        frame = ws.frames.build(request_id, "order.place", params, timestamp)
 
-                # Bookkeeping runs right after the write (the caps were checked before signing): the
-                # request row (params only: the frame's key and signature never reach the journal) and
-                # the limiter's count. ``first_row`` is the command's own row, written just before it.
-                def sent(request_id: str = request_id, params: dict[str, str] | None = params,
-                         timestamp: int = timestamp, request: OrderRequest = request) -> None:
-                    nonlocal first_row
-                    if first_row is not None:
-                        first_row()
+                    def sent(request_id: str = request_id, params: dict[str, str] | None = params,
+                             timestamp: int = timestamp, request: OrderRequest = request) -> None:
+                        nonlocal first_row
+                        self.record_sent(request, request_id, params, timestamp, first_row)
                         first_row = None
-                    session.journal.record("request", "order.place", symbol=request.symbol,
-                                           client_id=client_id, request_id=request_id,
-                                           data=params if params is not None else request.params())
-                    session.limiter.record_order(timestamp)
 
-                self.frame_ready_ns = time.perf_counter_ns()  # attribution: our work ends, the write begins
+                    # attribution: our work ends, the write begins
+                    self.frame_ready_ns = time.perf_counter_ns()
+                    answer = ws.send_frame(request_id, "order.place", frame, sent, encoded)
                 try:
-                    reply = await ws.send_frame(request_id, "order.place", frame, sent, encoded)
+                    reply = await answer
                 except ExchangeRejected as exc:
                     session.journal.record("response", f"order.place rejected: {exc.code} {exc.msg}",
                                            symbol=request.symbol, client_id=client_id, request_id=request_id,
@@ -151,3 +162,16 @@ class OrderSending:
             self._awaiting_answer.discard(client_id)
             if first_row is not None:  # nothing was sent: the command row still lands
                 first_row()
+
+    def record_sent(self, request: OrderRequest, request_id: str, params: dict[str, str] | None,
+                    timestamp: int, first_row: Callable[[], None] | None = None) -> None:
+        """Bookkeeping right after an order's write (the caps were checked before signing):
+        ``first_row`` (the command's own row) first, then the request row (params only: the
+        frame's key and signature never reach the journal), and the limiter's count."""
+        session = self.session
+        if first_row is not None:
+            first_row()
+        session.journal.record("request", "order.place", symbol=request.symbol,
+                               client_id=request.client_order_id, request_id=request_id,
+                               data=params if params is not None else request.params())
+        session.limiter.record_order(timestamp)

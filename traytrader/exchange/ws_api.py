@@ -27,7 +27,7 @@ import struct
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -85,6 +85,17 @@ def encode_text_frame(frame: str) -> bytes | None:
     return header + mask + apply_mask(payload, mask)
 
 
+def _can_send_now(ws: ClientConnection) -> bool:
+    """Whether websockets' own ``send()`` would hand a frame to the transport at once (see
+    ``_send_now``)."""
+    protocol = ws.protocol
+    # These are websockets' internals (all present from 16.0, the floor pyproject sets, to 17.x);
+    # where one is missing the public ``send()`` takes over rather than the engine failing.
+    return getattr(ws, "send_in_progress", True) is None and protocol.state is State.OPEN \
+        and not getattr(ws, "paused", True) and not getattr(protocol, "writes", True) \
+        and not getattr(protocol, "extensions", True) and not ws.transport.is_closing()
+
+
 def _send_now(ws: ClientConnection, frame: str, encoded: bytes | None = None) -> bool:
     """Hand ``frame`` to the transport synchronously when websockets' own ``send()`` would do
     exactly that: connection open, no extension (compression is off), no fragmented message in
@@ -92,16 +103,11 @@ def _send_now(ws: ClientConnection, frame: str, encoded: bytes | None = None) ->
     ``transport.write`` of ``encoded`` (``encode_text_frame``, made ahead of time by an armed
     entry) or of the frame encoded here: ~10 µs less than ``protocol.send_text`` + ``send_data``
     on the hot path. False: use ``send()`` (it waits, or raises ``ConnectionClosed``)."""
-    protocol = ws.protocol
-    # These are websockets' internals (all present from 16.0, the floor pyproject sets, to 17.x);
-    # where one is missing the public ``send()`` takes over rather than the engine failing.
-    if getattr(ws, "send_in_progress", True) is not None or protocol.state is not State.OPEN \
-            or getattr(ws, "paused", True) or getattr(protocol, "writes", True) \
-            or getattr(protocol, "extensions", True) or ws.transport.is_closing():
+    if not _can_send_now(ws):
         return False
     data = encoded if encoded is not None else encode_text_frame(frame)
     if data is None:
-        protocol.send_text(frame.encode())
+        ws.protocol.send_text(frame.encode())
         ws.send_data()
     else:
         ws.transport.write(data)
@@ -137,6 +143,14 @@ class Reply:
     wire_ns: int       # right after the frame was handed to the transport
     received_ns: int   # when the reader task took the answer off the socket
     rate_limits: list[dict[str, Any]]
+
+
+class Written(NamedTuple):
+    """A request frame on the wire whose answer is expected (``WsApi.write_now``)."""
+
+    request_id: str
+    method: str
+    wire_ns: int   # right after the frame was handed to the transport
 
 
 @dataclass
@@ -217,53 +231,82 @@ class WsApi:
         after the frame is on the wire (bookkeeping that must not delay it)."""
         return self._exchange(request_id, method, frame, on_sent, encoded)
 
+    def write_now(self, request_id: str, method: str, frame: str,
+                  encoded: bytes | None = None) -> Written | None:
+        """Write ``frame`` (built with an id from ``self.ids``) right now, when websockets would
+        write it at once (``_send_now``), and expect its answer (``answer``). None: nothing was
+        written (not connected, or the write would wait); ``send_frame`` then sends it.
+
+        The key path's write (``Dispatcher.fire``): the order is on the wire before any task exists.
+        No answer can be taken off the socket before it is expected: the reader runs on the engine
+        loop, which is not running while this does (it is this thread, or parked for it)."""
+        ws = self._ws
+        if ws is None or self._closing or not _send_now(ws, frame, encoded):
+            return None
+        wire_ns = time.perf_counter_ns()
+        self._pending[request_id] = _Pending(asyncio.get_running_loop().create_future(), method, sent=True)
+        return Written(request_id, method, wire_ns)
+
+    def can_write_now(self) -> bool:
+        """Whether ``write_now`` would write now (nothing written; the key path's warm walk)."""
+        ws = self._ws
+        return ws is not None and not self._closing and _can_send_now(ws)
+
+    async def answer(self, written: Written) -> Reply:
+        """The answer to a frame ``write_now`` wrote (raises as ``call`` does)."""
+        try:
+            pending = self._pending.get(written.request_id)
+            if pending is None:   # the connection closed and failed it before this was awaited
+                raise OutcomeUnknown(f"The connection closed while {written.method} was in flight; its "
+                                     "outcome is unknown.")
+            return await self._answer(written, pending.future)
+        finally:
+            self._pending.pop(written.request_id, None)
+
     async def _exchange(self, request_id: str, method: str, frame: str,
                         on_sent: Callable[[], None] | None = None, encoded: bytes | None = None) -> Reply:
         ws = self._ws
         if ws is None or self._closing:
             raise TransportError("Not connected to the exchange.")
-        loop = asyncio.get_running_loop()
         # The synchronous write comes first: the reader runs on this loop, so no answer can be
-        # taken off the socket before the future below exists. Only the awaiting fallback
-        # registers the request before writing.
-        pending: _Pending | None = None
+        # taken off the socket before it is expected. Only the awaiting fallback expects the
+        # answer before writing.
         try:
             try:
-                if not _send_now(ws, frame, encoded):
-                    pending = _Pending(loop.create_future(), method)
+                written = self.write_now(request_id, method, frame, encoded)
+                if written is None:
+                    pending = _Pending(asyncio.get_running_loop().create_future(), method)
                     self._pending[request_id] = pending
                     await ws.send(frame)
+                    pending.sent = True
+                    written = Written(request_id, method, time.perf_counter_ns())
             except ConnectionClosed as exc:
                 raise TransportError("The connection to the exchange closed before the request "
                                      "was sent.") from exc
-            wire_ns = time.perf_counter_ns()
-            if pending is None:
-                pending = _Pending(loop.create_future(), method, sent=True)
-                self._pending[request_id] = pending
-            else:
-                pending.sent = True
-            future = pending.future
             if on_sent is not None:
                 on_sent()
-            # A timer on the future itself, not ``asyncio.wait_for``: wait_for wakes the caller
-            # through an extra waiter future (two more loop iterations, where stream events that
-            # arrived with the answer run first: ~70 µs of the round trip on a 2-core box).
-            timer = loop.call_later(self.timeout_s, _expire, future)
-            try:
-                response, received_ns = await future
-            except _Expired as exc:
-                raise OutcomeUnknown(f"No answer to {method} within {self.timeout_s:g} s; "
-                                     "its outcome is unknown.") from exc
-            finally:
-                timer.cancel()
+            return await self._answer(written, self._pending[request_id].future)
         finally:
             self._pending.pop(request_id, None)
+
+    async def _answer(self, written: Written, future: asyncio.Future[tuple[WsResponse, int]]) -> Reply:
+        # A timer on the future itself, not ``asyncio.wait_for``: wait_for wakes the caller
+        # through an extra waiter future (two more loop iterations, where stream events that
+        # arrived with the answer run first: ~70 µs of the round trip on a 2-core box).
+        timer = asyncio.get_running_loop().call_later(self.timeout_s, _expire, future)
+        try:
+            response, received_ns = await future
+        except _Expired as exc:
+            raise OutcomeUnknown(f"No answer to {written.method} within {self.timeout_s:g} s; "
+                                 "its outcome is unknown.") from exc
+        finally:
+            timer.cancel()
         if response.rate_limits and self.on_rate_limits is not None:
             self.on_rate_limits(response.rate_limits)
         if response.ok:
-            return Reply(response.result, response.status, request_id, wire_ns, received_ns,
+            return Reply(response.result, response.status, written.request_id, written.wire_ns, received_ns,
                          response.rate_limits)
-        raise self._to_error(method, response)
+        raise self._to_error(written.method, response)
 
     def _to_error(self, method: str, response: WsResponse) -> Exception:
         if response.outcome_unknown:

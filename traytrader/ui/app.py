@@ -237,14 +237,41 @@ class DesktopApp:
                 self._state_lock.release()
         self._inbox.put(chord)
 
+    def prime(self) -> None:
+        """pynput listener callback: the first key of a hotkey chord went down (Ctrl of Ctrl+B).
+        The engine walks the key path, this app's part (``walk_hotkey``) with its own, until the
+        key comes or Ctrl goes up, so the order key finds it in the CPU caches
+        (``Engine.prime``; nothing is sent)."""
+        engine = self.engine
+        if engine is not None and self.ui.armed:
+            self.walk_hotkey()
+            engine.prime(self.walk_hotkey)
+
+    def walk_hotkey(self) -> None:
+        """The checks an order key meets here, deciding nothing and recording nothing (the gate's
+        ``record=False``); skipped while the dispatcher holds the state lock."""
+        if not self._state_lock.acquire(blocking=False):
+            return
+        try:
+            self.gate.press(Action.BUY, self._clock_ms(), unlocked=self.ui.unlocked,
+                            state=self.ui.status.state, armed=self.ui.armed, record=False)
+        finally:
+            self._state_lock.release()
+
+    def unprime(self) -> None:
+        """pynput listener callback: that first key went up (no chord, or after it)."""
+        engine = self.engine
+        if engine is not None:
+            engine.unprime()
+
     def _submit_now(self, chord: _Chord) -> bool:
         """Under ``_state_lock``: submit ``chord`` if the gate lets it through now. False: nothing
         was done, and the dispatcher decides (and says why)."""
         if self.engine is None or self._inbox.posted != self._handled:
             return False
+        # a refusal's sentence is said by the dispatcher, which decides again (so no label here)
         decision = self.gate.press(chord.action, self._clock_ms(), unlocked=self.ui.unlocked,
-                                   state=self.ui.status.state, armed=self.ui.armed,
-                                   label=human_combo(chord.combo))
+                                   state=self.ui.status.state, armed=self.ui.armed)
         if not decision.send:
             return False
         self._repeating = None

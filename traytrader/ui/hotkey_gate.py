@@ -96,8 +96,10 @@ class HotkeyGate:
         self._in_flight = False
 
     def press(self, action: Action, now_ms: int, *, unlocked: bool, state: EngineState, armed: bool,
-              label: str = "") -> Decision:
-        """Whether to send ``action`` now. ``label`` names the key (``Ctrl+B``) in the reason."""
+              label: str = "", record: bool = True) -> Decision:
+        """Whether to send ``action`` now. ``label`` names the key (``Ctrl+B``) in the reason.
+        ``record=False`` decides without remembering a send (a walk ahead of the key: nothing
+        changes)."""
         name = label or action.value
         if action is Action.TOGGLE_ACTION_BAR:
             return SEND
@@ -116,8 +118,9 @@ class HotkeyGate:
             if since < self.cooldown_ms:
                 return Decision(False, f"Ignored {name}: pressed again within the "
                                        f"{self.cooldown_ms} ms cooldown.")
-        self._last_sent_ms = now_ms
-        self._in_flight = action in (Action.BUY, Action.SELL, Action.CLOSE, Action.FLATTEN)
+        if record:
+            self._last_sent_ms = now_ms
+            self._in_flight = action in (Action.BUY, Action.SELL, Action.CLOSE, Action.FLATTEN)
         return SEND
 
     def settled(self) -> None:
@@ -142,6 +145,12 @@ class ChordTracker:
     def __init__(self, chords: dict[frozenset[object], Action]) -> None:
         self._chords = chords
         self._held: set[object] = set()
+        self._keys: frozenset[object] = frozenset().union(*chords) if chords else frozenset()
+
+    def starts_chord(self, key: object) -> bool:
+        """Whether pressing ``key`` now is a first press of a key some chord needs (a modifier of a
+        bound chord going down, typically): a chord may follow."""
+        return key in self._keys and key not in self._held
 
     def press(self, key: object) -> tuple[Action, bool] | None:
         """``(action, is_repeat)`` for the largest chord this press completes, else ``None``."""

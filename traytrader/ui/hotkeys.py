@@ -23,9 +23,14 @@ ChordCallback = Callable[[Action, str, bool], None]  # action, combo, is_repeat
 class HotkeyListener:
     """Listens for ``combos`` (pynput syntax → action) and reports each activation."""
 
-    def __init__(self, combos: dict[str, Action], on_chord: ChordCallback) -> None:
+    def __init__(self, combos: dict[str, Action], on_chord: ChordCallback,
+                 on_prime: Callable[[], None] | None = None,
+                 on_unprime: Callable[[], None] | None = None) -> None:
         self._combos = combos
         self._on_chord = on_chord
+        self._on_prime = on_prime       # a chord's first key went down (see ``_press``)
+        self._on_unprime = on_unprime   # ... and went up again
+        self._priming_key: object = None
         self._listener: Any = None
         self._tracker: ChordTracker | None = None
         self._actions: dict[object, Action] = {}   # chord → action (close_25 and close_50 are both CLOSE)
@@ -48,14 +53,26 @@ class HotkeyListener:
     def _press(self, key: Any) -> None:
         if self._tracker is None or key is None:
             return
-        hit = self._tracker.press(self._listener.canonical(key))
+        canonical = self._listener.canonical(key)
+        starts = self._tracker.starts_chord(canonical)
+        hit = self._tracker.press(canonical)
         if hit is not None:
             combo, repeat = hit
             self._on_chord(self._actions[combo], str(combo), repeat)
+        elif starts and self._on_prime is not None and self._priming_key is None:
+            # A modifier went down (Ctrl of Ctrl+B): a trader's key follows tens of ms later, and
+            # the key path runs warm instead of cold (``DesktopApp.prime``) until it goes up.
+            self._priming_key = canonical
+            self._on_prime()
 
     def _release(self, key: Any) -> None:
         if self._tracker is not None and key is not None:
-            self._tracker.release(self._listener.canonical(key))
+            canonical = self._listener.canonical(key)
+            self._tracker.release(canonical)
+            if canonical == self._priming_key:
+                self._priming_key = None
+                if self._on_unprime is not None:
+                    self._on_unprime()
 
     @property
     def alive(self) -> bool:

@@ -125,6 +125,7 @@ class Tray:
         self._menu: tuple[MenuEntry, ...] = ()
         self._look: tuple[Any, bool] | None = None
         self._title = ""
+        self._nudge: Any = None   # ui/xlib_nudge.py, for the xorg backend
         self.ready = False
         first = draw_icon(icon_state(UiState()), size)
         self.icon = pystray.Icon("traytrader", icon=first, title="traytrader")
@@ -199,6 +200,11 @@ class Tray:
         """Block in the toolkit's loop until ``stop()``; SIGINT/SIGTERM call ``on_signal``."""
 
         def setup(icon: Any) -> None:
+            display = getattr(icon, "_display", None)   # pystray's Xlib connection (xorg backend)
+            if self.backend == "xorg" and display is not None:
+                from traytrader.ui.xlib_nudge import XlibNudge
+
+                self._nudge = XlibNudge(display).start()
             icon.visible = True
             self._install_signals(on_signal)
             self.ready = True
@@ -224,6 +230,8 @@ class Tray:
             GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, handler)
 
     def stop(self) -> None:
+        if self._nudge is not None:
+            self._nudge.stop()
         self.icon.stop()
 
 

@@ -173,7 +173,8 @@ class TrayApp:
         try:
             from traytrader.ui.hotkeys import HotkeyListener
 
-            self.hotkeys = HotkeyListener(bindings(self.app.config.hotkeys), self.app.hotkey)
+            self.hotkeys = HotkeyListener(bindings(self.app.config.hotkeys), self.app.hotkey,
+                                          self.app.prime, self.app.unprime)
             self.hotkeys.start()
         except Exception as exc:  # no X RECORD, no accessibility permission on macOS
             self.hotkeys = None
