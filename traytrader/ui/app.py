@@ -31,14 +31,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from traytrader.core import display
 from traytrader.core.asl_toolkit import fraction_text
 from traytrader.core.errors import TraytraderError
 from traytrader.core.models import ApiCredentials, AppConfig
 from traytrader.engine.api import (
     Command,
     CommandDone,
-    CommandKind,
     EngineHandle,
     EngineState,
     Event,
@@ -59,6 +57,7 @@ from traytrader.ui.hotkey_gate import (
     human_combo,
 )
 from traytrader.ui.menu_model import (
+    COMMAND_FOR,
     Action,
     UiState,
     open_positions,
@@ -66,7 +65,7 @@ from traytrader.ui.menu_model import (
     staying_text,
     stop_text,
 )
-from traytrader.ui.messages import Notification, grids_of, notification_for
+from traytrader.ui.messages import Notification, grids_of, notification_for, result_sentence
 from traytrader.ui.trade_review import TradeReview
 
 log = logging.getLogger(__name__)
@@ -74,17 +73,6 @@ log = logging.getLogger(__name__)
 EngineFactory = Callable[[ApiCredentials, str], EngineHandle]   # (credentials, active profile)
 Unlocker = Callable[[str], ApiCredentials]                       # password → credentials (VaultError)
 
-COMMAND_FOR: dict[Action, CommandKind] = {
-    Action.BUY: CommandKind.BUY,
-    Action.SELL: CommandKind.SELL,
-    Action.CLOSE: CommandKind.CLOSE,
-    Action.BREAKEVEN: CommandKind.BREAKEVEN,
-    Action.ADD: CommandKind.ADD,
-    Action.FLATTEN: CommandKind.FLATTEN,
-    Action.CANCEL_ALL: CommandKind.CANCEL_ALL,
-    Action.SELECT_PROFILE: CommandKind.SELECT_PROFILE,
-    Action.CYCLE_PROFILE: CommandKind.CYCLE_PROFILE,
-}
 
 SOCKET_REPLY_TIMEOUT_S = 10.0
 STATUS_REFRESH_S = 1.0
@@ -238,9 +226,8 @@ class DesktopApp:
         self._inbox.put(chord)
 
     def prime(self) -> None:
-        """pynput listener callback: the first key of a hotkey chord went down (Ctrl of Ctrl+B).
-        The engine walks the key path, this app's part (``walk_hotkey``) with its own, until the
-        key comes or Ctrl goes up, so the order key finds it in the CPU caches
+        """pynput listener callback: a chord's first key went down (Ctrl of Ctrl+B). The engine walks
+        the key path with this app's part (``walk_hotkey``) until the key comes or Ctrl goes up
         (``Engine.prime``; nothing is sent)."""
         engine = self.engine
         if engine is not None and self.ui.armed:
@@ -248,8 +235,7 @@ class DesktopApp:
             engine.prime(self.walk_hotkey)
 
     def walk_hotkey(self) -> None:
-        """The checks an order key meets here, deciding nothing and recording nothing (the gate's
-        ``record=False``); skipped while the dispatcher holds the state lock."""
+        """An order key's checks here, recording nothing; skipped while the dispatcher is busy."""
         if not self._state_lock.acquire(blocking=False):
             return
         try:
@@ -435,7 +421,7 @@ class DesktopApp:
         pending = self._pending.pop(getattr(event, "command_id", 0), None)
         if pending is not None and pending.reply is not None:
             ok = isinstance(event, OrderFilled | OrderAccepted | CommandDone)
-            sentence = _result_sentence(event, *self._grids.get(getattr(event, "symbol", ""), (None, None)))
+            sentence = result_sentence(event, *self._grids.get(getattr(event, "symbol", ""), (None, None)))
             pending.reply.put(format_reply(ok, sentence))
 
     def _on_chord(self, chord: _Chord) -> None:
@@ -611,11 +597,3 @@ class DesktopApp:
         return (f"{ui.environment} {state} {armed}; profile {ui.active_profile}; "
                 f"{position_text(ui.status)}; stop: {stop_text(ui.status)}")
 
-
-def _result_sentence(event: Event, tick: Decimal | None = None, step: Decimal | None = None) -> str:
-    if isinstance(event, OrderFilled):
-        pnl = "" if event.realized_pnl is None else \
-            f"; realised PnL {display.usdt(event.realized_pnl, signed=True)}"
-        return (f"{event.side.value} {display.quantity(event.quantity, step)} {event.symbol} filled at "
-                f"{display.price(event.avg_price, tick)} ({display.milliseconds(event.round_trip_us)}{pnl}).")
-    return event.text

@@ -41,9 +41,8 @@ from traytrader.engine.api import (
     StoppedOut,
     is_final_answer,
 )
-from traytrader.ui.app import COMMAND_FOR
 from traytrader.ui.control_socket import ControlServer, format_reply
-from traytrader.ui.menu_model import Action, others_text, staying_text
+from traytrader.ui.menu_model import COMMAND_FOR, Action, others_text, staying_text
 
 TAGS: tuple[tuple[type[Event], str], ...] = (
     (OrderFilled, "FILL"), (OrderAccepted, "ACCEPT"), (CommandRejected, "REJECT"), (CommandDone, "DONE"),

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from traytrader.core import display
-from traytrader.engine.api import EngineState, PositionSnapshot, Status
+from traytrader.engine.api import CommandKind, EngineState, PositionSnapshot, Status
 
 
 class Action(StrEnum):
@@ -34,6 +34,20 @@ class Action(StrEnum):
     OPEN_CONFIG = "open-config"
     OPEN_JOURNAL = "open-journal"
     QUIT = "quit"
+
+
+#: The engine command each order or profile action becomes.
+COMMAND_FOR: dict[Action, CommandKind] = {
+    Action.BUY: CommandKind.BUY,
+    Action.SELL: CommandKind.SELL,
+    Action.CLOSE: CommandKind.CLOSE,
+    Action.BREAKEVEN: CommandKind.BREAKEVEN,
+    Action.ADD: CommandKind.ADD,
+    Action.FLATTEN: CommandKind.FLATTEN,
+    Action.CANCEL_ALL: CommandKind.CANCEL_ALL,
+    Action.SELECT_PROFILE: CommandKind.SELECT_PROFILE,
+    Action.CYCLE_PROFILE: CommandKind.CYCLE_PROFILE,
+}
 
 
 class IconState(StrEnum):

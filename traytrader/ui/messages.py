@@ -140,3 +140,13 @@ def _state_notification(event: StateChanged, previous: EngineState | None) -> No
     if state is EngineState.ERROR:
         return Notification("traytrader needs you", event.detail or event.text, urgent=True)
     return None
+
+
+def result_sentence(event: Event, tick: Decimal | None = None, step: Decimal | None = None) -> str:
+    """A command's answer in one sentence (``traytrader send``'s reply), prices on the symbol's grid."""
+    if isinstance(event, OrderFilled):
+        pnl = "" if event.realized_pnl is None else \
+            f"; realised PnL {display.usdt(event.realized_pnl, signed=True)}"
+        return (f"{event.side.value} {display.quantity(event.quantity, step)} {event.symbol} filled at "
+                f"{display.price(event.avg_price, tick)} ({display.milliseconds(event.round_trip_us)}{pnl}).")
+    return event.text
