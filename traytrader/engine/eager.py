@@ -1,11 +1,13 @@
 """Run a command task's first step now, in the loop callback that creates it (an eager task start).
 
-Why (issue 14): a hotkey's command reaches the loop as a callback (``call_soon_threadsafe``), which
-spawned the command's task; the task's first step, where an armed entry is checked and its frame
-written, then waited for the next loop iteration: one more ``select()``, which releases the GIL, and
-whatever else had become ready. Run in the callback instead, the frame is written there: ~90-130 µs
-less from the pynput callback to the wire on the 2-core test box (an interleaved A/B in
-``benchmarks/bench_desktop.py``'s set-up).
+Why (issue 14): a command reaches the engine as a callback (on the loop after a hop, or on the
+submitting thread that borrowed the loop: ``engine/loop_borrow.py``), which spawns the command's
+task; the task's first step, where what the command sends is written, then waited for the next
+loop iteration: one more ``select()``, which releases the GIL, and whatever else had become ready.
+Run in the callback instead, the frame is written there: ~90-130 µs less from the pynput callback
+to the wire on the 2-core test box, when every key still hopped (an interleaved A/B in
+``benchmarks/bench_desktop.py``'s set-up). An armed entry no longer needs it: ``Dispatcher.fire``
+writes it before any task exists; closes, flattens and entries armed on the spot still do.
 
 Python 3.12 has this built in (``asyncio.Task(..., eager_start=True)``); 3.11 does not. Here the task
 is created as usual around an ``EagerStart`` wrapper; ``first_step`` then runs the coroutine up to
