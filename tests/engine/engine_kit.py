@@ -4,15 +4,16 @@ never picks up another directory's ``conftest``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from traytrader.core.models import (
     ApiCredentials,
@@ -224,3 +225,12 @@ class EventLog:
     def of_type(self, kind: type[Event]) -> list[Any]:
         with self._cond:
             return [e for e in self.events if isinstance(e, kind)]
+
+
+T = TypeVar("T")
+
+
+def on_loop(engine: Any, coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on ``engine``'s loop (an ``Engine``) and return its result."""
+    assert engine._loop is not None
+    return asyncio.run_coroutine_threadsafe(coro, engine._loop).result(10)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from engine_kit import EventLog, SimControl, make_config, order_count
+from engine_kit import EventLog, SimControl, make_config, on_loop, order_count
 
 from traytrader.core.models import Side
 from traytrader.engine.api import Command, CommandKind, CommandRejected, OrderFilled, is_final_answer
@@ -25,17 +25,10 @@ from traytrader.engine.entry_arming import PRIMED_EVERY_S
 from traytrader.engine.handle import Engine
 from traytrader.engine.journal import read_journal
 
-T = TypeVar("T")
-
 
 @pytest.fixture
 def run_engine(run_engine: Callable[..., tuple[Engine, EventLog]]) -> Callable[..., tuple[Engine, EventLog]]:
     return functools.partial(run_engine, enable_asl=False)
-
-
-def on_loop(engine: Engine, coro: Coroutine[Any, Any, T]) -> T:
-    assert engine._loop is not None
-    return asyncio.run_coroutine_threadsafe(coro, engine._loop).result(10)
 
 
 def armed_both(engine: Engine) -> bool:

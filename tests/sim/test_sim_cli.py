@@ -66,3 +66,37 @@ def test_cli_defaults_are_the_market_like_preset() -> None:
                                                     "--latency", "150±50"]))
     assert quiet.book == "simple" and not (quiet.funding or quiet.liquidation or quiet.market_trades)
     assert (quiet.latency_ms, quiet.latency_jitter_ms) == (150, 50)
+
+
+def test_with_no_options_it_serves_where_the_sim_environment_looks() -> None:
+    import argparse
+    from urllib.parse import urlsplit
+
+    from traytrader.commands import sim_cmd
+    from traytrader.core.environments import ENVIRONMENTS
+    from traytrader.core.models import Environment
+
+    parser = argparse.ArgumentParser()
+    sim_cmd.register(parser.add_subparsers())
+    port = sim_cmd.options_from(parser.parse_args(["sim"])).port
+    hosts = ENVIRONMENTS[Environment.SIM]
+    assert {urlsplit(url).port for url in (hosts.rest_url, hosts.ws_api_url, hosts.stream_url)} == {port}
+
+
+def test_a_busy_default_port_is_one_sentence_with_the_way_out() -> None:
+    import contextlib
+    import socket
+
+    from traytrader.commands.sim_cmd import SIM_PORT
+
+    holder = socket.socket()
+    with contextlib.suppress(OSError):   # already busy (a simulator left running): the same case
+        holder.bind(("127.0.0.1", SIM_PORT))
+        holder.listen()
+    try:
+        r = subprocess.run([sys.executable, "-m", "traytrader", "sim"], capture_output=True, text=True,
+                           timeout=30)
+    finally:
+        holder.close()
+    assert r.returncode == 2 and r.stderr.startswith("traytrader: Cannot serve on 127.0.0.1:8765")
+    assert "--port 0" in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

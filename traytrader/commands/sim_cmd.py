@@ -12,6 +12,12 @@ if TYPE_CHECKING:   # the simulator (aiohttp) costs ~135 ms to import: only when
     from traytrader.sim import Sim, SimOptions
 
 
+#: The port ``environment = "sim"`` connects to (``core/environments.py``, held equal by
+#: ``tests/sim/test_sim_cli.py``): a config that names no addresses finds ``traytrader sim`` started
+#: with no options. Not imported from there: ``traytrader send`` registers this parser too.
+SIM_PORT = 8765
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sim",
@@ -20,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "loopback port until Ctrl+C. Reference: docs/sim.md.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    p.add_argument("--port", type=int, default=SIM_PORT,
+                   help=f"port to bind (default {SIM_PORT}, where environment = \"sim\" looks); 0 picks a "
+                        "free one")
     p.add_argument(
         "--seed", type=int, default=1, help="random-walk seed, for reproducible prices (default 1)"
     )
@@ -170,6 +178,10 @@ def handler(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        raise ConfigError(f"Cannot serve on {options.host}:{options.port} ({exc.strerror or exc}).") from None
+        hint = "" if options.port != SIM_PORT else (
+            " (another `traytrader sim`?); `--port 0` picks a free port: then set the config's rest_url, "
+            "ws_api_url and stream_url to the addresses it prints")
+        where = f"{options.host}:{options.port}"
+        raise ConfigError(f"Cannot serve on {where} ({exc.strerror or exc}){hint}.") from None
     print("Simulator stopped.", flush=True)
     return 0
