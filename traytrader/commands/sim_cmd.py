@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import TYPE_CHECKING
 
@@ -178,7 +179,7 @@ def handler(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        hint = "" if options.port != SIM_PORT else (
+        hint = "" if exc.errno != errno.EADDRINUSE or not options.port else (
             " (another `traytrader sim`?); `--port 0` picks a free port: then set the config's rest_url, "
             "ws_api_url and stream_url to the addresses it prints")
         where = f"{options.host}:{options.port}"
