@@ -207,3 +207,20 @@ def test_a_refused_command_never_holds_back_the_next(sim: SimControl, setup: dic
     assert refused < filled
     to_wire_us = float(lines[filled].split(" µs to wire")[0].rsplit("(", 1)[1])
     assert to_wire_us < 1_000_000, lines[filled]
+
+
+def test_order_with_no_simulator_running_says_so_in_one_sentence(sim: SimControl,
+                                                                 setup: dict[str, Path]) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    with socket.socket() as probe:   # a loopback port with nothing listening on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = setup["config"].read_text().replace(urlsplit(sim.rest_url).netloc, f"127.0.0.1:{port}")
+    setup["config"].write_text(config)
+    result = traytrader(setup, "order", "buy", "--timeout", "2", *common(setup))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("traytrader: The engine did not become ready in 2 s: ")
+    assert f"127.0.0.1:{port}" in result.stderr and "Start it with `traytrader sim`." in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -44,10 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def handler(args: argparse.Namespace) -> int:
     from traytrader import paths
     from traytrader.commands.common import load_app_config, unlock_credentials
+    from traytrader.core.models import Environment
     from traytrader.engine.api import (
         Command,
         CommandKind,
         CommandRejected,
+        EngineState,
         Notice,
         OrderAccepted,
         StateChanged,
@@ -76,6 +78,9 @@ def handler(args: argparse.Namespace) -> int:
                                 timeout_s=args.timeout, on_event=show)
     finally:
         engine.stop(timeout=3.0)
+    if isinstance(event, StateChanged) and event.state is EngineState.CONNECTING \
+            and config.exchange.environment is Environment.SIM:
+        raise TraytraderError(f"{event.text} Is the simulator running? Start it with `traytrader sim`.")
     if isinstance(event, CommandRejected | StateChanged | Notice):
         raise TraytraderError(event.text)
     print(event.text, flush=True)

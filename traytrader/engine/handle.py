@@ -492,11 +492,13 @@ def run_engine_once(engine: Engine, command: Command, *, timeout_s: float = 30.0
     changed = threading.Event()
     result: list[Event] = []
     ready = threading.Event()
+    last_state: list[StateChanged] = []   # what the engine last said about its connection
 
     def watch(event: Event) -> None:
         if on_event is not None:
             on_event(event)
         if isinstance(event, StateChanged):
+            last_state[:] = [event]
             if event.state is EngineState.READY:
                 ready.set()
             elif event.state is EngineState.ERROR:
@@ -509,7 +511,10 @@ def run_engine_once(engine: Engine, command: Command, *, timeout_s: float = 30.0
     engine.subscribe(watch)
     engine.start()
     if not ready.wait(timeout_s):
-        return StateChanged("The engine did not become ready in time.", state=EngineState.CONNECTING)
+        detail = last_state[0].detail if last_state else ""
+        said = f": {detail}" if detail else "."
+        return StateChanged(f"The engine did not become ready in {timeout_s:g} s{said}",
+                            state=EngineState.CONNECTING, detail=detail)
     if result:
         return result[0]
     command = dataclasses.replace(command, accepted_ns=time.perf_counter_ns())
