@@ -186,7 +186,9 @@ def test_order_reverse_answers_once_after_both_legs_with_the_new_position_protec
     assert traytrader(setup, "order", "buy", *common(setup)).returncode == 0
     reversed_ = traytrader(setup, "order", "reverse", *common(setup))
     assert reversed_.returncode == 0, reversed_.stderr
-    assert reversed_.stdout.startswith("Sold "), reversed_.stdout
+    # one answer telling both legs: the long closed, then the short opened
+    assert reversed_.stdout.startswith("Reverse BTCUSDT 1/2: Sold "), reversed_.stdout
+    assert " 2/2: Sold " in reversed_.stdout and reversed_.stdout.count("\n") == 1
     state = sim.state()
     amount = sum((Decimal(p["positionAmt"]) for p in state["accounts"][0]["positions"]
                   if p["symbol"] == "BTCUSDT"), Decimal(0))

@@ -75,6 +75,7 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         self.cooldown_ms = session.config.safety.cooldown_ms
         self._in_flight: dict[str, list[CommandKind]] = {}
         self._more_legs: set[int] = set()        # ids of commands whose next answer is not final
+        self._first_legs: dict[int, str] = {}    # command id → its first leg's answer (a reverse's close)
         self._flattened_ns: dict[str, int] = {}  # symbol -> when a flatten last started
         self._awaiting_answer: set[str] = set()  # client ids sent and not yet answered
         self._resting: dict[str, str] = {}       # client id -> symbol, answered as resting (not filled)
@@ -194,8 +195,17 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
 
     def _answer(self, command: Command, event: Event) -> None:
         """Emit an answer to ``command``: its final one unless the command has another leg to go
-        (a reverse's close, a flatten's close before its cancels)."""
-        self.emit(dataclasses.replace(event, command_id=command.id, final=command.id not in self._more_legs))
+        (a reverse's close, a flatten's close before its cancels). A reverse's final answer tells
+        both legs: it is all ``traytrader order`` and ``send`` print."""
+        final = command.id not in self._more_legs
+        if not final:
+            self._first_legs[command.id] = event.text
+        else:
+            first = self._first_legs.pop(command.id, None)
+            if first is not None and command.kind is CommandKind.REVERSE:
+                symbol = getattr(event, "symbol", "") or "the position"
+                event = dataclasses.replace(event, text=f"Reverse {symbol} 1/2: {first} 2/2: {event.text}")
+        self.emit(dataclasses.replace(event, command_id=command.id, final=final))
 
     # -- commands --------------------------------------------------------------------------------
     def _build_entry(self, profile: Profile, side: Side, client_id: str) -> OrderRequest:
