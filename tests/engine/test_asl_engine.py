@@ -121,6 +121,21 @@ def test_restart_adopts_our_stop_and_continues_at_the_profit_tier(sim: SimContro
     assert not log2.of_type(SafetyAction)
 
 
+def test_after_a_restart_the_status_line_shows_the_adopted_stop(sim: SimControl, run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    config = make_config(sim, cooldown_ms=0)
+    engine, log = run_engine(config)
+    buy(engine, log)
+    (hard,) = wait_algos(log, sim, lambda a: len(a) == 1)
+    said = log.wait_for(lambda e: isinstance(e, StopMoved)).text
+    engine.stop(2.0)
+    engine2, log2 = run_engine(config)   # same price: the stop is adopted as it is, no move to announce
+    log2.wait_until(lambda: engine2.status().stop_text != "")
+    assert engine2.status().stop_text == said and engine2.status().stop_tier == 0
+    assert not log2.of_type(StopMoved)
+    assert [a["clientAlgoId"] for a in wait_algos(log2, sim, lambda a: len(a) == 1)] == [hard["clientAlgoId"]]
+
+
 def test_hedge_mode_stop_carries_the_position_side(sim: SimControl, run_engine) -> None:
     sim.set_price("BTCUSDT", "100000")
     sim._request("POST", "/sim/position_mode", {"mode": "hedge"})

@@ -166,6 +166,11 @@ class Ladder(LadderRecovery):
         stop = self._s.stops.get(self._s.active or "")
         return stop.spec if stop else None
 
+    def active_words(self) -> Notify | None:
+        """The active stop, worded as its move was (the status line of a stop adopted at start)."""
+        stop = self._s.stops.get(self._s.active or "")
+        return self._moved(stop) if stop else None
+
     def effective_price(self) -> Decimal | None:
         """The active stop's effective price (see the module docstring), or None."""
         stop = self._s.stops.get(self._s.active or "")

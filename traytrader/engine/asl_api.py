@@ -66,5 +66,8 @@ class AslSink(Protocol):
         """On start and after every reconnect: rebuild the ladder from what the exchange says.
         ``extremes``: trailing stops' persisted extremes; ``ours``: positions known to be ours."""
 
+    def stop_words(self, symbol: str) -> tuple[int, str] | None:
+        """(tier, words) of the active stop on ``symbol``'s position, for the status line."""
+
     def protects(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> str | None:
         """None when a confirmed stop of ours covers ``quantity`` of that position, else why not."""

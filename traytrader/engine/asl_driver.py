@@ -339,6 +339,15 @@ class AslDriver:
         return effective is not None and d * (effective - price) >= 0 and \
             ladder.active_stop.quantity == abs(ladder.quantity)
 
+    def stop_words(self, symbol: str) -> tuple[int, str] | None:
+        """(tier, words) of the active stop on ``symbol``'s position: what the status line shows
+        when no move was announced in this run (a stop adopted at start)."""
+        for (name, _side), ladder in self.ladders.items():
+            note = ladder.active_words() if name == symbol and ladder.quantity else None
+            if note is not None:
+                return note.tier, note.text
+        return None
+
     def protects(self, symbol: str, position_side: PositionSide, quantity: Decimal) -> str | None:
         """None when a confirmed stop of ours covers ``quantity`` of that position, else why not."""
         ladder = self.ladders.get((symbol, position_side))

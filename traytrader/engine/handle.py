@@ -466,6 +466,8 @@ class Engine:
         position = positions[0] if positions else None
         if not positions:   # the stop went with the position: the next one starts without it
             self._stop_tier, self._stop_text = None, ""
+        elif not self._stop_text and self.asl is not None:   # a stop adopted at start: no move said it
+            self._stop_tier, self._stop_text = self.asl.stop_words(symbol) or (None, "")
         dispatcher = self.dispatcher
         tick, step = self._grid(symbol)
         self._status = Status(
