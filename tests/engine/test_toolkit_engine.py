@@ -222,3 +222,27 @@ def test_close_part_and_add_on_a_depth_book_keep_the_stop_on_the_position(market
         log.wait_until(lambda: position(sim) == 0 and not our_algos(sim), 10)
     finally:
         engine.stop(2.0)
+
+
+def test_hedge_mode_with_both_sides_open_close_answers_once_and_parts_are_refused(sim: SimControl,
+                                                                                 run_engine) -> None:
+    sim.set_price("BTCUSDT", "100000")
+    sim._request("POST", "/sim/position_mode", {"mode": "hedge"})
+    engine, log = run_engine(make_config(sim, cooldown_ms=0))
+    assert isinstance(run(engine, log, CommandKind.BUY), OrderFilled)
+    assert isinstance(run(engine, log, CommandKind.SELL), OrderFilled)   # hedge mode: a short beside the long
+    log.wait_until(lambda: len(engine.session.tracker.open_positions("BTCUSDT")) == 2)
+    for kind, argument, doing in ((CommandKind.CLOSE, "50%", "closing 50%"), (CommandKind.ADD, "", "adding")):
+        refused = run(engine, log, kind, argument)
+        assert isinstance(refused, CommandRejected) and "both open (hedge mode)" in refused.text, refused.text
+        assert doing in refused.text
+    orders_before = len([o for o in sim.state()["orders"] if o.get("kind") == "order"])
+    mark = log.mark()
+    closed = run(engine, log, CommandKind.CLOSE)
+    log.wait_until(lambda: not engine.session.tracker.open_positions("BTCUSDT"))
+    finals = [e for e in log.events[mark:] if getattr(e, "final", False) and getattr(e, "command_id", 0)]
+    assert finals == [closed]   # both sides closed, one answer telling both
+    assert closed.text.startswith("Close BTCUSDT 1/2: ")
+    first, second = closed.text.removeprefix("Close BTCUSDT 1/2: ").split(" 2/2: ")
+    assert {first.split()[0], second.split()[0]} == {"Sold", "Bought"}
+    assert len([o for o in sim.state()["orders"] if o.get("kind") == "order"]) == orders_before + 2

@@ -55,6 +55,9 @@ from traytrader.engine.shield import Shield
 #: Commands that can only reduce exposure: admitted whatever else is in flight for the symbol.
 REDUCE_ONLY_KINDS = frozenset({CommandKind.CLOSE, CommandKind.FLATTEN, CommandKind.CANCEL_ALL,
                                CommandKind.BREAKEVEN})
+#: Commands whose final answer repeats their earlier legs' (a reverse's close; a hedge-mode close of
+#: both sides). A flatten's names what it did in its own words.
+TOLD_LEG_BY_LEG = frozenset({CommandKind.REVERSE, CommandKind.CLOSE})
 #: A command older than this when the engine takes it up is refused: an order the user no
 #: longer expects is the worst kind (a key's command reaches the engine in well under 1 ms).
 MAX_COMMAND_AGE_MS = 2_000
@@ -75,7 +78,7 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
         self.cooldown_ms = session.config.safety.cooldown_ms
         self._in_flight: dict[str, list[CommandKind]] = {}
         self._more_legs: set[int] = set()        # ids of commands whose next answer is not final
-        self._first_legs: dict[int, str] = {}    # command id → its first leg's answer (a reverse's close)
+        self._first_legs: dict[int, list[str]] = {}   # command id → its earlier legs' answers
         self._flattened_ns: dict[str, int] = {}  # symbol -> when a flatten last started
         self._awaiting_answer: set[str] = set()  # client ids sent and not yet answered
         self._resting: dict[str, str] = {}       # client id -> symbol, answered as resting (not filled)
@@ -196,15 +199,16 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
     def _answer(self, command: Command, event: Event) -> None:
         """Emit an answer to ``command``: its final one unless the command has another leg to go
         (a reverse's close, a flatten's close before its cancels). A reverse's final answer tells
-        both legs: it is all ``traytrader order`` and ``send`` print."""
+        every leg: it is all ``traytrader order`` and ``send`` print (``TOLD_LEG_BY_LEG``)."""
         final = command.id not in self._more_legs
         if not final:
-            self._first_legs[command.id] = event.text
+            self._first_legs.setdefault(command.id, []).append(event.text)
         else:
-            first = self._first_legs.pop(command.id, None)
-            if first is not None and command.kind is CommandKind.REVERSE:
+            legs = [*self._first_legs.pop(command.id, ()), event.text]
+            if len(legs) > 1 and command.kind in TOLD_LEG_BY_LEG:
                 symbol = getattr(event, "symbol", "") or "the position"
-                event = dataclasses.replace(event, text=f"Reverse {symbol} 1/2: {first} 2/2: {event.text}")
+                told = " ".join(f"{i}/{len(legs)}: {text}" for i, text in enumerate(legs, 1))
+                event = dataclasses.replace(event, text=f"{command.kind.value.title()} {symbol} {told}")
         self.emit(dataclasses.replace(event, command_id=command.id, final=final))
 
     # -- commands --------------------------------------------------------------------------------
@@ -292,7 +296,12 @@ class Dispatcher(EntryArming, OrderSending, FillReporting, PositionCommands):
             self._answer(command, CommandDone(f"Nothing to close: no {profile.symbol} position.",
                                               command=command.kind))
             return
-        for position in positions:
+        more_legs_before = command.id in self._more_legs   # a reverse's close: its entry follows
+        for index, position in enumerate(positions):
+            if index < len(positions) - 1:   # hedge mode, both sides: one final answer, after the last
+                self._more_legs.add(command.id)
+            elif not more_legs_before:
+                self._more_legs.discard(command.id)
             client_id = self.next_client_id()
             request = self._close_request(profile.symbol, position.quantity, position.position_side,
                                           client_id)

@@ -183,8 +183,8 @@ class PositionCommands:
             self._answer(command, CommandDone(f"Nothing to close: no {symbol} position.",
                                               command=command.kind))
             return True
+        position = one_side(positions, symbol, f"closing {fraction_text(fraction)}")
         filters = session.filters(symbol)
-        position = positions[0]
         price = session.mark(symbol) or position.entry_price
         part = partial_close_quantity(position.quantity, fraction, filters, price)
         signed = part.quantity if position.quantity > 0 else -part.quantity
@@ -216,7 +216,7 @@ class PositionCommands:
         positions = session.tracker.open_positions(symbol)
         if not positions:
             raise CommandRefused(f"Nothing to add to: no {symbol} position (buy or sell opens one).")
-        position = positions[0]
+        position = one_side(positions, symbol, "adding")
         side = Side.BUY if position.quantity > 0 else Side.SELL
         filters = session.filters(symbol)
         if profile.add_fraction is not None:
@@ -254,3 +254,13 @@ class PositionCommands:
                                        data={"profile": profile.name, "source": command.source}))
         await self._complete_price(request, outcome)
         self._report(command, request, outcome)
+
+
+def one_side(positions: list[Any], symbol: str, doing: str) -> Any:
+    """The one open position a partial close or an add acts on. With a long and a short open at
+    once (hedge mode), which one is meant is not known: refused, never guessed."""
+    if len(positions) > 1:
+        raise CommandRefused(f"Refused: a long and a short {symbol} position are both open (hedge mode), "
+                             f"and {doing} would not know which one; nothing was sent. Close one side "
+                             "first (close closes both).")
+    return positions[0]
