@@ -398,3 +398,28 @@ def test_a_snapshot_older_than_a_reported_fill_does_not_undo_it():
     tracker.apply_fill("BTCUSDT", PositionSide.BOTH, Side.BUY, Decimal("0.001"), Decimal("100100"), 2_000,
                        order_id=7)   # the same fill reported again: inside the snapshot, not added
     assert tracker.get("BTCUSDT").quantity == Decimal("0.003")
+
+
+def test_a_snapshot_read_before_a_fill_is_handed_on_as_the_tracker_knows_it_now() -> None:
+    """``load_account`` reads positionRisk, then the open orders; a close that fills between the two
+    must not reach the ASL as the still-open position of the older rows (the reliability harness
+    saw the ASL then replace the stop a flatten had just cancelled)."""
+    from types import SimpleNamespace
+
+    from traytrader.engine.warmup import known_rows
+
+    tracker = PositionTracker()
+    rows = [{"symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": "1", "entryPrice": "100",
+             "unRealizedProfit": "0", "markPrice": "101", "updateTime": 1_000},
+            {"symbol": "ETHUSDT", "positionSide": "BOTH", "positionAmt": "0", "entryPrice": "0",
+             "unRealizedProfit": "0", "updateTime": 0}]
+    tracker.load(rows, 1_000)
+    tracker.on_account_update(account_update(D(0), 1_005, 1))   # the close fills
+    tracker.on_account_update({"e": "ACCOUNT_UPDATE", "E": 1_006, "T": 1_006, "a": {"m": "ORDER", "P": [
+        {"s": "SOLUSDT", "pa": "-2", "ep": "80", "ps": "BOTH", "up": "0"}]}})   # opened after the read
+    known = known_rows(rows, SimpleNamespace(tracker=tracker))
+    by_symbol = {row["symbol"]: row for row in known}
+    assert D(by_symbol[SYMBOL]["positionAmt"]) == 0 and by_symbol[SYMBOL]["markPrice"] == "101"
+    assert D(by_symbol["ETHUSDT"]["positionAmt"]) == 0
+    assert (D(by_symbol["SOLUSDT"]["positionAmt"]), D(by_symbol["SOLUSDT"]["entryPrice"])) == (D(-2), D(80))
+    assert rows[0]["positionAmt"] == "1"   # the snapshot itself is not rewritten

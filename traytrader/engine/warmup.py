@@ -18,7 +18,7 @@ from typing import Any
 from traytrader.core.codes import BinanceCode
 from traytrader.core.errors import ExchangeRejected, TransportError, TraytraderError
 from traytrader.core.filters import parse_exchange_info
-from traytrader.core.models import PositionMode, Profile
+from traytrader.core.models import PositionMode, PositionSide, Profile
 from traytrader.core.ownership import position_is_ours
 from traytrader.engine.api import EngineState
 from traytrader.engine.session import Session
@@ -162,7 +162,32 @@ async def load_account(session: Session) -> tuple[list[dict[str, Any]], list[dic
     session.open_orders = {}
     for order in orders:
         session.open_orders.setdefault(str(order.get("symbol")), {})[str(order.get("clientOrderId"))] = order
-    return positions, algos
+    return known_rows(positions, session), algos
+
+
+def known_rows(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
+    """The position rows with each position as the tracker knows it now: the snapshot, and every
+    event since. The open orders are read after ``positionRisk``, and a fill can come meanwhile; a
+    ladder rebuilt from the older rows would bring back a position that is gone, and with it a
+    stop on a flat position (found by the reliability harness: a flatten's close between the two
+    reads, then the ASL replacing the stop the flatten cancelled)."""
+    tracker = session.tracker
+    known: list[dict[str, Any]] = []
+    listed: set[tuple[str, PositionSide]] = set()
+    for row in rows:
+        try:
+            key = (str(row["symbol"]), PositionSide(str(row.get("positionSide") or "BOTH")))
+        except (KeyError, TypeError, ValueError):   # not a position row: the ladders skip it too
+            known.append(row)
+            continue
+        listed.add(key)
+        position = tracker.get(*key)
+        known.append({**row, "positionAmt": str(position.quantity), "entryPrice": str(position.entry_price)})
+    for position in tracker.open_positions():   # opened by an event after the snapshot
+        if (position.symbol, position.position_side) not in listed:
+            known.append({"symbol": position.symbol, "positionSide": position.position_side.value,
+                          "positionAmt": str(position.quantity), "entryPrice": str(position.entry_price)})
+    return known
 
 
 async def _start_listen_key(session: Session) -> str:
