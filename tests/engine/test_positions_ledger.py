@@ -423,3 +423,22 @@ def test_a_snapshot_read_before_a_fill_is_handed_on_as_the_tracker_knows_it_now(
     assert D(by_symbol["ETHUSDT"]["positionAmt"]) == 0
     assert (D(by_symbol["SOLUSDT"]["positionAmt"]), D(by_symbol["SOLUSDT"]["entryPrice"])) == (D(-2), D(80))
     assert rows[0]["positionAmt"] == "1"   # the snapshot itself is not rewritten
+
+
+def test_a_snapshot_that_already_holds_a_fill_is_not_undone_by_that_fills_own_events() -> None:
+    """positionRisk answered after the close executed (flat, ``updateTime`` = the close's time);
+    then the close's ACCOUNT_UPDATE (no change: the snapshot has it), its ORDER_TRADE_UPDATE and its
+    answer arrive. The position stays flat (it was shown as a new short and given a stop)."""
+    tracker = PositionTracker()
+    tracker.on_account_update(account_update(D(2), 1_000, 1))   # long 2
+    close_ms = 1_304
+    tracker.load([{"symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": "0", "entryPrice": "0",
+                   "unRealizedProfit": "0", "updateTime": close_ms}], close_ms)
+    tracker.on_account_update(account_update(D(0), close_ms, 2))
+    tracker.on_order_update(order_update(21, Side.SELL, D(2), D(2), close_ms))
+    tracker.apply_fill(SYMBOL, PositionSide.BOTH, Side.SELL, D(2), D(100), close_ms, order_id=21)
+    assert tracker.get(SYMBOL).quantity == 0
+    tracker.on_account_update(account_update(D(1), close_ms - 10, 3))   # a stale update after the read
+    assert tracker.get(SYMBOL).quantity == 0
+    tracker.on_account_update(account_update(D(-1), close_ms + 5, 4))   # news after the snapshot
+    assert tracker.get(SYMBOL).quantity == -1

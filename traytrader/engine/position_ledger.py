@@ -96,7 +96,18 @@ class PositionLedger:
         return quantity, entry
 
     def absolute(self, amount: Decimal, entry: Decimal, at_ms: int) -> None:
-        """Apply the exchange's absolute amount at transaction time ``at_ms``."""
+        """Apply the exchange's absolute amount at transaction time ``at_ms``.
+
+        An update no newer than the last snapshot's last change (``snapshot_ms``) is inside that
+        snapshot, which was read after it: it changes nothing, and the snapshot keeps vouching for
+        the fills up to its time. Applied as news, its zero change left no credit, and the report
+        of the very fill the snapshot held counted again (a closed position shown as a new short
+        and given a stop: the reliability harness, ``listenkey-expiry``). The one exception is the
+        same millisecond with another amount: a trade after the snapshot, in its millisecond."""
+        if at_ms and self.snapshot_ms and at_ms <= self.snapshot_ms:
+            if at_ms == self.snapshot_ms and amount != self.base:
+                self.base, self.base_entry, self.base_ms = amount, entry, at_ms
+            return
         change = amount - self.base
         if at_ms and at_ms < self.base_ms:
             # The stream went back in time (updates are ordered by ``T``): the exchange's clock
