@@ -138,24 +138,34 @@ def within_weight(h: Harness, rng: random.Random) -> None:
 # -- (1) a LIMIT entry rests and fills later ------------------------------------------------------------
 
 
-def limit_filled_later(h: Harness, rng: random.Random) -> None:
-    """The LIMIT entry rests (offset from the touch); the market then trades through it. The fill
-    must be announced (OrderFilled "the resting order filled", command_id 0) and protected within
-    the bound (measured by the runner from the exchange's record)."""
+def _rest_a_limit(h: Harness, rng: random.Random) -> tuple[CommandKind, OrderAccepted] | None:
+    """Press a LIMIT entry of a random side; the side and its answer if it rests on the book, else
+    None (and the run's check says why)."""
     kind = _side(rng)
     rested = h.press(kind)
     if not h.check(
         isinstance(rested.event, OrderAccepted), f"the LIMIT {kind.value} did not rest: {rested.text}"
     ):
-        return
+        return None
     assert isinstance(rested.event, OrderAccepted) and rested.event.price is not None
+    return kind, rested.event
+
+
+def limit_filled_later(h: Harness, rng: random.Random) -> None:
+    """The LIMIT entry rests (offset from the touch); the market then trades through it. The fill
+    must be announced (OrderFilled "the resting order filled", command_id 0) and protected within
+    the bound (measured by the runner from the exchange's record)."""
+    resting = _rest_a_limit(h, rng)
+    if resting is None:
+        return
+    kind, rested = resting
     time.sleep(rng.uniform(0, 0.3))  # it rests a while; the ASL has nothing to protect yet
     h.check(position(h) == 0, "a resting LIMIT order changed the position before the market reached it")
     mark = h.recorder.mark()
     through = rng.randint(1, 50) * TICK
-    target = rested.event.price - through if kind is CommandKind.BUY else rested.event.price + through
+    target = rested.price - through if kind is CommandKind.BUY else rested.price + through
     h.sim.set_price(SYMBOL, str(target))
-    cid = rested.event.client_order_id
+    cid = rested.client_order_id
     filled = h.recorder.wait(
         lambda e: isinstance(e, OrderFilled) and e.client_order_id == cid, 10.0, after=mark
     )
@@ -357,21 +367,18 @@ def gap_through_hard_stop(h: Harness, rng: random.Random) -> None:
     """A resting LIMIT entry is filled by a 5% gap: its -2% hard stop would fire at once (-2021), so
     the position is closed at market, reduce-only, right away — not left to the 10% safety stop.
     ``measured`` = the fill → the close order, on the exchange clock."""
-    kind = _side(rng)
-    rested = h.press(kind)
-    if not h.check(
-        isinstance(rested.event, OrderAccepted), f"the LIMIT {kind.value} did not rest: {rested.text}"
-    ):
+    resting = _rest_a_limit(h, rng)
+    if resting is None:
         return
-    assert isinstance(rested.event, OrderAccepted) and rested.event.price is not None
+    kind, rested = resting
     mark = h.recorder.mark()
     gap = D(rng.choice(("0.04", "0.05", "0.06")))
-    h.sim.set_price(SYMBOL, _price_through(rested.event.price, kind, gap))
+    h.sim.set_price(SYMBOL, _price_through(rested.price, kind, gap))
     said = h.recorder.wait(lambda e: "closed at market" in e.text, 10.0, after=mark)
     h.check(said is not None, "the user was never told the position is being closed at market")
     h.check(h.poll(lambda: position(h) == 0, 5.0, 0.02), "the gapped position was not closed")
     state = h.sim.state()
-    cid = rested.event.client_order_id
+    cid = rested.client_order_id
     entry = next((o for o in state["orders"] if o.get("clientOrderId") == cid), None)
     if entry is not None:
         filled_at = int(entry.get("updateTime") or 0)

@@ -89,7 +89,6 @@ class LoopBorrow:
         self.selector = GuardedSelector(selectors.DefaultSelector(), self.lock)
         self.loop = asyncio.SelectorEventLoop(self.selector)
         self._owner: int | None = None
-        self.borrowed = 0   # how many commands ran on their submitting thread (benchmarks, tests)
 
     @contextmanager
     def owned(self) -> Iterator[asyncio.AbstractEventLoop]:
@@ -126,7 +125,6 @@ class LoopBorrow:
                 asyncio.events._set_running_loop(previous)
                 if wake:
                     loop.call_soon_threadsafe(_nothing)
-            self.borrowed += 1
             return True
         finally:
             self.lock.release()

@@ -231,8 +231,7 @@ class DesktopApp:
         (``Engine.prime``; nothing is sent)."""
         engine = self.engine
         if engine is not None and self.ui.armed:
-            self.walk_hotkey()
-            engine.prime(self.walk_hotkey)
+            engine.prime(self.walk_hotkey)   # its first walk, now, includes this app's part
 
     def walk_hotkey(self) -> None:
         """An order key's checks here, recording nothing; skipped while the dispatcher is busy."""
