@@ -404,8 +404,6 @@ def test_a_snapshot_read_before_a_fill_is_handed_on_as_the_tracker_knows_it_now(
     """``load_account`` reads positionRisk, then the open orders; a close that fills between the two
     must not reach the ASL as the still-open position of the older rows (the reliability harness
     saw the ASL then replace the stop a flatten had just cancelled)."""
-    from types import SimpleNamespace
-
     from traytrader.engine.warmup import known_rows
 
     tracker = PositionTracker()
@@ -417,7 +415,7 @@ def test_a_snapshot_read_before_a_fill_is_handed_on_as_the_tracker_knows_it_now(
     tracker.on_account_update(account_update(D(0), 1_005, 1))   # the close fills
     tracker.on_account_update({"e": "ACCOUNT_UPDATE", "E": 1_006, "T": 1_006, "a": {"m": "ORDER", "P": [
         {"s": "SOLUSDT", "pa": "-2", "ep": "80", "ps": "BOTH", "up": "0"}]}})   # opened after the read
-    known = known_rows(rows, SimpleNamespace(tracker=tracker))
+    known = known_rows(rows, tracker)
     by_symbol = {row["symbol"]: row for row in known}
     assert D(by_symbol[SYMBOL]["positionAmt"]) == 0 and by_symbol[SYMBOL]["markPrice"] == "101"
     assert D(by_symbol["ETHUSDT"]["positionAmt"]) == 0

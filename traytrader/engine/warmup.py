@@ -21,6 +21,7 @@ from traytrader.core.filters import parse_exchange_info
 from traytrader.core.models import PositionMode, PositionSide, Profile
 from traytrader.core.ownership import position_is_ours
 from traytrader.engine.api import EngineState
+from traytrader.engine.positions import PositionTracker
 from traytrader.engine.session import Session
 from traytrader.exchange.streams import StreamConnection, UserStream, market_stream_urls
 
@@ -162,16 +163,15 @@ async def load_account(session: Session) -> tuple[list[dict[str, Any]], list[dic
     session.open_orders = {}
     for order in orders:
         session.open_orders.setdefault(str(order.get("symbol")), {})[str(order.get("clientOrderId"))] = order
-    return known_rows(positions, session), algos
+    return known_rows(positions, session.tracker), algos
 
 
-def known_rows(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
+def known_rows(rows: list[dict[str, Any]], tracker: PositionTracker) -> list[dict[str, Any]]:
     """The position rows with each position as the tracker knows it now: the snapshot, and every
     event since. The open orders are read after ``positionRisk``, and a fill can come meanwhile; a
     ladder rebuilt from the older rows would bring back a position that is gone, and with it a
     stop on a flat position (found by the reliability harness: a flatten's close between the two
     reads, then the ASL replacing the stop the flatten cancelled)."""
-    tracker = session.tracker
     known: list[dict[str, Any]] = []
     listed: set[tuple[str, PositionSide]] = set()
     for row in rows:
