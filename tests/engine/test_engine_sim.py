@@ -16,6 +16,7 @@ from engine_kit import (
     ed25519_credentials,
     hmac_credentials,
     make_config,
+    on_loop,
     order_count,
 )
 
@@ -94,8 +95,14 @@ def test_flatten_reverse_cancel_and_profile_switch(sim: SimControl, run_engine) 
 def test_in_flight_and_cooldown_refuse_second_press(sim: SimControl, run_engine) -> None:
     engine, log = run_engine(make_config(sim, cooldown_ms=5_000))
     mark = log.mark()
-    engine.submit(Command(CommandKind.BUY))
-    engine.submit(Command(CommandKind.BUY))
+
+    async def press_twice() -> None:
+        # Two presses queued in one loop turn run back to back: the answer to the first cannot
+        # arrive between them, however busy the machine (from a test thread it could).
+        engine.submit(Command(CommandKind.BUY))
+        engine.submit(Command(CommandKind.BUY))
+
+    on_loop(engine, press_twice())
     refused = log.wait_type(CommandRejected, after=mark)
     assert "in flight" in refused.text and "nothing was sent" in refused.text
     log.wait_type(OrderFilled, after=mark)
