@@ -75,12 +75,10 @@ def engine_thread() -> Iterator[EngineThread]:
 def test_the_callback_runs_on_the_calling_thread_while_the_engine_thread_runs_nothing(
         engine_thread: EngineThread) -> None:
     ran: list[tuple[str, float]] = []
-    # a timer due in 20 ms; the borrowed callback takes 100 ms
-    engine_thread.loop.call_soon_threadsafe(
-        engine_thread.loop.call_later, 0.02, lambda: ran.append(("timer", time.monotonic())))
-    time.sleep(0.005)
 
     def long_callback() -> None:
+        # a timer on the engine loop due in 20 ms, while this callback holds the loop for 100 ms
+        engine_thread.loop.call_later(0.02, lambda: ran.append(("timer", time.monotonic())))
         ran.append(("borrowed on " + threading.current_thread().name, time.monotonic()))
         time.sleep(0.1)
         ran.append(("borrowed done", time.monotonic()))
