@@ -26,7 +26,7 @@ from traytrader.core.models import (
     Profile,
     SafetySettings,
 )
-from traytrader.engine.api import EngineState, Event, StateChanged
+from traytrader.engine.api import Command, CommandKind, EngineState, Event, StateChanged, is_final_answer
 
 #: ``TT_SIM_LATENCY=150±50`` runs every engine test against a home line's latency (issue 13).
 HOME_LINE = os.environ.get("TT_SIM_LATENCY", "")
@@ -234,3 +234,12 @@ def on_loop(engine: Any, coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on ``engine``'s loop (an ``Engine``) and return its result."""
     assert engine._loop is not None
     return asyncio.run_coroutine_threadsafe(coro, engine._loop).result(10)
+
+
+def press(engine: Any, log: EventLog, kind: CommandKind, argument: str = "", timeout: float = 10.0) -> Any:
+    """Submit one command to ``engine`` and return its own final answer. Matched by id: a command
+    that ends with more than one event (a flatten's fill, then its summary) can still be answering
+    when the next one runs, and the next one's answer must not be taken for it."""
+    command = Command(kind, argument=argument, source="test")
+    engine.submit(command)
+    return log.wait_for(lambda e: is_final_answer(e, command.id), timeout)

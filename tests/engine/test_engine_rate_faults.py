@@ -10,28 +10,19 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from engine_kit import HOME_LINE, EventLog, SimControl, make_config, order_count, our_algos, position
+from engine_kit import HOME_LINE, EventLog, SimControl, make_config, order_count, our_algos, position, press
 
 from traytrader.core.requests import WsResponse, parse_response
 from traytrader.engine.api import (
-    Command,
-    CommandDone,
     CommandKind,
     CommandRejected,
     EngineState,
     OrderFilled,
     StateChanged,
 )
-from traytrader.engine.handle import Engine
 from traytrader.engine.journal import read_journal
 
 IP = "127.0.0.1"
-
-
-def press(engine: Engine, log: EventLog, kind: CommandKind) -> Any:
-    mark = log.mark()
-    engine.submit(Command(kind, source="test"))
-    return log.wait_for(lambda e: isinstance(e, OrderFilled | CommandRejected | CommandDone), after=mark)
 
 
 def clock(epoch_ms: int) -> str:

@@ -10,14 +10,12 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from engine_kit import EventLog, SimControl, hmac_credentials, make_config, our_algos, position
+from engine_kit import EventLog, SimControl, hmac_credentials, make_config, our_algos, position, press
 
 from traytrader.core.models import PositionSide, Side
 from traytrader.engine.api import (
     Command,
-    CommandDone,
     CommandKind,
     CommandRejected,
     EngineState,
@@ -29,13 +27,6 @@ from traytrader.engine.handle import Engine
 from traytrader.engine.positions import PositionTracker
 
 D = Decimal
-
-
-def press(engine: Engine, log: EventLog, kind: CommandKind, timeout: float = 10.0) -> Any:
-    mark = log.mark()
-    engine.submit(Command(kind, source="test"))
-    return log.wait_for(lambda e: isinstance(e, OrderFilled | CommandRejected | CommandDone), timeout,
-                        after=mark)
 
 
 # --- F12: positions and clocks -------------------------------------------------------------------

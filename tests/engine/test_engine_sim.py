@@ -18,6 +18,7 @@ from engine_kit import (
     make_config,
     on_loop,
     order_count,
+    press,
 )
 
 from traytrader.core.models import Profile, Side
@@ -41,27 +42,21 @@ def run_engine(run_engine: Callable[..., tuple[Engine, EventLog]]) -> Callable[.
     return functools.partial(run_engine, enable_asl=False)
 
 
-def submit(engine: Engine, log: EventLog, kind: CommandKind, argument: str = "") -> object:
-    mark = log.mark()
-    engine.submit(Command(kind, argument=argument, source="test"))
-    return log.wait_for(lambda e: isinstance(e, OrderFilled | CommandRejected | CommandDone), after=mark)
-
-
 @pytest.mark.parametrize("credentials", [hmac_credentials, ed25519_credentials], ids=["hmac", "ed25519"])
 def test_warm_up_buy_sell_close(sim: SimControl, run_engine, credentials) -> None:
     engine, log = run_engine(make_config(sim, cooldown_ms=0), credentials())
     status = engine.status()
     assert status.state is EngineState.READY and status.clock_offset_ms is not None and status.rtt_ms
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled), fill.text
     assert fill.side is Side.BUY and fill.quantity > 0 and fill.avg_price > 0
     assert 0 < fill.to_wire_us < 50_000 and fill.round_trip_us > 0
     assert fill.quantity * fill.avg_price <= Decimal(200)
     assert engine.status().position_qty == fill.quantity
-    sold = submit(engine, log, CommandKind.SELL)
+    sold = press(engine, log, CommandKind.SELL)
     assert isinstance(sold, OrderFilled) and sold.side is Side.SELL
     assert engine.status().position_qty == fill.quantity - sold.quantity
-    closed = submit(engine, log, CommandKind.CLOSE)
+    closed = press(engine, log, CommandKind.CLOSE)
     if engine.status().position_qty == 0 and isinstance(closed, CommandDone):
         assert "no BTCUSDT position" in closed.text
     else:
@@ -71,7 +66,7 @@ def test_warm_up_buy_sell_close(sim: SimControl, run_engine, credentials) -> Non
 
 def test_flatten_reverse_cancel_and_profile_switch(sim: SimControl, run_engine) -> None:
     engine, log = run_engine(make_config(sim, cooldown_ms=0))
-    assert isinstance(submit(engine, log, CommandKind.BUY), OrderFilled)
+    assert isinstance(press(engine, log, CommandKind.BUY), OrderFilled)
     long_qty = engine.status().position_qty
     mark = log.mark()
     engine.submit(Command(CommandKind.REVERSE))
@@ -81,14 +76,16 @@ def test_flatten_reverse_cancel_and_profile_switch(sim: SimControl, run_engine) 
     assert long_qty > 0
     # The fill report and the account stream race by design; the position follows within a message.
     log.wait_until(lambda: engine.status().position_qty < 0)
-    done = submit(engine, log, CommandKind.CANCEL_ALL)
+    done = press(engine, log, CommandKind.CANCEL_ALL)
     assert isinstance(done, CommandDone) and "Cancelled" in done.text
-    flat = submit(engine, log, CommandKind.FLATTEN)
-    assert isinstance(flat, OrderFilled) and flat.side is Side.BUY
+    flat = press(engine, log, CommandKind.FLATTEN)
+    assert isinstance(flat, CommandDone) and flat.text.startswith("Flattened BTCUSDT")
+    closing = [e for e in log.of_type(OrderFilled) if e.command_id == flat.command_id]
+    assert [e.side for e in closing] == [Side.BUY]
     log.wait_until(lambda: engine.status().position_qty == 0)
-    switched = submit(engine, log, CommandKind.SELECT_PROFILE, "eth")
+    switched = press(engine, log, CommandKind.SELECT_PROFILE, "eth")
     assert isinstance(switched, CommandDone) and engine.status().symbol == "ETHUSDT"
-    bad = submit(engine, log, CommandKind.SELECT_PROFILE, "nope")
+    bad = press(engine, log, CommandKind.SELECT_PROFILE, "nope")
     assert isinstance(bad, CommandRejected) and "no profile named" in bad.text
 
 
@@ -106,7 +103,7 @@ def test_in_flight_and_cooldown_refuse_second_press(sim: SimControl, run_engine)
     refused = log.wait_type(CommandRejected, after=mark)
     assert "in flight" in refused.text and "nothing was sent" in refused.text
     log.wait_type(OrderFilled, after=mark)
-    again = submit(engine, log, CommandKind.BUY)
+    again = press(engine, log, CommandKind.BUY)
     assert isinstance(again, CommandRejected) and "cooldown" in again.text
     assert order_count(sim.state()) == 1
 
@@ -115,12 +112,12 @@ def test_caps_refuse_before_signing(sim: SimControl, run_engine) -> None:
     engine, log = run_engine(
         make_config(sim, cooldown_ms=0, max_notional="150", max_per_minute=1, notional="200")
     )
-    refused = submit(engine, log, CommandKind.BUY)
+    refused = press(engine, log, CommandKind.BUY)
     assert isinstance(refused, CommandRejected) and "max_notional_usdt" in refused.text
     assert order_count(sim.state()) == 0
-    submit(engine, log, CommandKind.SELECT_PROFILE, "eth")
-    assert isinstance(submit(engine, log, CommandKind.BUY), OrderFilled)
-    capped = submit(engine, log, CommandKind.BUY)
+    press(engine, log, CommandKind.SELECT_PROFILE, "eth")
+    assert isinstance(press(engine, log, CommandKind.BUY), OrderFilled)
+    capped = press(engine, log, CommandKind.BUY)
     assert isinstance(capped, CommandRejected) and "max_orders_per_minute" in capped.text
     assert order_count(sim.state()) == 1
 
@@ -128,7 +125,7 @@ def test_caps_refuse_before_signing(sim: SimControl, run_engine) -> None:
 def test_shield_margin_insufficient_is_a_plain_sentence(sim: SimControl, run_engine) -> None:
     profiles = (Profile(name="huge", symbol="BTCUSDT", leverage=1, notional_usdt=Decimal("50000")),)
     engine, log = run_engine(make_config(sim, profiles=profiles, cooldown_ms=0))
-    rejected = submit(engine, log, CommandKind.BUY)
+    rejected = press(engine, log, CommandKind.BUY)
     assert isinstance(rejected, CommandRejected) and rejected.code == -2019
     assert rejected.text.startswith("Not enough margin")
 
@@ -136,7 +133,7 @@ def test_shield_margin_insufficient_is_a_plain_sentence(sim: SimControl, run_eng
 def test_shield_clock_skew_resyncs_and_retries_once(sim: SimControl, run_engine) -> None:
     engine, log = run_engine(make_config(sim, cooldown_ms=0))
     sim.fault("clock_skew", ms=5_000)
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled), fill.text
     assert order_count(sim.state()) == 1
 
@@ -152,7 +149,7 @@ def test_shield_position_mode_changed_behind_our_back(sim: SimControl, run_engin
         session.rest_call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"}), engine._loop
     )
     future.result(5)
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled), fill.text
     assert session.mode.value == "hedge"
 
@@ -176,11 +173,11 @@ def test_drop_after_reply_fills_once_and_reconnects(sim: SimControl, run_engine)
     engine, log = run_engine(make_config(sim, cooldown_ms=0))
     sim.fault("drop_after_reply", method="order.place")
     mark = log.mark()
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled), fill.text
     log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.READY, after=mark)
     assert order_count(sim.state()) == 1
-    assert isinstance(submit(engine, log, CommandKind.SELL), OrderFilled)
+    assert isinstance(press(engine, log, CommandKind.SELL), OrderFilled)
 
 
 def test_reconnect_after_all_connections_close(sim: SimControl, run_engine) -> None:
@@ -189,7 +186,7 @@ def test_reconnect_after_all_connections_close(sim: SimControl, run_engine) -> N
     sim.fault("close_all")
     log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.CONNECTING, after=mark)
     log.wait_for(lambda e: isinstance(e, StateChanged) and e.state is EngineState.READY, after=mark)
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled), fill.text
 
 
@@ -201,7 +198,7 @@ def test_listen_key_expiry_recreates_user_stream(sim: SimControl, run_engine) ->
     sim.fault("expire_listen_key")
     stream = session.user_stream
     log.wait_until(lambda: stream.keys_created > before and stream.connection.connected.is_set(), timeout=10)
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled)
 
 
@@ -211,7 +208,7 @@ def test_planned_rollover_keeps_trading(sim: SimControl, run_engine) -> None:
     assert session is not None
     first = session.ws
     log.wait_until(lambda: session.ws is not first and session.ws is not None, timeout=10)
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled)
     assert engine.status().state is EngineState.READY
 
@@ -219,7 +216,7 @@ def test_planned_rollover_keeps_trading(sim: SimControl, run_engine) -> None:
 def test_journal_has_everything_and_no_secret(sim: SimControl, run_engine, journal_file: Path) -> None:
     credentials = hmac_credentials()
     engine, log = run_engine(make_config(sim, cooldown_ms=0), credentials)
-    assert isinstance(submit(engine, log, CommandKind.BUY), OrderFilled)
+    assert isinstance(press(engine, log, CommandKind.BUY), OrderFilled)
     log.wait_until(lambda: engine.status().position_qty > 0)
     engine.stop(2.0)
     rows = read_journal(journal_file)
@@ -258,7 +255,7 @@ def test_asl_protects_a_fill_with_a_stop_on_the_exchange(sim: SimControl, run_en
 
     engine, log = run_engine(make_config(sim, cooldown_ms=0), enable_asl=True)
     assert engine.asl is not None
-    fill = submit(engine, log, CommandKind.BUY)
+    fill = press(engine, log, CommandKind.BUY)
     assert isinstance(fill, OrderFilled), fill.text
     moved = log.wait_type(StopMoved, timeout=10)
     assert moved.symbol == "BTCUSDT"
@@ -326,12 +323,12 @@ def test_client_side_limiter_reads_the_exchange_limits() -> None:
         try:
             log.wait_ready()
             results = [
-                submit(engine, log, kind) for kind in (CommandKind.BUY, CommandKind.SELL, CommandKind.BUY)
+                press(engine, log, kind) for kind in (CommandKind.BUY, CommandKind.SELL, CommandKind.BUY)
             ]
             refused = [r for r in results if isinstance(r, CommandRejected)]
             assert refused and "ORDERS limit of 3 per 10 s" in refused[0].text
             # closing stays possible within the reserve
-            assert isinstance(submit(engine, log, CommandKind.CLOSE), OrderFilled | CommandDone)
+            assert isinstance(press(engine, log, CommandKind.CLOSE), OrderFilled | CommandDone)
             assert order_count(sim.state()) <= 3
         finally:
             engine.stop(2.0)
