@@ -101,10 +101,9 @@ class LoopBorrow:
             self._owner = None
             self.lock.release()
 
-    def run(self, callback: Callable[..., object], *args: object, wake: bool = True) -> bool:
+    def run(self, callback: Callable[..., object], *args: object) -> bool:
         """Run ``callback(*args)`` on this thread as the engine loop's next callback, if the loop can
-        be borrowed now (see the module docstring); False when it was not run (then hop).
-        ``wake=False``: the callback schedules nothing, so the engine thread need not look again."""
+        be borrowed now (see the module docstring); False when it was not run (then hop)."""
         if self._owner is None or threading.get_ident() == self._owner:
             return False
         if not self.lock.acquire(timeout=BORROW_WAIT_S):
@@ -123,8 +122,7 @@ class LoopBorrow:
                                              "thread", "exception": exc})
             finally:
                 asyncio.events._set_running_loop(previous)
-                if wake:
-                    loop.call_soon_threadsafe(_nothing)
+                loop.call_soon_threadsafe(_nothing)
             return True
         finally:
             self.lock.release()

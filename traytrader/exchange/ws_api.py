@@ -151,6 +151,7 @@ class Written(NamedTuple):
     request_id: str
     method: str
     wire_ns: int   # right after the frame was handed to the transport
+    future: asyncio.Future[tuple[WsResponse, int]]   # its answer, set by the reader
 
 
 @dataclass
@@ -244,24 +245,14 @@ class WsApi:
         if ws is None or self._closing or not _send_now(ws, frame, encoded):
             return None
         wire_ns = time.perf_counter_ns()
-        self._pending[request_id] = _Pending(asyncio.get_running_loop().create_future(), method, sent=True)
-        return Written(request_id, method, wire_ns)
+        future: asyncio.Future[tuple[WsResponse, int]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = _Pending(future, method, sent=True)
+        return Written(request_id, method, wire_ns, future)
 
     def can_write_now(self) -> bool:
         """Whether ``write_now`` would write now (nothing written; the key path's warm walk)."""
         ws = self._ws
         return ws is not None and not self._closing and _can_send_now(ws)
-
-    async def answer(self, written: Written) -> Reply:
-        """The answer to a frame ``write_now`` wrote (raises as ``call`` does)."""
-        try:
-            pending = self._pending.get(written.request_id)
-            if pending is None:   # the connection closed and failed it before this was awaited
-                raise OutcomeUnknown(f"The connection closed while {written.method} was in flight; its "
-                                     "outcome is unknown.")
-            return await self._answer(written, pending.future)
-        finally:
-            self._pending.pop(written.request_id, None)
 
     async def _exchange(self, request_id: str, method: str, frame: str,
                         on_sent: Callable[[], None] | None = None, encoded: bytes | None = None) -> Reply:
@@ -279,20 +270,22 @@ class WsApi:
                     self._pending[request_id] = pending
                     await ws.send(frame)
                     pending.sent = True
-                    written = Written(request_id, method, time.perf_counter_ns())
+                    written = Written(request_id, method, time.perf_counter_ns(), pending.future)
             except ConnectionClosed as exc:
                 raise TransportError("The connection to the exchange closed before the request "
                                      "was sent.") from exc
             if on_sent is not None:
                 on_sent()
-            return await self._answer(written, self._pending[request_id].future)
+            return await self.answer(written)
         finally:
             self._pending.pop(request_id, None)
 
-    async def _answer(self, written: Written, future: asyncio.Future[tuple[WsResponse, int]]) -> Reply:
-        # A timer on the future itself, not ``asyncio.wait_for``: wait_for wakes the caller
-        # through an extra waiter future (two more loop iterations, where stream events that
-        # arrived with the answer run first: ~70 µs of the round trip on a 2-core box).
+    async def answer(self, written: Written) -> Reply:
+        """The answer to a written frame (``write_now``, or ``_exchange``'s own); raises as ``call``
+        does. A timer on the future itself, not ``asyncio.wait_for``: wait_for wakes the caller
+        through an extra waiter future (two more loop iterations, where stream events that arrived
+        with the answer run first: ~70 µs of the round trip on a 2-core box)."""
+        future = written.future
         timer = asyncio.get_running_loop().call_later(self.timeout_s, _expire, future)
         try:
             response, received_ns = await future
@@ -301,6 +294,7 @@ class WsApi:
                                  "its outcome is unknown.") from exc
         finally:
             timer.cancel()
+            self._pending.pop(written.request_id, None)
         if response.rate_limits and self.on_rate_limits is not None:
             self.on_rate_limits(response.rate_limits)
         if response.ok:
