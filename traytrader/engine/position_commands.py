@@ -38,6 +38,7 @@ from traytrader.core.errors import CommandRefused
 from traytrader.core.models import PositionSide, Profile, Side
 from traytrader.core.orders import OrderRequest, build_close_order, build_entry_order
 from traytrader.engine.api import Command, CommandDone, Event
+from traytrader.engine.positions import Position
 from traytrader.engine.session import Session
 
 #: How long ``breakeven`` waits for the exchange to confirm the stop at breakeven before answering.
@@ -256,7 +257,7 @@ class PositionCommands:
         self._report(command, request, outcome)
 
 
-def one_side(positions: list[Any], symbol: str, doing: str) -> Any:
+def one_side(positions: list[Position], symbol: str, doing: str) -> Position:
     """The one open position a partial close or an add acts on. With a long and a short open at
     once (hedge mode), which one is meant is not known: refused, never guessed."""
     if len(positions) > 1:
